@@ -1,0 +1,412 @@
+/**
+ * A local Apache Kafka in KRaft mode for development, tests and benchmarks: no Docker, just
+ * `java` and the broker's jars resolved from Maven Central with `mvn`.
+ *
+ * Everything lives under `<root>/.kafka/` (git-ignored): `lib/<version>/` holds the jars,
+ * `<instance>/node-<i>/` the config, data, log and pid of each node. An instance is a cluster
+ * of one or more nodes, each broker and controller at once, on loopback ports:
+ * node i listens for clients on `port + 2i` and for its controller quorum on `port + 2i + 1`.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, logLevel } from 'kafkajs';
+
+export interface LocalKafkaOptions {
+  /** The project root; `.kafka/` is created below it. */
+  rootDir: string;
+  /** Instance name: a folder under `.kafka/`; separate instances need separate ports. */
+  instance: string;
+  /** Client port of the first node. */
+  port: number;
+  /** Number of nodes (brokers and controllers at once). */
+  nodes: number;
+  /** Apache Kafka version, as published on Maven Central (`org.apache.kafka:kafka_2.13`). */
+  version: string;
+  /** How long to wait for the cluster to answer, in ms. */
+  timeoutMs: number;
+  /** JVM heap per node, in MB. */
+  heapMb: number;
+  /** Extra broker properties, written into every node's server.properties. */
+  extraProperties?: Record<string, string>;
+  /** Progress lines go here (default: nowhere). */
+  log?: (line: string) => void;
+}
+
+export const defaultLocalKafkaOptions = (rootDir: string): LocalKafkaOptions => ({
+  rootDir,
+  instance: 'local',
+  port: 9092,
+  nodes: 1,
+  version: '3.9.1',
+  timeoutMs: 90_000,
+  heapMb: 512,
+});
+
+export interface LocalKafkaStatus {
+  /** `host:port,…` of every node, for KAFKA_BROKERS. */
+  brokers: string;
+  /** Nodes whose process runs. */
+  running: number[];
+  /** Nodes configured under the instance folder. */
+  nodes: number;
+}
+
+/** A one-line, user-facing failure: the CLI prints its message without a stack. */
+export class LocalKafkaError extends Error {}
+
+const HOST = '127.0.0.1';
+
+interface NodeInfo {
+  id: number;
+  dir: string;
+  clientPort: number;
+  controllerPort: number;
+}
+
+interface PidFile {
+  pid: number;
+  clientPort: number;
+  version: string;
+  startedAt: string;
+}
+
+function nodesOf(options: LocalKafkaOptions): NodeInfo[] {
+  return Array.from({ length: options.nodes }, (_, i) => ({
+    id: i + 1,
+    dir: join(instanceDir(options), `node-${i + 1}`),
+    clientPort: options.port + 2 * i,
+    controllerPort: options.port + 2 * i + 1,
+  }));
+}
+
+const instanceDir = (options: LocalKafkaOptions) => join(resolve(options.rootDir), '.kafka', options.instance);
+const libDir = (options: LocalKafkaOptions) => join(resolve(options.rootDir), '.kafka', 'lib', options.version);
+export const brokersOf = (options: LocalKafkaOptions) =>
+  nodesOf(options)
+    .map((node) => `${HOST}:${node.clientPort}`)
+    .join(',');
+
+function requireTool(command: string, args: string[], hint: string): void {
+  const probe = spawnSync(command, args, { stdio: 'ignore' });
+  if (probe.error) throw new LocalKafkaError(`${command} not found on PATH: ${hint}`);
+}
+
+/**
+ * Resolves the broker's jars from Maven Central into `.kafka/lib/<version>` unless they are
+ * there already (a marker file is written last, so an interrupted download is redone).
+ */
+export function ensureJars(options: LocalKafkaOptions): string {
+  const dir = libDir(options);
+  const marker = join(dir, '.complete');
+  if (existsSync(marker)) return dir;
+  requireTool('java', ['-version'], 'install Java 17 or newer, or point KAFKA_BROKERS at a running Kafka');
+  requireTool('mvn', ['-v'], 'install Apache Maven, or point KAFKA_BROKERS at a running Kafka');
+  options.log?.(`resolving Apache Kafka ${options.version} jars from Maven Central into ${dir}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const pom = join(resolve(options.rootDir), 'kafka', 'pom.xml');
+  const mvn = spawnSync(
+    'mvn',
+    [
+      '-q',
+      '-B',
+      '-f',
+      pom,
+      `-Dkafka.version=${options.version}`,
+      'dependency:copy-dependencies',
+      `-DoutputDirectory=${dir}`,
+      '-DincludeScope=runtime',
+    ],
+    { encoding: 'utf8' },
+  );
+  if (mvn.status !== 0) {
+    const output = `${mvn.stdout}${mvn.stderr}`.trim().split('\n').slice(-5).join('\n');
+    throw new LocalKafkaError(`mvn could not resolve org.apache.kafka:kafka_2.13:${options.version}:\n${output}`);
+  }
+  writeFileSync(marker, `${new Date().toISOString()}\n`);
+  return dir;
+}
+
+function serverProperties(options: LocalKafkaOptions, node: NodeInfo): string {
+  const nodes = nodesOf(options);
+  const replication = Math.min(3, nodes.length);
+  const properties: Record<string, string> = {
+    'process.roles': 'broker,controller',
+    'node.id': String(node.id),
+    'controller.quorum.voters': nodes.map((n) => `${n.id}@${HOST}:${n.controllerPort}`).join(','),
+    listeners: `PLAINTEXT://${HOST}:${node.clientPort},CONTROLLER://${HOST}:${node.controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://${HOST}:${node.clientPort}`,
+    'controller.listener.names': 'CONTROLLER',
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    'log.dirs': join(node.dir, 'data'),
+    // The service creates its topics itself and refuses to start on a mismatch.
+    'auto.create.topics.enable': 'false',
+    'num.partitions': '6',
+    'default.replication.factor': String(replication),
+    'offsets.topic.replication.factor': String(replication),
+    'offsets.topic.num.partitions': '10',
+    'transaction.state.log.replication.factor': String(replication),
+    'transaction.state.log.min.isr': String(Math.min(2, replication)),
+    'transaction.state.log.num.partitions': '10',
+    // A lone consumer joining an empty group should not wait 3 s for company.
+    'group.initial.rebalance.delay.ms': '0',
+    'log.cleaner.backoff.ms': '1000',
+    ...options.extraProperties,
+  };
+  return Object.entries(properties)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\n')
+    .concat('\n');
+}
+
+const LOG4J = `log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.org.apache.kafka.controller=INFO
+log4j.logger.state.change.logger=WARN
+log4j.logger.kafka.log.LogCleaner=INFO
+`;
+
+function readPid(node: NodeInfo): PidFile | undefined {
+  try {
+    return JSON.parse(readFileSync(join(node.dir, 'pid.json'), 'utf8')) as PidFile;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `pid` runs and is the JVM started for this node (a recycled pid is not). */
+function isOurProcess(pid: number, node: NodeInfo): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes(join(node.dir, 'server.properties'));
+  } catch {
+    return false;
+  }
+}
+
+function runningPid(node: NodeInfo): number | undefined {
+  const file = readPid(node);
+  return file && isOurProcess(file.pid, node) ? file.pid : undefined;
+}
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = createConnection({ host: HOST, port });
+    const finish = (answer: boolean) => {
+      socket.destroy();
+      done(answer);
+    };
+    socket.setTimeout(1000, () => finish(false));
+    socket.once('connect', () => finish(true));
+    socket.once('error', () => finish(false));
+  });
+}
+
+function tail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log written)';
+  }
+}
+
+function format(options: LocalKafkaOptions, node: NodeInfo, lib: string, clusterId: string): void {
+  mkdirSync(join(node.dir, 'data'), { recursive: true });
+  writeFileSync(join(node.dir, 'server.properties'), serverProperties(options, node));
+  writeFileSync(join(node.dir, 'log4j.properties'), LOG4J);
+  const result = spawnSync(
+    'java',
+    [
+      '-cp',
+      `${lib}/*`,
+      `-Dlog4j.configuration=file:${join(node.dir, 'log4j.properties')}`,
+      'kafka.tools.StorageTool',
+      'format',
+      '--ignore-formatted',
+      '-t',
+      clusterId,
+      '-c',
+      join(node.dir, 'server.properties'),
+    ],
+    { encoding: 'utf8' },
+  );
+  if (result.status !== 0) {
+    throw new LocalKafkaError(`formatting the storage of node ${node.id} failed: ${(result.stderr || result.stdout).trim()}`);
+  }
+}
+
+function launch(options: LocalKafkaOptions, node: NodeInfo, lib: string): ChildProcess {
+  const logFile = join(node.dir, 'server.log');
+  const out = openSync(logFile, 'a');
+  const child = spawn(
+    'java',
+    [
+      `-Xmx${options.heapMb}m`,
+      `-Xms${options.heapMb}m`,
+      '-XX:+UseG1GC',
+      '-XX:MaxGCPauseMillis=20',
+      '-Djava.awt.headless=true',
+      `-Dlog4j.configuration=file:${join(node.dir, 'log4j.properties')}`,
+      '-cp',
+      `${lib}/*`,
+      'kafka.Kafka',
+      join(node.dir, 'server.properties'),
+    ],
+    { detached: true, stdio: ['ignore', out, out] },
+  );
+  closeSync(out);
+  if (child.pid === undefined) throw new LocalKafkaError(`could not start java for node ${node.id}`);
+  const pidFile: PidFile = {
+    pid: child.pid,
+    clientPort: node.clientPort,
+    version: options.version,
+    startedAt: new Date().toISOString(),
+  };
+  writeFileSync(join(node.dir, 'pid.json'), JSON.stringify(pidFile));
+  child.unref();
+  return child;
+}
+
+/**
+ * Waits until the cluster answers a metadata request with every node and the group
+ * coordinator answers, so that the first consumer group of a client does not meet
+ * "coordinator is loading" errors.
+ */
+async function waitUntilReady(options: LocalKafkaOptions, deadline: number, children: ChildProcess[]): Promise<void> {
+  const kafka = new Kafka({ brokers: brokersOf(options).split(','), logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  let lastError = 'no answer';
+  while (Date.now() < deadline) {
+    const dead = children.find((child) => child.exitCode !== null);
+    if (dead) throw new LocalKafkaError(`a Kafka node exited with code ${dead.exitCode} during start-up`);
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      if (cluster.brokers.length < options.nodes) throw new Error(`${cluster.brokers.length} of ${options.nodes} brokers up`);
+      await admin.describeGroups(['depositaja-launcher-probe']);
+      return;
+    } catch (error) {
+      lastError = (error as Error).message;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    await sleep(250);
+  }
+  throw new LocalKafkaError(`last error: ${lastError}`);
+}
+
+/**
+ * Starts the instance, or reuses it when it runs already. Returns the bootstrap servers and
+ * whether this call started anything (so that a caller stops only what it started).
+ */
+export async function startLocalKafka(options: LocalKafkaOptions): Promise<{ brokers: string; started: boolean }> {
+  const nodes = nodesOf(options);
+  const brokers = brokersOf(options);
+  const running = nodes.filter((node) => runningPid(node) !== undefined);
+  if (running.length === nodes.length) {
+    await waitUntilReady(options, Date.now() + options.timeoutMs, []);
+    options.log?.(`Kafka already running on ${brokers} (${instanceDir(options)})`);
+    return { brokers, started: false };
+  }
+  for (const node of nodes) {
+    if (runningPid(node) === undefined && (await portAnswers(node.clientPort))) {
+      throw new LocalKafkaError(
+        `port ${node.clientPort} is taken by another process; free it, choose another port (--port / KAFKA_PORT) or set KAFKA_BROKERS`,
+      );
+    }
+    if (runningPid(node) === undefined && (await portAnswers(node.controllerPort))) {
+      throw new LocalKafkaError(`controller port ${node.controllerPort} is taken by another process; choose another --port`);
+    }
+  }
+  const lib = ensureJars(options);
+  const clusterIdFile = join(instanceDir(options), 'cluster.id');
+  const formatted = nodes.every((node) => existsSync(join(node.dir, 'data', 'meta.properties')));
+  if (!formatted) {
+    // A partly formatted instance (an interrupted first start) is wiped and formatted anew.
+    rmSync(instanceDir(options), { recursive: true, force: true });
+    mkdirSync(instanceDir(options), { recursive: true });
+    writeFileSync(clusterIdFile, randomBytes(16).toString('base64url'));
+  }
+  const clusterId = readFileSync(clusterIdFile, 'utf8').trim();
+  const started = Date.now();
+  const children: ChildProcess[] = [];
+  for (const node of nodes) {
+    if (runningPid(node) !== undefined) continue;
+    if (!formatted) format(options, node, lib, clusterId);
+    else writeFileSync(join(node.dir, 'server.properties'), serverProperties(options, node));
+    children.push(launch(options, node, lib));
+  }
+  options.log?.(`starting Kafka ${options.version} (${nodes.length} node${nodes.length > 1 ? 's' : ''}) on ${brokers}`);
+  try {
+    await waitUntilReady(options, started + options.timeoutMs, children);
+  } catch (error) {
+    const log = join(nodes[0].dir, 'server.log');
+    throw new LocalKafkaError(
+      `Kafka did not come up on ${brokers} within ${Math.round(options.timeoutMs / 1000)} s (${(error as Error).message}); last lines of ${log}:\n${tail(log, 15)}`,
+    );
+  }
+  options.log?.(`Kafka ready on ${brokers} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { brokers, started: true };
+}
+
+async function stopNode(node: NodeInfo, timeoutMs: number): Promise<boolean> {
+  const pid = runningPid(node);
+  rmSync(join(node.dir, 'pid.json'), { force: true });
+  if (pid === undefined) return false;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isOurProcess(pid, node)) return true;
+    await sleep(100);
+  }
+  process.kill(pid, 'SIGKILL');
+  return true;
+}
+
+/** Stops the nodes of the instance this launcher started; returns how many were running. */
+export async function stopLocalKafka(options: LocalKafkaOptions, nodeIds?: number[]): Promise<number> {
+  const nodes = nodesOf({ ...options, nodes: Math.max(configuredNodes(options), options.nodes) }).filter(
+    (node) => !nodeIds || nodeIds.includes(node.id),
+  );
+  const stopped = await Promise.all(nodes.map((node) => stopNode(node, 30_000)));
+  return stopped.filter(Boolean).length;
+}
+
+/** Starts nodes of a formatted instance that were stopped (used to bring one node back). */
+export async function startLocalKafkaNodes(options: LocalKafkaOptions, nodeIds: number[]): Promise<void> {
+  const lib = ensureJars(options);
+  const children = nodesOf(options)
+    .filter((node) => nodeIds.includes(node.id) && runningPid(node) === undefined)
+    .map((node) => launch(options, node, lib));
+  await waitUntilReady(options, Date.now() + options.timeoutMs, children);
+}
+
+function configuredNodes(options: LocalKafkaOptions): number {
+  const dir = instanceDir(options);
+  return existsSync(dir) ? readdirSync(dir).filter((name) => name.startsWith('node-')).length : 0;
+}
+
+export function localKafkaStatus(options: LocalKafkaOptions): LocalKafkaStatus {
+  const configured = configuredNodes(options);
+  const running = nodesOf({ ...options, nodes: Math.max(configured, options.nodes) }).filter(
+    (node) => runningPid(node) !== undefined,
+  );
+  return {
+    brokers: running.map((node) => `${HOST}:${readPid(node)?.clientPort}`).join(','),
+    running: running.map((node) => node.id),
+    nodes: configured,
+  };
+}
+
+/** Deletes the instance's data (it must be stopped). */
+export function wipeLocalKafka(options: LocalKafkaOptions): void {
+  rmSync(instanceDir(options), { recursive: true, force: true });
+}

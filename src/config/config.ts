@@ -1,0 +1,264 @@
+import { plainToInstance } from 'class-transformer';
+import {
+  IsBooleanString,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+import { Type } from 'class-transformer';
+import { InvalidAmountError, parseAmount } from '../money/money.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * The environment as the service reads it: every variable it knows, validated at start-up.
+ * Defaults live here and in the README's configuration table, nowhere else.
+ */
+class Environment {
+  @IsString()
+  @Matches(/^[^\s,]+:\d{1,5}(,[^\s,]+:\d{1,5})*$/, { message: 'KAFKA_BROKERS must be host:port[,host:port…]' })
+  KAFKA_BROKERS = '127.0.0.1:9092';
+
+  @IsString()
+  @Matches(/^[A-Za-z0-9._-]{1,100}$/, { message: 'KAFKA_CLIENT_ID must be 1-100 characters of [A-Za-z0-9._-]' })
+  KAFKA_CLIENT_ID = 'depositaja';
+
+  @IsString()
+  @Matches(/^[A-Za-z0-9._-]{0,100}$/, { message: 'KAFKA_TOPIC_PREFIX must be up to 100 characters of [A-Za-z0-9._-]' })
+  KAFKA_TOPIC_PREFIX = '';
+
+  @Type(() => Number)
+  @IsInt({ message: 'KAFKA_PARTITIONS must be an integer' })
+  @Min(1)
+  @Max(10_000)
+  KAFKA_PARTITIONS = 6;
+
+  @Type(() => Number)
+  @IsInt({ message: 'KAFKA_REPLICATION_FACTOR must be an integer' })
+  @Min(1)
+  @Max(32)
+  KAFKA_REPLICATION_FACTOR = 1;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'KAFKA_MIN_INSYNC_REPLICAS must be an integer' })
+  @Min(1)
+  KAFKA_MIN_INSYNC_REPLICAS?: number;
+
+  @IsBooleanString({ message: 'KAFKA_SSL must be true or false' })
+  KAFKA_SSL = 'false';
+
+  @IsOptional() @IsString() KAFKA_SSL_CA_FILE?: string;
+  @IsOptional() @IsString() KAFKA_SSL_CERT_FILE?: string;
+  @IsOptional() @IsString() KAFKA_SSL_KEY_FILE?: string;
+
+  @IsBooleanString({ message: 'KAFKA_SSL_REJECT_UNAUTHORIZED must be true or false' })
+  KAFKA_SSL_REJECT_UNAUTHORIZED = 'true';
+
+  @IsOptional()
+  @IsIn(['plain', 'scram-sha-256', 'scram-sha-512'], {
+    message: 'KAFKA_SASL_MECHANISM must be one of plain, scram-sha-256, scram-sha-512',
+  })
+  KAFKA_SASL_MECHANISM?: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+  @IsOptional() @IsString() KAFKA_SASL_USERNAME?: string;
+  @IsOptional() @IsString() KAFKA_SASL_PASSWORD?: string;
+
+  @Type(() => Number)
+  @IsInt({ message: 'KAFKA_SESSION_TIMEOUT_MS must be an integer' })
+  @Min(1000)
+  @Max(300_000)
+  KAFKA_SESSION_TIMEOUT_MS = 10_000;
+
+  @Type(() => Number)
+  @IsInt({ message: 'PORT must be an integer' })
+  @Min(0)
+  @Max(65535)
+  PORT = 8080;
+
+  @IsString()
+  @MinLength(1)
+  HOST = '0.0.0.0';
+
+  @IsString()
+  @MinLength(1)
+  DATA_DIR = './data';
+
+  @IsString()
+  THRESHOLD_AMOUNT = '10000';
+
+  @Type(() => Number)
+  @IsInt({ message: 'THRESHOLD_WINDOW_MS must be an integer' })
+  @Min(1)
+  @Max(30 * 24 * 3600 * 1000)
+  THRESHOLD_WINDOW_MS = 120_000;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'ADMIN_TOKEN must be at least 16 characters' })
+  @MaxLength(256, { message: 'ADMIN_TOKEN must be at most 256 characters' })
+  ADMIN_TOKEN?: string;
+
+  @IsIn(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
+  LOG_LEVEL: LogLevel = 'info';
+
+  @IsOptional()
+  @IsIn(['json', 'pretty'], { message: 'LOG_FORMAT must be json or pretty' })
+  LOG_FORMAT?: 'json' | 'pretty';
+
+  @Type(() => Number)
+  @IsInt({ message: 'PRODUCE_LINGER_MS must be an integer' })
+  @Min(0)
+  @Max(1000)
+  PRODUCE_LINGER_MS = 2;
+
+  @Type(() => Number)
+  @IsInt({ message: 'REQUEST_TIMEOUT_MS must be an integer' })
+  @Min(100)
+  @Max(600_000)
+  REQUEST_TIMEOUT_MS = 30_000;
+
+  @Type(() => Number)
+  @IsInt({ message: 'MAX_IN_FLIGHT_REQUESTS must be an integer' })
+  @Min(1)
+  MAX_IN_FLIGHT_REQUESTS = 10_000;
+
+  @Type(() => Number)
+  @IsInt({ message: 'CHECK_MAX_WAIT_MS must be an integer' })
+  @Min(0)
+  @Max(60_000)
+  CHECK_MAX_WAIT_MS = 30_000;
+}
+
+export interface KafkaConfig {
+  brokers: string[];
+  clientId: string;
+  topicPrefix: string;
+  partitions: number;
+  replicationFactor: number;
+  minInsyncReplicas: number;
+  sessionTimeoutMs: number;
+  ssl?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized: boolean };
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+/** The whole configuration, by namespace; built once at start-up and injected as {@link AppConfig}. */
+export interface AppConfigShape {
+  kafka: KafkaConfig;
+  http: {
+    host: string;
+    port: number;
+    requestTimeoutMs: number;
+    maxInFlightRequests: number;
+    produceLingerMs: number;
+    checkMaxWaitMs: number;
+  };
+  dataDir: string;
+  threshold: { amountMinor: bigint; windowMs: number };
+  admin: { token?: string };
+  log: { level: LogLevel; format: 'json' | 'pretty' };
+}
+
+/** Injection token and type of the configuration. */
+export abstract class AppConfig implements AppConfigShape {
+  abstract kafka: AppConfigShape['kafka'];
+  abstract http: AppConfigShape['http'];
+  abstract dataDir: string;
+  abstract threshold: AppConfigShape['threshold'];
+  abstract admin: AppConfigShape['admin'];
+  abstract log: AppConfigShape['log'];
+}
+
+export class ConfigError extends Error {}
+
+/**
+ * Reads and validates the configuration from `env` (process.env with `.env` loaded by the
+ * entry point). Throws {@link ConfigError} naming every bad variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape {
+  const known = Object.fromEntries(
+    [...new Set([...Object.keys(new Environment()), ...OPTIONAL_KEYS])]
+      .filter((key) => env[key] !== undefined && env[key] !== '')
+      .map((key) => [key, env[key]]),
+  );
+  const parsed = plainToInstance(Environment, known, { exposeDefaultValues: true });
+  const errors = validateSync(parsed, { whitelist: true, forbidUnknownValues: true, stopAtFirstError: true });
+  const problems = errors.flatMap((error) =>
+    Object.values(error.constraints ?? {}).map((text) =>
+      text.startsWith(error.property) ? `${text} (got "${env[error.property]}")` : `${error.property}: ${text}`,
+    ),
+  );
+  let thresholdMinor = 0n;
+  try {
+    thresholdMinor = parseAmount(parsed.THRESHOLD_AMOUNT, 'THRESHOLD_AMOUNT');
+  } catch (error) {
+    if (!(error instanceof InvalidAmountError)) throw error;
+    problems.push(`${error.message} (got "${parsed.THRESHOLD_AMOUNT}")`);
+  }
+  if (parsed.KAFKA_SASL_MECHANISM && (!parsed.KAFKA_SASL_USERNAME || !parsed.KAFKA_SASL_PASSWORD)) {
+    problems.push('KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD');
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+
+  const replicationFactor = parsed.KAFKA_REPLICATION_FACTOR;
+  return {
+    kafka: {
+      brokers: parsed.KAFKA_BROKERS.split(','),
+      clientId: parsed.KAFKA_CLIENT_ID,
+      topicPrefix: parsed.KAFKA_TOPIC_PREFIX,
+      partitions: parsed.KAFKA_PARTITIONS,
+      replicationFactor,
+      minInsyncReplicas: parsed.KAFKA_MIN_INSYNC_REPLICAS ?? (replicationFactor >= 3 ? 2 : 1),
+      sessionTimeoutMs: parsed.KAFKA_SESSION_TIMEOUT_MS,
+      ssl:
+        parsed.KAFKA_SSL === 'true'
+          ? {
+              caFile: parsed.KAFKA_SSL_CA_FILE,
+              certFile: parsed.KAFKA_SSL_CERT_FILE,
+              keyFile: parsed.KAFKA_SSL_KEY_FILE,
+              rejectUnauthorized: parsed.KAFKA_SSL_REJECT_UNAUTHORIZED === 'true',
+            }
+          : undefined,
+      sasl: parsed.KAFKA_SASL_MECHANISM
+        ? {
+            mechanism: parsed.KAFKA_SASL_MECHANISM,
+            username: parsed.KAFKA_SASL_USERNAME!,
+            password: parsed.KAFKA_SASL_PASSWORD!,
+          }
+        : undefined,
+    },
+    http: {
+      host: parsed.HOST,
+      port: parsed.PORT,
+      requestTimeoutMs: parsed.REQUEST_TIMEOUT_MS,
+      maxInFlightRequests: parsed.MAX_IN_FLIGHT_REQUESTS,
+      produceLingerMs: parsed.PRODUCE_LINGER_MS,
+      checkMaxWaitMs: parsed.CHECK_MAX_WAIT_MS,
+    },
+    dataDir: parsed.DATA_DIR,
+    threshold: { amountMinor: thresholdMinor, windowMs: parsed.THRESHOLD_WINDOW_MS },
+    admin: { token: parsed.ADMIN_TOKEN },
+    log: { level: parsed.LOG_LEVEL, format: parsed.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json') },
+  };
+}
+
+// Optional variables have no default, so `new Environment()` does not list them.
+const OPTIONAL_KEYS = [
+  'KAFKA_MIN_INSYNC_REPLICAS',
+  'KAFKA_SSL_CA_FILE',
+  'KAFKA_SSL_CERT_FILE',
+  'KAFKA_SSL_KEY_FILE',
+  'KAFKA_SASL_MECHANISM',
+  'KAFKA_SASL_USERNAME',
+  'KAFKA_SASL_PASSWORD',
+  'ADMIN_TOKEN',
+  'LOG_FORMAT',
+];
