@@ -1,0 +1,228 @@
+import { isObservable, lastValueFrom } from 'rxjs';
+import { type ProcessorContext, type StoreAccess, errorMessage, isPoison } from './context.js';
+import type { GroupDefinition } from './group.js';
+import type { StreamTopic, TableTopic } from './topics.js';
+
+/**
+ * One batch of one partition, processed in memory: records in, table changes, store changes,
+ * outputs and dead letters out. Kafka and LevelDB stay outside; the runtime and the in-memory
+ * test driver both feed this, so what unit tests see is what production runs.
+ */
+
+/** Per input topic, the offset of the last record applied to a key's value. */
+export type AppliedOffsets = Record<string, number>;
+
+/** A table value as stored: encoded, with the offsets it reflects. */
+export interface StoredValue {
+  bytes: Uint8Array;
+  applied: AppliedOffsets;
+}
+
+/** A record from an input topic. `topic` is the logical name. */
+export interface InputRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: number;
+}
+
+export interface OutputRecord {
+  topic: string;
+  key: string;
+  value: Uint8Array;
+}
+
+export interface DeadLetter {
+  record: InputRecord;
+  error: string;
+}
+
+/** What a handler is, once Nest has wrapped it: may return a value, a promise or an observable. */
+export type RecordHandler = (payload: unknown, context: ProcessorContext<unknown>) => unknown;
+
+/** Where a batch reads state it has not touched yet. */
+export interface StateSource {
+  loadTable(keys: string[]): Promise<Map<string, StoredValue>>;
+  getStore(store: string, key: string): Promise<Uint8Array | undefined>;
+}
+
+/**
+ * Decides what happens after a handler failed with a transient error: resolve to retry the
+ * record, reject to abort the batch (nothing of it is kept).
+ */
+export type RetryPolicy = (error: unknown, record: InputRecord, attempt: number) => Promise<void>;
+
+export interface BatchResult {
+  /** Changed table values, encoded, with their applied offsets. */
+  table: Map<string, StoredValue>;
+  /** Changed store values, by store topic name. */
+  stores: Map<string, Map<string, Uint8Array>>;
+  outputs: OutputRecord[];
+  deadLetters: DeadLetter[];
+  /** Records handled; records skipped because their key had applied them already. */
+  handled: number;
+  skipped: number;
+}
+
+interface Entry {
+  value: unknown;
+  applied: AppliedOffsets;
+  changed: boolean;
+}
+
+export class BatchProcessor {
+  private readonly inputs: Map<string, StreamTopic<unknown>>;
+  private readonly stores: Map<string, TableTopic<unknown>>;
+
+  constructor(
+    private readonly group: GroupDefinition,
+    private readonly handlers: ReadonlyMap<string, RecordHandler>,
+  ) {
+    this.inputs = new Map(group.inputs.map((topic) => [topic.name, topic]));
+    this.stores = new Map((group.stores ?? []).map((store) => [store.name, store]));
+  }
+
+  async process(records: readonly InputRecord[], source: StateSource, retry: RetryPolicy): Promise<BatchResult> {
+    const keys = [...new Set(records.filter((r) => r.key !== null).map((r) => r.key!.toString()))];
+    const loaded = await source.loadTable(keys);
+    const entries = new Map<string, Entry>();
+    for (const key of keys) {
+      const stored = loaded.get(key);
+      entries.set(key, {
+        value: stored ? this.group.table.codec.decode(stored.bytes) : undefined,
+        applied: stored ? { ...stored.applied } : {},
+        changed: false,
+      });
+    }
+    const storeChanges = new Map<string, Map<string, unknown>>();
+    const result: BatchResult = { table: new Map(), stores: new Map(), outputs: [], deadLetters: [], handled: 0, skipped: 0 };
+
+    for (const record of records) {
+      const input = this.inputs.get(record.topic);
+      const handler = this.handlers.get(record.topic);
+      if (!input || !handler) {
+        result.deadLetters.push({ record, error: `group ${this.group.name} has no handler for topic ${record.topic}` });
+        continue;
+      }
+      if (record.key === null || record.key.length === 0) {
+        result.deadLetters.push({ record, error: 'record has no key' });
+        continue;
+      }
+      const key = record.key.toString();
+      const entry = entries.get(key)!;
+      if ((entry.applied[record.topic] ?? -1) >= record.offset) {
+        result.skipped++;
+        continue;
+      }
+      let payload: unknown;
+      try {
+        payload = input.codec.decode(record.value ?? new Uint8Array());
+      } catch (error) {
+        result.deadLetters.push({ record, error: `cannot decode the value: ${errorMessage(error)}` });
+        continue;
+      }
+
+      for (let attempt = 1; ; attempt++) {
+        const context = new RecordContext(this.group.name, record, key, entry.value, this.stores, storeChanges, source);
+        try {
+          const returned = await handler(payload, context);
+          if (isObservable(returned)) await lastValueFrom(returned, { defaultValue: undefined });
+        } catch (error) {
+          if (isPoison(error)) {
+            result.deadLetters.push({ record, error: errorMessage(error) });
+            break;
+          }
+          await retry(error, record, attempt);
+          continue;
+        }
+        // The handler returned: its effects count, all at once.
+        if (context.newValue !== undefined) entry.value = context.newValue;
+        entry.applied[record.topic] = record.offset;
+        entry.changed = true;
+        context.commitStores();
+        result.outputs.push(...context.outputs);
+        result.handled++;
+        break;
+      }
+    }
+
+    for (const [key, entry] of entries) {
+      // A key whose handler ran but which has no value yet has nothing to store.
+      if (entry.changed && entry.value !== undefined) {
+        result.table.set(key, { bytes: this.group.table.codec.encode(entry.value), applied: entry.applied });
+      }
+    }
+    for (const [storeName, changes] of storeChanges) {
+      const codec = this.stores.get(storeName)!.codec;
+      result.stores.set(storeName, new Map([...changes].map(([key, value]) => [key, codec.encode(value)])));
+    }
+    return result;
+  }
+}
+
+class RecordContext implements ProcessorContext<unknown> {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly timestamp: number;
+  newValue: unknown = undefined;
+  readonly outputs: OutputRecord[] = [];
+  private readonly pendingStores = new Map<string, Map<string, unknown>>();
+
+  constructor(
+    readonly group: string,
+    record: InputRecord,
+    readonly key: string,
+    private readonly current: unknown,
+    private readonly stores: Map<string, TableTopic<unknown>>,
+    private readonly storeChanges: Map<string, Map<string, unknown>>,
+    private readonly source: StateSource,
+  ) {
+    this.topic = record.topic;
+    this.partition = record.partition;
+    this.offset = record.offset;
+    this.timestamp = record.timestamp;
+  }
+
+  value(): unknown {
+    return this.newValue !== undefined ? this.newValue : this.current;
+  }
+
+  setValue(value: unknown): void {
+    if (value === undefined || value === null) throw new Error('setValue needs a value');
+    this.newValue = value;
+  }
+
+  emit<T>(topic: StreamTopic<T>, key: string, value: T): void {
+    this.outputs.push({ topic: topic.name, key, value: topic.codec.encode(value) });
+  }
+
+  store<T>(store: TableTopic<T>): StoreAccess<T> {
+    const definition = this.stores.get(store.name);
+    if (!definition) throw new Error(`group ${this.group} has no store ${store.name}`);
+    const pending = this.pendingStores.get(store.name) ?? new Map<string, unknown>();
+    this.pendingStores.set(store.name, pending);
+    const committed = this.storeChanges.get(store.name);
+    return {
+      get: async (key) => {
+        if (pending.has(key)) return pending.get(key) as T;
+        if (committed?.has(key)) return committed.get(key) as T;
+        const bytes = await this.source.getStore(store.name, key);
+        return bytes === undefined ? undefined : store.codec.decode(bytes);
+      },
+      put: (key, value) => {
+        pending.set(key, value);
+      },
+    };
+  }
+
+  commitStores(): void {
+    for (const [storeName, pending] of this.pendingStores) {
+      const changes = this.storeChanges.get(storeName) ?? new Map<string, unknown>();
+      for (const [key, value] of pending) changes.set(key, value);
+      this.storeChanges.set(storeName, changes);
+    }
+  }
+}

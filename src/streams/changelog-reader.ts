@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import type { Consumer, IHeaders, Kafka } from 'kafkajs';
+import { type KafkaConnection, fixedAssigner, physicalName } from './kafka-client.js';
+
+/** A record read from a changelog (physical topic name). */
+export interface ChangelogRecord {
+  offset: number;
+  key: string | null;
+  value: Buffer | null;
+  headers: IHeaders;
+}
+
+export type ChangelogBatchHandler = (
+  topic: string,
+  partition: number,
+  records: ChangelogRecord[],
+  next: number,
+  highWatermark: number,
+) => Promise<void>;
+
+/** A stretch of a changelog partition: offsets from `from` up to, not including, `to`. */
+export interface ReadRange {
+  topic: string;
+  partition: number;
+  from: number;
+  to: number;
+}
+
+const key = (topic: string, partition: number) => `${topic}/${partition}`;
+
+/**
+ * Reads chosen partitions of changelog topics from chosen offsets, batch by batch: up to an
+ * end (restoration) or for as long as it runs (views).
+ *
+ * kafkajs has no `assign()`, so the reader is a consumer alone in a throwaway group whose
+ * assigner hands it exactly the partitions asked for, and which seeks them to the asked
+ * offsets on every join. It commits nothing: positions live in the caller's local store.
+ */
+export class ChangelogReader {
+  private consumer?: Consumer;
+  private readonly positions = new Map<string, number>();
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly connection: KafkaConnection,
+    private readonly purpose: string,
+  ) {}
+
+  /**
+   * Reads every range to its end, then stops. Resolves when all are read; rejects when
+   * `onBatch` fails or `signal` aborts.
+   */
+  async readToEnd(ranges: ReadRange[], onBatch: ChangelogBatchHandler, signal?: AbortSignal): Promise<void> {
+    const pending = ranges.filter((range) => range.from < range.to);
+    if (pending.length === 0) return;
+    const targets = new Map(pending.map((range) => [key(range.topic, range.partition), range.to]));
+    let finish!: () => void;
+    let fail!: (error: unknown) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      finish = resolve;
+      fail = reject;
+    });
+    const onAbort = () => fail(signal?.reason ?? new Error('aborted'));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.start(
+        pending.map(({ topic, partition, from }) => ({ topic, partition, from })),
+        async (topic, partition, records, next, highWatermark) => {
+          await onBatch(topic, partition, records, next, highWatermark);
+          if (next >= (targets.get(key(topic, partition)) ?? Infinity)) targets.delete(key(topic, partition));
+          if (targets.size === 0) finish();
+        },
+        fail,
+      );
+      await done;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      await this.stop();
+    }
+  }
+
+  /** Follows the partitions from their offsets until {@link stop}. */
+  async follow(from: Array<{ topic: string; partition: number; from: number }>, onBatch: ChangelogBatchHandler, onCrash: (error: unknown) => void): Promise<void> {
+    await this.start(from, onBatch, onCrash);
+  }
+
+  async stop(): Promise<void> {
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    await consumer?.disconnect().catch(() => undefined);
+  }
+
+  private async start(
+    from: Array<{ topic: string; partition: number; from: number }>,
+    onBatch: ChangelogBatchHandler,
+    onCrash: (error: unknown) => void,
+  ): Promise<void> {
+    const partitions: Record<string, number[]> = {};
+    for (const { topic, partition, from: offset } of from) {
+      (partitions[topic] ??= []).push(partition);
+      this.positions.set(key(topic, partition), offset);
+    }
+    const consumer = this.kafka.consumer({
+      groupId: physicalName(this.connection, `${this.connection.clientId}-${this.purpose}-${randomUUID()}`),
+      partitionAssigners: [fixedAssigner(partitions)],
+      sessionTimeout: this.connection.sessionTimeoutMs,
+      maxBytesPerPartition: 8 * 1024 * 1024,
+      maxBytes: 64 * 1024 * 1024,
+      maxWaitTimeInMs: 250,
+      retry: { retries: 8 },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      for (const [topic, assigned] of Object.entries(payload.memberAssignment)) {
+        for (const partition of assigned) {
+          consumer.seek({ topic, partition, offset: String(this.positions.get(key(topic, partition)) ?? 0) });
+        }
+      }
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) onCrash(payload.error);
+    });
+    await consumer.connect();
+    for (const topic of Object.keys(partitions)) await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (batch.messages.length === 0) return;
+        const records = batch.messages.map((message) => ({
+          offset: Number(message.offset),
+          key: message.key ? message.key.toString() : null,
+          value: message.value,
+          headers: message.headers ?? {},
+        }));
+        const next = Number(batch.lastOffset()) + 1;
+        await onBatch(batch.topic, batch.partition, records, next, Number(batch.highWatermark));
+        this.positions.set(key(batch.topic, batch.partition), next);
+      },
+    });
+  }
+}

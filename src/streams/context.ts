@@ -1,0 +1,78 @@
+import { RpcException } from '@nestjs/microservices';
+import type { StreamTopic, TableTopic } from './topics.js';
+
+/**
+ * What a handler sees of the record it handles and of the state of the record's key: the
+ * second argument of every `@EventPattern(topic, { group })` handler, taken with `@Ctx()`.
+ *
+ * Everything a handler does through the context takes effect only when the handler returns:
+ * if it throws, its value, store and emit calls are discarded as a whole.
+ */
+export interface ProcessorContext<V> {
+  /** The group the handler belongs to. */
+  readonly group: string;
+  /** The input topic of the record (logical name, as in the topic definition). */
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  /** The record's key: the key of the table value that {@link value} and {@link setValue} touch. */
+  readonly key: string;
+  /** The record's timestamp (Kafka's CreateTime), Unix ms. Event times belong in the payload. */
+  readonly timestamp: number;
+
+  /**
+   * The key's current table value, `undefined` when the key has none yet. Treat it as
+   * read-only unless you hand it back to {@link setValue}.
+   */
+  value(): V | undefined;
+
+  /**
+   * Replaces the key's table value. It is written to the local store and to the changelog
+   * when the batch commits, together with the record's offset, so that a replay of this
+   * record after a crash is recognised and skipped.
+   */
+  setValue(value: V): void;
+
+  /**
+   * Emits a message to a stream topic. Emits are produced before the table changes of the
+   * batch, so a crash can repeat an emit but never lose one: make consumers of `topic`
+   * idempotent.
+   */
+  emit<T>(topic: StreamTopic<T>, key: string, value: T): void;
+
+  /** One of the group's further stores (see `GroupDefinition.stores`), on this partition. */
+  store<T>(store: TableTopic<T>): StoreAccess<T>;
+}
+
+/** A further store of a group, as seen by a handler. */
+export interface StoreAccess<T> {
+  /** The value under `key`, including what handlers put earlier in the same batch. */
+  get(key: string): Promise<T | undefined>;
+  /** Puts a value under `key` when the handler returns. */
+  put(key: string, value: T): void;
+}
+
+/**
+ * Thrown by a handler for a record that can never be processed (invalid content): the record
+ * goes to the dead-letter topic `<topic>.dlq` and the partition moves on. Any other error is
+ * taken as transient: the record is retried, with backoff, until it succeeds.
+ */
+export class PoisonRecordError extends RpcException {
+  constructor(message: string) {
+    super({ poison: true, message });
+    this.message = message;
+  }
+}
+
+/** True for a {@link PoisonRecordError}, also after Nest's RPC layer has handled it. */
+export function isPoison(error: unknown): boolean {
+  if (error instanceof PoisonRecordError) return true;
+  return typeof error === 'object' && error !== null && (error as { poison?: unknown }).poison === true;
+}
+
+/** The message of whatever a handler threw. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === 'object' && error !== null && 'message' in error) return String(error.message);
+  return String(error);
+}

@@ -1,0 +1,19 @@
+/**
+ * The streams core: Goka's model (processor groups with key-scoped contexts and tables backed
+ * by changelogs, views, emitters, a tester) on Kafka and LevelDB, for NestJS. Domain-free.
+ * See docs/streams.md for a complete example and the path of a record.
+ */
+export { type Codec, protobufCodec } from './codec.js';
+export { type ProcessorContext, type StoreAccess, PoisonRecordError } from './context.js';
+export { type Delivery, EmitError, Emitter } from './emitter.js';
+export { type GroupDefinition, type GroupHandlerExtras, defineGroup } from './group.js';
+export type { AppliedOffsets } from './batch.js';
+export type { KafkaConnection } from './kafka-client.js';
+export type { GroupStatus, PartitionStatus } from './processor-group.js';
+export { partitionFor } from './producer.js';
+export { STREAMS_OPTIONS, type StreamsHealth, type StreamsOptions, StreamsRuntime } from './streams-runtime.js';
+export { InjectView, StreamsModule } from './streams.module.js';
+export { TopicMismatchError } from './topic-admin.js';
+export { type StreamTopic, type TableTopic, type Topic, type ValueOf, deadLetterTopicName, streamTopic, tableTopic } from './topics.js';
+export { StreamsServer, connectStreams } from './transport.js';
+export { View, type ViewEntry, type ViewStatus, ViewTimeoutError } from './view.js';

@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { Logger } from '@nestjs/common';
+import {
+  AssignerProtocol,
+  Kafka,
+  type KafkaConfig,
+  type LogEntry,
+  type PartitionAssigner,
+  logLevel,
+  type SASLOptions,
+} from 'kafkajs';
+
+/** How the core reaches Kafka. Built from the service configuration by the streams module. */
+export interface KafkaConnection {
+  brokers: string[];
+  clientId: string;
+  /** Prepended to every topic and consumer group name. */
+  topicPrefix: string;
+  partitions: number;
+  replicationFactor: number;
+  minInsyncReplicas: number;
+  sessionTimeoutMs: number;
+  ssl?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized: boolean };
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+// kafkajs reports these while a fresh broker loads its coordinators, or around a rebalance;
+// it retries them itself, so they are no news to an operator.
+const ROUTINE = [
+  /coordinator is (loading|not available)/i,
+  /group is rebalancing/i,
+  /There is no leader for this topic-partition/i,
+  /This server is not the leader/i,
+  /Restarting the consumer/i,
+  /The coordinator is not aware of this member/i,
+  /Connection error: connect ECONNREFUSED/i,
+  /Limiting retries for the idempotent producer/i,
+];
+
+function logCreator() {
+  const logger = new Logger('kafkajs');
+  return ({ level, log }: LogEntry) => {
+    const { message, ...extra } = log;
+    const line = `${message}${extra.groupId ? ` (group ${extra.groupId})` : ''}${extra.error ? `: ${extra.error}` : ''}`;
+    if (level <= logLevel.ERROR && !ROUTINE.some((pattern) => pattern.test(line))) logger.error(line);
+    else if (level <= logLevel.WARN) logger.warn(line);
+    else logger.debug(line);
+  };
+}
+
+/** A kafkajs client for the connection, logging through Nest's logger at sensible levels. */
+export function createKafka(connection: KafkaConnection, overrides: Partial<KafkaConfig> = {}): Kafka {
+  const ssl = connection.ssl
+    ? {
+        rejectUnauthorized: connection.ssl.rejectUnauthorized,
+        ca: connection.ssl.caFile ? [readFileSync(connection.ssl.caFile, 'utf8')] : undefined,
+        cert: connection.ssl.certFile ? readFileSync(connection.ssl.certFile, 'utf8') : undefined,
+        key: connection.ssl.keyFile ? readFileSync(connection.ssl.keyFile, 'utf8') : undefined,
+      }
+    : undefined;
+  const sasl = connection.sasl
+    ? ({ mechanism: connection.sasl.mechanism, username: connection.sasl.username, password: connection.sasl.password } as SASLOptions)
+    : undefined;
+  return new Kafka({
+    brokers: connection.brokers,
+    clientId: connection.clientId,
+    ssl,
+    sasl,
+    logLevel: logLevel.INFO,
+    logCreator,
+    ...overrides,
+  });
+}
+
+/** The physical name of a topic or group: the configured prefix, then the logical name. */
+export const physicalName = (connection: KafkaConnection, name: string) => `${connection.topicPrefix}${name}`;
+
+/**
+ * Partition p of every subscribed topic goes to the same member (members sorted by id, p
+ * modulo their number), so that a processor instance owns matching partitions of all inputs.
+ */
+export const coPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
+  name: 'DepositajaCoPartitioned',
+  version: 1,
+  async assign({ members, topics }) {
+    const sorted = members.map((member) => member.memberId).sort();
+    const assignment = new Map<string, Record<string, number[]>>(sorted.map((id) => [id, {}]));
+    for (const topic of topics) {
+      for (const { partitionId } of cluster.findTopicPartitionMetadata(topic)) {
+        const member = assignment.get(sorted[partitionId % sorted.length])!;
+        (member[topic] ??= []).push(partitionId);
+      }
+    }
+    return sorted.map((memberId) => ({
+      memberId,
+      memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment: assignment.get(memberId)!, userData: Buffer.alloc(0) }),
+    }));
+  },
+  protocol({ topics }) {
+    return { name: 'DepositajaCoPartitioned', metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) };
+  },
+});
+
+/**
+ * For a consumer alone in a throwaway group: assigns it exactly `partitions` (a reader of
+ * chosen changelog partitions, where Kafka's own consumer would use assign()).
+ */
+export function fixedAssigner(partitions: Record<string, number[]>): PartitionAssigner {
+  return () => ({
+    name: 'DepositajaFixed',
+    version: 1,
+    async assign({ members }) {
+      return members.map(({ memberId }, index) => ({
+        memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 1,
+          assignment: index === 0 ? partitions : {},
+          userData: Buffer.alloc(0),
+        }),
+      }));
+    },
+    protocol({ topics }) {
+      return { name: 'DepositajaFixed', metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) };
+    },
+  });
+}

@@ -1,0 +1,223 @@
+import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
+import type { Admin, Kafka } from 'kafkajs';
+import type { BatchResult, StateSource, StoredValue } from './batch.js';
+import { ChangelogReader, type ChangelogRecord } from './changelog-reader.js';
+import type { GroupDefinition } from './group.js';
+import { type KafkaConnection, physicalName } from './kafka-client.js';
+import { type OutgoingRecord, type ReliableProducer, partitionFor } from './producer.js';
+import { APPLIED_HEADER, LocalStore, decodeStored, encodeStored, formatApplied, parseApplied } from './state-store.js';
+import { deadLetterTopicName } from './topics.js';
+
+/** Progress of a restoration: changelog records read of those there were to read. */
+export interface RestoreProgress {
+  kind: 'warm' | 'cold';
+  total: number;
+  done: number;
+  startedAt: number;
+  finishedAt?: number;
+}
+
+export interface PartitionStateDeps {
+  kafka: Kafka;
+  admin: Admin;
+  connection: KafkaConnection;
+  producer: ReliableProducer;
+  dataDir: string;
+  /** Partition count of a physical topic. */
+  partitions: (physicalTopic: string) => number;
+}
+
+const TABLE_SPACE = 't';
+const storeSpace = (store: string) => `s:${store}`;
+
+/**
+ * The state of one partition of a processor group: its local store, brought up to its
+ * changelogs' ends before any record is handled, and the commit of each processed batch in
+ * the order that makes every input record count exactly once:
+ *
+ *   1. outputs and dead letters are produced (acks=all);
+ *   2. the changed store values, then the changed table values, go to their changelogs, each
+ *      table value with the offsets of the inputs it reflects;
+ *   3. values and changelog checkpoints are written to LevelDB in one batch;
+ *   4. (by the caller) the input offsets are committed.
+ *
+ * A crash between any two steps leaves a record either unapplied everywhere, or applied in
+ * the changelog under its key's applied offsets: after restoration, a replay of it is skipped.
+ */
+export class PartitionState implements StateSource {
+  private readonly logger: Logger;
+  private store?: LocalStore;
+  private readonly changelogs: string[];
+  restore?: RestoreProgress;
+
+  constructor(
+    private readonly group: GroupDefinition,
+    readonly partition: number,
+    private readonly deps: PartitionStateDeps,
+  ) {
+    this.logger = new Logger(`${group.name}/${partition}`);
+    this.changelogs = [group.table, ...(group.stores ?? [])].map((table) => this.physical(table.name));
+  }
+
+  get path(): string {
+    return join(this.deps.dataDir, 'processors', this.group.name, String(this.partition));
+  }
+
+  private physical(name: string): string {
+    return physicalName(this.deps.connection, name);
+  }
+
+  /**
+   * Opens the local store and reads the changelogs from its checkpoints to their current ends
+   * (cold, from the beginning, when the local data is missing or unusable).
+   */
+  async catchUp(signal?: AbortSignal): Promise<void> {
+    this.store ??= await LocalStore.open(this.path, (reason) => this.logger.warn(`local store unusable (${reason}); restoring from the changelog`));
+    const ends = await this.endOffsets();
+    const behind = this.changelogs.some((topic) => this.store!.checkpoint(topic, this.partition) > ends.get(topic)!);
+    if (behind) {
+      // The changelog is shorter than what we read of it: it was recreated. Start over.
+      this.logger.warn('local checkpoint is past the changelog end; rebuilding the store from the changelog');
+      await this.store.close();
+      await LocalStore.destroy(this.path);
+      this.store = await LocalStore.open(this.path);
+    }
+    const ranges = this.changelogs.map((topic) => ({
+      topic,
+      partition: this.partition,
+      from: this.store!.checkpoint(topic, this.partition),
+      to: ends.get(topic)!,
+    }));
+    const total = ranges.reduce((sum, range) => sum + Math.max(0, range.to - range.from), 0);
+    if (total === 0) return;
+    const cold = ranges.every((range) => range.from === 0);
+    this.restore = { kind: cold ? 'cold' : 'warm', total, done: 0, startedAt: Date.now() };
+    this.logger.log(`restoring ${total} changelog records (${this.restore.kind})`);
+    const reader = new ChangelogReader(this.deps.kafka, this.deps.connection, `${this.group.name}-restore-${this.partition}`);
+    await reader.readToEnd(
+      ranges,
+      async (topic, partition, records, next) => {
+        await this.store!.write(this.restoredValues(topic, records), [{ topic, partition, next }]);
+        this.restore!.done += records.length;
+      },
+      signal,
+    );
+    this.restore.finishedAt = Date.now();
+    const seconds = (this.restore.finishedAt - this.restore.startedAt) / 1000;
+    this.logger.log(`restored ${this.restore.done} records in ${seconds.toFixed(2)} s`);
+  }
+
+  private *restoredValues(topic: string, records: ChangelogRecord[]) {
+    const isTable = topic === this.changelogs[0];
+    const space = isTable ? TABLE_SPACE : storeSpace(this.logicalStore(topic));
+    for (const record of records) {
+      if (record.key === null) continue;
+      let value: Uint8Array | undefined;
+      if (record.value !== null) {
+        value = isTable
+          ? encodeStored({ bytes: record.value, applied: parseApplied(record.headers[APPLIED_HEADER]?.toString()) })
+          : record.value;
+      }
+      yield { space, key: record.key, value };
+    }
+  }
+
+  private logicalStore(topic: string): string {
+    return (this.group.stores ?? []).find((store) => this.physical(store.name) === topic)!.name;
+  }
+
+  private async endOffsets(): Promise<Map<string, number>> {
+    const ends = new Map<string, number>();
+    for (const topic of this.changelogs) {
+      const offsets = await this.deps.admin.fetchTopicOffsets(topic);
+      const mine = offsets.find((offset) => offset.partition === this.partition);
+      if (!mine) throw new Error(`changelog ${topic} has no partition ${this.partition}`);
+      ends.set(topic, Number(mine.high));
+    }
+    return ends;
+  }
+
+  async loadTable(keys: string[]): Promise<Map<string, StoredValue>> {
+    const values = await this.open().getMany(TABLE_SPACE, keys);
+    const loaded = new Map<string, StoredValue>();
+    keys.forEach((key, index) => {
+      const bytes = values[index];
+      if (bytes !== undefined) loaded.set(key, decodeStored(bytes));
+    });
+    return loaded;
+  }
+
+  getStore(store: string, key: string): Promise<Uint8Array | undefined> {
+    return this.open().get(storeSpace(store), key);
+  }
+
+  /** Makes a processed batch durable (steps 1–3 above); the caller then commits the input offsets. */
+  async commit(result: BatchResult, inputTopic: string): Promise<void> {
+    const store = this.open();
+    const outputs: OutgoingRecord[] = result.outputs.map((output) => {
+      const topic = this.physical(output.topic);
+      return { topic, partition: partitionFor(output.key, this.deps.partitions(topic)), key: output.key, value: output.value };
+    });
+    for (const { record, error } of result.deadLetters) {
+      outputs.push({
+        topic: deadLetterTopicName(inputTopic),
+        partition: record.partition,
+        key: record.key?.toString() ?? '',
+        value: record.value,
+        headers: {
+          'dlq.group': this.group.name,
+          'dlq.error': error.slice(0, 1000),
+          'dlq.topic': inputTopic,
+          'dlq.partition': String(record.partition),
+          'dlq.offset': String(record.offset),
+          'dlq.timestamp': String(record.timestamp),
+        },
+      });
+      this.logger.warn(`dead-lettered ${inputTopic}/${record.partition}@${record.offset} key=${record.key?.toString() ?? '(none)'}: ${error}`);
+    }
+    await this.deps.producer.send(outputs);
+
+    const changes: Array<{ space: string; key: string; value: Uint8Array }> = [];
+    const checkpoints: Array<{ topic: string; partition: number; next: number }> = [];
+    const toChangelog = async (topic: string, records: OutgoingRecord[]) => {
+      for (const ack of await this.deps.producer.send(records)) {
+        checkpoints.push({ topic, partition: this.partition, next: ack.baseOffset + ack.count });
+      }
+    };
+    for (const [storeName, values] of result.stores) {
+      const topic = this.physical(storeName);
+      const records = [...values].map(([key, value]) => ({ topic, partition: this.partition, key, value }));
+      await toChangelog(topic, records);
+      for (const [key, value] of values) changes.push({ space: storeSpace(storeName), key, value });
+    }
+    const tableTopic = this.changelogs[0];
+    const tableRecords = [...result.table].map(([key, stored]) => ({
+      topic: tableTopic,
+      partition: this.partition,
+      key,
+      value: stored.bytes,
+      headers: { [APPLIED_HEADER]: formatApplied(stored.applied) },
+    }));
+    await toChangelog(tableTopic, tableRecords);
+    for (const [key, stored] of result.table) changes.push({ space: TABLE_SPACE, key, value: encodeStored(stored) });
+
+    await store.write(changes, checkpoints);
+  }
+
+  private open(): LocalStore {
+    if (!this.store) throw new Error(`${this.group.name}/${this.partition}: store used before restoration`);
+    return this.store;
+  }
+
+  async close(): Promise<void> {
+    const store = this.store;
+    this.store = undefined;
+    await store?.close();
+  }
+
+  /** Bytes the local store takes on disk, roughly. */
+  async sizeBytes(): Promise<number> {
+    return this.store ? this.store.approximateSize() : 0;
+  }
+}

@@ -1,0 +1,266 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Logger } from '@nestjs/common';
+import type { Consumer, EachBatchPayload } from 'kafkajs';
+import { BatchProcessor, type InputRecord, type RecordHandler, type RetryPolicy } from './batch.js';
+import { errorMessage } from './context.js';
+import type { GroupDefinition } from './group.js';
+import { coPartitionedAssigner, physicalName } from './kafka-client.js';
+import { PartitionState, type PartitionStateDeps, type RestoreProgress } from './partition-state.js';
+import { ReliableProducer } from './producer.js';
+
+/** What an operator wants to know about one partition a group instance owns. */
+export interface PartitionStatus {
+  partition: number;
+  state: 'restoring' | 'running';
+  restore?: RestoreProgress;
+  /** Records behind the end of the input partition, as of the last batch (per input topic). */
+  lag: Record<string, number>;
+  processed: number;
+  skipped: number;
+  deadLettered: number;
+}
+
+export interface GroupStatus {
+  group: string;
+  /** True once the group consumer has joined and is consuming. */
+  running: boolean;
+  partitions: PartitionStatus[];
+  /** Handled records in total, and per second over the last minute. */
+  processed: number;
+  recordsPerSecond: number;
+  /** Batches whose handler failed with a transient error and are being retried. */
+  retrying: number;
+}
+
+interface Owned {
+  state: PartitionState;
+  /** Settles when the partition's store is caught up with its changelogs. */
+  ready: Promise<void>;
+  abort: AbortController;
+  status: PartitionStatus;
+}
+
+/**
+ * One processor group in this process: a kafkajs consumer over the group's inputs, the
+ * partitions it owns (each with a {@link PartitionState}), and the batch loop.
+ *
+ * kafkajs has no rebalance callbacks; it finishes the batches in flight before it rejoins,
+ * then reports the new assignment with GROUP_JOIN. On every join, partitions no longer owned
+ * are closed, and every owned one is caught up with its changelogs before its next batch:
+ * between two joins another instance may have owned it.
+ */
+export class ProcessorGroup {
+  private readonly logger: Logger;
+  private readonly processor: BatchProcessor;
+  private readonly producer: ReliableProducer;
+  private readonly owned = new Map<number, Owned>();
+  private readonly closing = new Map<number, Promise<void>>();
+  private consumer?: Consumer;
+  private running = false;
+  private retrying = 0;
+  private processedTotal = 0;
+  private readonly rate: Array<{ at: number; count: number }> = [];
+
+  constructor(
+    readonly definition: GroupDefinition,
+    handlers: ReadonlyMap<string, RecordHandler>,
+    private readonly deps: Omit<PartitionStateDeps, 'producer'>,
+  ) {
+    this.logger = new Logger(`Group:${definition.name}`);
+    this.processor = new BatchProcessor(definition, handlers);
+    this.producer = new ReliableProducer(deps.kafka, definition.name);
+    for (const input of definition.inputs) {
+      if (!handlers.has(input.name)) throw new Error(`group ${definition.name} has no handler for its input ${input.name}`);
+    }
+  }
+
+  private physical(name: string): string {
+    return physicalName(this.deps.connection, name);
+  }
+
+  async start(): Promise<void> {
+    const sessionTimeout = this.deps.connection.sessionTimeoutMs;
+    const consumer = this.deps.kafka.consumer({
+      groupId: this.physical(this.definition.name),
+      partitionAssigners: [coPartitionedAssigner],
+      sessionTimeout,
+      heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)),
+      maxWaitTimeInMs: 250,
+      maxBytesPerPartition: 2 * 1024 * 1024,
+      maxBytes: 32 * 1024 * 1024,
+    });
+    this.consumer = consumer;
+    const logicalOf = new Map(this.definition.inputs.map((input) => [this.physical(input.name), input.name]));
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const assigned = new Set(Object.values(payload.memberAssignment).flat());
+      this.logger.log(`joined; owns partitions [${[...assigned].sort((a, b) => a - b).join(', ')}]`);
+      this.reassign(assigned);
+      this.running = true;
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.running = false;
+      this.logger.error(`consumer crashed: ${payload.error.message}${payload.restart ? '; kafkajs restarts it' : ''}`);
+      if (!payload.restart) void this.restart();
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...logicalOf.keys()], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: (payload) => this.handleBatch(payload, logicalOf.get(payload.batch.topic)!),
+    });
+  }
+
+  private async restart(): Promise<void> {
+    await sleep(2000);
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.start().catch((error: unknown) => this.logger.error(`restart failed: ${errorMessage(error)}`));
+  }
+
+  private reassign(assigned: Set<number>): void {
+    for (const [partition, owned] of this.owned) {
+      if (assigned.has(partition)) continue;
+      this.owned.delete(partition);
+      owned.abort.abort(new Error('partition revoked'));
+      const closed = owned.ready.catch(() => undefined).then(() => owned.state.close());
+      this.closing.set(partition, closed);
+      void closed.finally(() => this.closing.get(partition) === closed && this.closing.delete(partition));
+      this.logger.log(`released partition ${partition}`);
+    }
+    for (const partition of assigned) {
+      const previous = this.owned.get(partition);
+      previous?.abort.abort(new Error('rejoined'));
+      const owned: Owned = {
+        state: previous?.state ?? new PartitionState(this.definition, partition, { ...this.deps, producer: this.producer }),
+        ready: previous?.ready ?? this.closing.get(partition) ?? Promise.resolve(),
+        abort: new AbortController(),
+        status: previous?.status ?? { partition, state: 'restoring', lag: {}, processed: 0, skipped: 0, deadLettered: 0 },
+      };
+      this.owned.set(partition, owned);
+      this.catchUp(owned);
+    }
+  }
+
+  /** (Re)starts bringing a partition's store up to its changelogs' ends, after whatever ran before. */
+  private catchUp(owned: Owned): void {
+    owned.status.state = 'restoring';
+    const signal = owned.abort.signal;
+    owned.ready = owned.ready
+      .catch(() => undefined)
+      .then(() => owned.state.catchUp(signal))
+      .then(() => {
+        owned.status.state = 'running';
+      });
+    owned.ready.catch((error: unknown) => {
+      if (!signal.aborted) this.logger.warn(`catching up partition ${owned.state.partition} failed: ${errorMessage(error)}`);
+    });
+  }
+
+  private async handleBatch(payload: EachBatchPayload, topic: string): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
+    const owned = this.owned.get(batch.partition);
+    if (!owned) throw new Error(`batch for partition ${batch.partition}, which this instance does not own (yet)`);
+    try {
+      await this.whileHeartbeating(owned.ready, heartbeat);
+    } catch (error) {
+      // Restoration failed (the broker went away, say): try again before the next batch.
+      if (this.owned.get(batch.partition) === owned && !owned.abort.signal.aborted) this.catchUp(owned);
+      throw error;
+    }
+    if (!isRunning() || isStale() || batch.messages.length === 0) return;
+
+    const records: InputRecord[] = batch.messages.map((message) => ({
+      topic,
+      partition: batch.partition,
+      offset: Number(message.offset),
+      key: message.key,
+      value: message.value,
+      timestamp: Number(message.timestamp),
+    }));
+    const result = await this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning));
+    await owned.state.commit(result, batch.topic);
+    const next = Number(batch.lastOffset()) + 1;
+    await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(next) }] }] });
+
+    owned.status.processed += result.handled;
+    owned.status.skipped += result.skipped;
+    owned.status.deadLettered += result.deadLetters.length;
+    owned.status.lag[topic] = Math.max(0, Number(batch.highWatermark) - next);
+    this.count(result.handled);
+  }
+
+  /** Waits for `promise`, heartbeating so that a long restoration does not cost the membership. */
+  private async whileHeartbeating(promise: Promise<void>, heartbeat: () => Promise<void>): Promise<void> {
+    let settled = false;
+    const done = promise.finally(() => {
+      settled = true;
+    });
+    while (!settled) {
+      await Promise.race([done, sleep(1000)]);
+      if (!settled) await heartbeat();
+    }
+    await done;
+  }
+
+  private retryPolicy(heartbeat: () => Promise<void>, isRunning: () => boolean): RetryPolicy {
+    return async (error, record, attempt) => {
+      const where = `${record.topic}/${record.partition}@${record.offset} key=${record.key?.toString() ?? '(none)'}`;
+      if (attempt === 1 || attempt % 10 === 0) {
+        this.logger.error(`handler failed on ${where} (attempt ${attempt}); retrying: ${errorMessage(error)}`);
+      }
+      this.retrying++;
+      try {
+        const deadline = Date.now() + Math.min(100 * 2 ** Math.min(attempt, 9), 30_000);
+        while (Date.now() < deadline) {
+          if (!isRunning()) throw new Error(`stopping while retrying ${where}`);
+          await sleep(Math.min(1000, deadline - Date.now()));
+          await heartbeat();
+        }
+      } finally {
+        this.retrying--;
+      }
+    };
+  }
+
+  private count(handled: number): void {
+    const now = Date.now();
+    this.processedTotal += handled;
+    this.rate.push({ at: now, count: handled });
+    while (this.rate.length > 0 && this.rate[0].at < now - 60_000) this.rate.shift();
+  }
+
+  status(): GroupStatus {
+    const now = Date.now();
+    const recent = this.rate.filter((entry) => entry.at >= now - 10_000).reduce((sum, entry) => sum + entry.count, 0);
+    return {
+      group: this.definition.name,
+      running: this.running,
+      partitions: [...this.owned.values()]
+        .map((owned) => ({ ...owned.status, lag: { ...owned.status.lag }, restore: owned.state.restore }))
+        .sort((a, b) => a.partition - b.partition),
+      processed: this.processedTotal,
+      recordsPerSecond: Math.round(recent / 10),
+      retrying: this.retrying,
+    };
+  }
+
+  /** Store sizes per owned partition, in bytes. */
+  async storeSizes(): Promise<Map<number, number>> {
+    const sizes = new Map<number, number>();
+    for (const [partition, owned] of this.owned) sizes.set(partition, await owned.state.sizeBytes());
+    return sizes;
+  }
+
+  /** Finishes the batch in flight, commits, leaves the group and closes every store. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.consumer?.disconnect().catch((error: unknown) => this.logger.warn(`disconnect: ${errorMessage(error)}`));
+    this.consumer = undefined;
+    for (const owned of this.owned.values()) {
+      owned.abort.abort(new Error('stopping'));
+      await owned.ready.catch(() => undefined);
+      await owned.state.close();
+    }
+    this.owned.clear();
+    await this.producer.close();
+  }
+}

@@ -1,0 +1,172 @@
+import { rm } from 'node:fs/promises';
+import { ClassicLevel } from 'classic-level';
+import type { AppliedOffsets, StoredValue } from './batch.js';
+
+/**
+ * A local LevelDB database (classic-level) holding one or more keyspaces (a table, a store)
+ * and the checkpoints of the changelog partitions they mirror. Values and checkpoints are
+ * written in one atomic LevelDB batch, so after a crash the checkpoint never claims more than
+ * the values hold.
+ *
+ * Processor groups open one per (group, partition); a view opens one for its table.
+ */
+export class LocalStore {
+  private constructor(
+    readonly path: string,
+    private readonly db: ClassicLevel<string, Uint8Array>,
+    private readonly checkpointCache: Map<string, number>,
+  ) {}
+
+  /**
+   * Opens (creating) the database at `path`. A database that cannot be opened (corrupt, or
+   * written by an incompatible version) is deleted and created empty: its changelogs rebuild
+   * it. `onWipe` hears why.
+   */
+  static async open(path: string, onWipe?: (reason: string) => void): Promise<LocalStore> {
+    let db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    try {
+      await db.open();
+      const format = await db.get(FORMAT_KEY);
+      if (format !== undefined && decoder.decode(format) !== FORMAT) {
+        throw new Error(`store format ${decoder.decode(format)}, expected ${FORMAT}`);
+      }
+    } catch (error) {
+      onWipe?.((error as Error).message);
+      await db.close().catch(() => undefined);
+      await rm(path, { recursive: true, force: true });
+      db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
+      await db.open();
+    }
+    await db.put(FORMAT_KEY, encoder.encode(FORMAT));
+    const checkpoints = new Map<string, number>();
+    for await (const [key, value] of db.iterator({ gte: CHECKPOINT_PREFIX, lt: `${CHECKPOINT_PREFIX}\xff` })) {
+      checkpoints.set(key.slice(CHECKPOINT_PREFIX.length), Number(decoder.decode(value)));
+    }
+    return new LocalStore(path, db, checkpoints);
+  }
+
+  /** The next changelog offset to read for `topic`/`partition`; 0 when nothing was read yet. */
+  checkpoint(topic: string, partition: number): number {
+    return this.checkpointCache.get(`${topic}/${partition}`) ?? 0;
+  }
+
+  getMany(space: string, keys: string[]): Promise<(Uint8Array | undefined)[]> {
+    return this.db.getMany(keys.map((key) => `${space}/${key}`));
+  }
+
+  getSync(space: string, key: string): Uint8Array | undefined {
+    return this.db.getSync(`${space}/${key}`);
+  }
+
+  get(space: string, key: string): Promise<Uint8Array | undefined> {
+    return this.db.get(`${space}/${key}`);
+  }
+
+  /**
+   * Entries of `space` whose keys start with `prefix`, in key order (or reverse), optionally
+   * strictly after (or before, when reversed) `from`.
+   */
+  async entries(
+    space: string,
+    prefix: string,
+    options: { reverse?: boolean; limit?: number; from?: string },
+  ): Promise<Array<[string, Uint8Array]>> {
+    const base = `${space}/${prefix}`;
+    const range: { gte?: string; gt?: string; lt?: string; lte?: string } = { gte: base, lt: `${base}\xff` };
+    if (options.from !== undefined) {
+      if (options.reverse) range.lt = `${space}/${options.from}`;
+      else {
+        delete range.gte;
+        range.gt = `${space}/${options.from}`;
+      }
+    }
+    const rows: Array<[string, Uint8Array]> = [];
+    for await (const [key, value] of this.db.iterator({ ...range, reverse: options.reverse, limit: options.limit ?? -1 })) {
+      rows.push([key.slice(space.length + 1), value]);
+    }
+    return rows;
+  }
+
+  /** Writes values (undefined deletes) and checkpoints in one atomic batch. */
+  async write(
+    changes: Iterable<{ space: string; key: string; value: Uint8Array | undefined }>,
+    checkpoints: Iterable<{ topic: string; partition: number; next: number }>,
+  ): Promise<void> {
+    const batch = this.db.batch();
+    for (const { space, key, value } of changes) {
+      if (value === undefined) batch.del(`${space}/${key}`);
+      else batch.put(`${space}/${key}`, value);
+    }
+    const written: Array<[string, number]> = [];
+    for (const { topic, partition, next } of checkpoints) {
+      const name = `${topic}/${partition}`;
+      batch.put(`${CHECKPOINT_PREFIX}${name}`, encoder.encode(String(next)));
+      written.push([name, next]);
+    }
+    await batch.write();
+    for (const [name, next] of written) this.checkpointCache.set(name, next);
+  }
+
+  /** Bytes on disk, roughly (LevelDB's own estimate). */
+  async approximateSize(): Promise<number> {
+    return this.db.approximateSize('', '\xff');
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  /** Deletes the database at `path` (closed). */
+  static async destroy(path: string): Promise<void> {
+    await rm(path, { recursive: true, force: true });
+  }
+}
+
+const FORMAT = 'depositaja-store-1';
+const FORMAT_KEY = '~format';
+const CHECKPOINT_PREFIX = '~checkpoint/';
+
+/*
+ * A table value is stored with the input offsets it reflects, in LevelDB as
+ * [u16 length of the applied text][applied text][value bytes], and in the changelog as the
+ * record value with the applied text in a header. The text is `topic=offset[,topic=offset]`.
+ */
+
+export const APPLIED_HEADER = 'applied';
+
+export function formatApplied(applied: AppliedOffsets): string {
+  return Object.entries(applied)
+    .map(([topic, offset]) => `${topic}=${offset}`)
+    .join(',');
+}
+
+export function parseApplied(text: string | undefined): AppliedOffsets {
+  const applied: AppliedOffsets = {};
+  if (!text) return applied;
+  for (const pair of text.split(',')) {
+    const at = pair.lastIndexOf('=');
+    if (at > 0) applied[pair.slice(0, at)] = Number(pair.slice(at + 1));
+  }
+  return applied;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeStored(stored: StoredValue): Uint8Array {
+  const applied = encoder.encode(formatApplied(stored.applied));
+  const out = new Uint8Array(2 + applied.length + stored.bytes.length);
+  out[0] = applied.length >> 8;
+  out[1] = applied.length & 0xff;
+  out.set(applied, 2);
+  out.set(stored.bytes, 2 + applied.length);
+  return out;
+}
+
+export function decodeStored(bytes: Uint8Array): StoredValue {
+  const length = (bytes[0] << 8) | bytes[1];
+  return {
+    applied: parseApplied(decoder.decode(bytes.subarray(2, 2 + length))),
+    bytes: bytes.subarray(2 + length),
+  };
+}

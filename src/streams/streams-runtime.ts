@@ -1,0 +1,204 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { Admin, Kafka } from 'kafkajs';
+import type { RecordHandler } from './batch.js';
+import { errorMessage } from './context.js';
+import { Emitter } from './emitter.js';
+import type { GroupDefinition } from './group.js';
+import { type KafkaConnection, createKafka, physicalName } from './kafka-client.js';
+import { type GroupStatus, ProcessorGroup } from './processor-group.js';
+import { ReliableProducer } from './producer.js';
+import { ensureTopics } from './topic-admin.js';
+import { type Topic, type TableTopic, deadLetterTopicName } from './topics.js';
+import { View, type ViewStatus } from './view.js';
+
+export interface StreamsOptions {
+  connection: KafkaConnection;
+  /** Local stores live below this folder. */
+  dataDir: string;
+  emitter: { lingerMs: number; timeoutMs: number };
+}
+
+export const STREAMS_OPTIONS = Symbol('STREAMS_OPTIONS');
+
+/** Kafka reachable, views caught up, groups consuming: what readiness is made of. */
+export interface StreamsHealth {
+  kafka: boolean;
+  views: Record<string, boolean>;
+  groups: Record<string, boolean>;
+}
+
+/**
+ * Everything of the streams core that one process runs: the Kafka clients, the topics it
+ * needs, its views, its emitter and (started by the transport) its processor groups. Domain
+ * modules register what they need through `StreamsModule.forGroup / forView / forTopics`.
+ *
+ * Start: topics are ensured and views start following in `onModuleInit`; groups start when
+ * the transport listens. Stop (`onApplicationShutdown`, after the HTTP server has drained):
+ * groups finish their batches and commit, then views, producers and stores close.
+ */
+@Injectable()
+export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Streams');
+  readonly kafka: Kafka;
+  private readonly probeKafka: Kafka;
+  private readonly admin: Admin;
+  private readonly probeAdmin: Admin;
+  private readonly emitterProducer: ReliableProducer;
+  readonly emitter: Emitter;
+  private readonly groupDefinitions = new Map<string, GroupDefinition>();
+  private readonly topics = new Map<string, Topic>();
+  private readonly views = new Map<string, View<unknown>>();
+  private readonly groups: ProcessorGroup[] = [];
+  private readonly partitionCounts = new Map<string, number>();
+  private kafkaReachable = false;
+  private probeTimer?: NodeJS.Timeout;
+
+  constructor(@Inject(STREAMS_OPTIONS) readonly options: StreamsOptions) {
+    this.kafka = createKafka(options.connection);
+    // Probes must fail fast rather than retry: they answer "is Kafka there right now".
+    this.probeKafka = createKafka(options.connection, { retry: { retries: 0 }, connectionTimeout: 1000, requestTimeout: 2000 });
+    this.admin = this.kafka.admin();
+    this.probeAdmin = this.probeKafka.admin();
+    this.emitterProducer = new ReliableProducer(this.kafka, 'emitter', { requestTimeoutMs: 2000, retries: 2 });
+    this.emitter = new Emitter(this.emitterProducer, {
+      lingerMs: options.emitter.lingerMs,
+      timeoutMs: options.emitter.timeoutMs,
+      physical: (name) => this.physical(name),
+      partitions: (topic) => this.partitionCount(topic),
+    });
+  }
+
+  physical(name: string): string {
+    return physicalName(this.options.connection, name);
+  }
+
+  /** Partition count of a physical topic this process uses. */
+  partitionCount(physicalTopic: string): number {
+    const count = this.partitionCounts.get(physicalTopic);
+    if (count === undefined) throw new Error(`topic ${physicalTopic} is not one this process declared`);
+    return count;
+  }
+
+  registerGroup(definition: GroupDefinition): void {
+    this.groupDefinitions.set(definition.name, definition);
+  }
+
+  registerTopics(...topics: Topic[]): void {
+    for (const topic of topics) this.topics.set(topic.name, topic);
+  }
+
+  /** The view of `table` in this process (one per table, shared). */
+  view<T>(table: TableTopic<T>): View<T> {
+    let view = this.views.get(table.name);
+    if (!view) {
+      this.registerTopics(table);
+      view = new View(table as TableTopic<unknown>, {
+        kafka: this.kafka,
+        admin: this.admin,
+        connection: this.options.connection,
+        dataDir: this.options.dataDir,
+      });
+      this.views.set(table.name, view);
+    }
+    return view as View<T>;
+  }
+
+  async onModuleInit(): Promise<void> {
+    const brokers = this.options.connection.brokers.join(',');
+    try {
+      await this.admin.connect();
+      await ensureTopics(this.admin, this.options.connection, {
+        groups: [...this.groupDefinitions.values()],
+        topics: [...this.topics.values()],
+      });
+    } catch (error) {
+      if (error instanceof Error && error.name.startsWith('KafkaJS')) {
+        throw new Error(`cannot reach Kafka at ${brokers}: ${error.message}`);
+      }
+      throw error;
+    }
+    const names = new Set<string>([...this.topics.values()].map((topic) => this.physical(topic.name)));
+    for (const group of this.groupDefinitions.values()) {
+      for (const topic of [...group.inputs, group.table, ...(group.stores ?? []), ...(group.outputs ?? [])]) names.add(this.physical(topic.name));
+      for (const input of group.inputs) names.add(deadLetterTopicName(this.physical(input.name)));
+    }
+    const { topics } = await this.admin.fetchTopicMetadata({ topics: [...names] });
+    for (const topic of topics) this.partitionCounts.set(topic.name, topic.partitions.length);
+    this.kafkaReachable = true;
+
+    this.probeTimer = setInterval(() => void this.probe(), 2000);
+    this.probeTimer.unref();
+    await Promise.all([...this.views.values()].map((view) => view.start()));
+  }
+
+  private async probe(): Promise<void> {
+    try {
+      await this.probeAdmin.connect();
+      await this.probeAdmin.describeCluster();
+      if (!this.kafkaReachable) this.logger.log(`Kafka reachable again`);
+      this.kafkaReachable = true;
+    } catch (error) {
+      if (this.kafkaReachable) this.logger.warn(`Kafka unreachable: ${errorMessage(error)}`);
+      this.kafkaReachable = false;
+      await this.probeAdmin.disconnect().catch(() => undefined);
+    }
+  }
+
+  /** Starts the registered groups with the handlers the transport collected. */
+  async startGroups(handlers: ReadonlyMap<string, ReadonlyMap<string, RecordHandler>>): Promise<void> {
+    for (const [name] of handlers) {
+      if (!this.groupDefinitions.has(name)) throw new Error(`handlers name group "${name}", which no module declared with StreamsModule.forGroup`);
+    }
+    for (const definition of this.groupDefinitions.values()) {
+      const group = new ProcessorGroup(definition, handlers.get(definition.name) ?? new Map(), {
+        kafka: this.kafka,
+        admin: this.admin,
+        connection: this.options.connection,
+        dataDir: this.options.dataDir,
+        partitions: (topic) => this.partitionCount(topic),
+      });
+      this.groups.push(group);
+      await group.start();
+    }
+  }
+
+  /** Stops the groups: batches in flight finish and commit, stores close. */
+  async stopGroups(): Promise<void> {
+    await Promise.all(this.groups.map((group) => group.stop()));
+    this.groups.length = 0;
+  }
+
+  health(): StreamsHealth {
+    return {
+      kafka: this.kafkaReachable,
+      views: Object.fromEntries([...this.views].map(([name, view]) => [name, view.ready])),
+      groups: Object.fromEntries(this.groups.map((group) => [group.definition.name, group.status().running])),
+    };
+  }
+
+  groupStatuses(): GroupStatus[] {
+    return this.groups.map((group) => group.status());
+  }
+
+  viewStatuses(): ViewStatus[] {
+    return [...this.views.values()].map((view) => view.status());
+  }
+
+  /** Local store sizes in bytes, by group and partition. */
+  async storeSizes(): Promise<Array<{ group: string; partition: number; bytes: number }>> {
+    const sizes: Array<{ group: string; partition: number; bytes: number }> = [];
+    for (const group of this.groups) {
+      for (const [partition, bytes] of await group.storeSizes()) sizes.push({ group: group.definition.name, partition, bytes });
+    }
+    return sizes;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.probeTimer);
+    await this.stopGroups();
+    await Promise.all([...this.views.values()].map((view) => view.stop().catch(() => undefined)));
+    await this.emitterProducer.close();
+    await this.admin.disconnect().catch(() => undefined);
+    await this.probeAdmin.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,111 @@
+import { Logger } from '@nestjs/common';
+import { type Admin, ConfigResourceTypes, type ITopicConfig } from 'kafkajs';
+import type { GroupDefinition } from './group.js';
+import { type KafkaConnection, physicalName } from './kafka-client.js';
+import { type Topic, deadLetterTopicName } from './topics.js';
+
+/** Start-up must stop: the topics in Kafka are not what the service needs. */
+export class TopicMismatchError extends Error {}
+
+/** What one process needs to exist: its groups, the tables it views, the topics it emits to. */
+export interface TopicNeeds {
+  groups: readonly GroupDefinition[];
+  topics: readonly Topic[];
+}
+
+interface Wanted {
+  name: string;
+  compacted: boolean;
+  /** The topic whose partition count a missing one copies (a dead-letter topic copies its source). */
+  like?: string;
+}
+
+/**
+ * Creates the topics a process needs and checks the ones that exist: changelogs must be
+ * compacted, and within a group every input and changelog must have the same partition count
+ * (co-partitioning). A missing topic gets the count of its group's existing topics, or the
+ * configured default. Throws {@link TopicMismatchError} naming topic, expected and found.
+ */
+export async function ensureTopics(admin: Admin, connection: KafkaConnection, needs: TopicNeeds): Promise<void> {
+  const logger = new Logger('Topics');
+  const name = (topic: Topic) => physicalName(connection, topic.name);
+  const wanted = new Map<string, Wanted>();
+  const want = (topic: Topic) => wanted.set(name(topic), { name: name(topic), compacted: topic.kind === 'table' });
+  for (const topic of needs.topics) want(topic);
+  for (const group of needs.groups) {
+    for (const topic of [...group.inputs, group.table, ...(group.stores ?? []), ...(group.outputs ?? [])]) want(topic);
+    for (const input of group.inputs) {
+      const dlq = deadLetterTopicName(name(input));
+      wanted.set(dlq, { name: dlq, compacted: false, like: name(input) });
+    }
+  }
+
+  const existing = new Map<string, number>();
+  const present = new Set(await admin.listTopics());
+  const describe = async (names: string[]) => {
+    if (names.length === 0) return;
+    const { topics } = await admin.fetchTopicMetadata({ topics: names });
+    for (const topic of topics) existing.set(topic.name, topic.partitions.length);
+  };
+  await describe([...wanted.keys()].filter((topic) => present.has(topic)));
+
+  // Groups first, so that their missing topics follow the counts of their existing ones.
+  const toCreate = new Map<string, ITopicConfig>();
+  const countFor = (topic: string, siblings: string[]) =>
+    existing.get(topic) ?? siblings.map((sibling) => existing.get(sibling) ?? toCreate.get(sibling)?.numPartitions).find((n) => n !== undefined) ?? connection.partitions;
+  const plan = (topic: Wanted, siblings: string[]) => {
+    if (existing.has(topic.name) || toCreate.has(topic.name)) return;
+    toCreate.set(topic.name, {
+      topic: topic.name,
+      numPartitions: countFor(topic.like ?? topic.name, topic.like ? [topic.like] : siblings),
+      replicationFactor: connection.replicationFactor,
+      configEntries: [
+        { name: 'min.insync.replicas', value: String(connection.minInsyncReplicas) },
+        ...(topic.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
+      ],
+    });
+  };
+  for (const group of needs.groups) {
+    const members = [...group.inputs, group.table, ...(group.stores ?? [])].map(name);
+    for (const member of members) plan(wanted.get(member)!, members);
+  }
+  for (const topic of wanted.values()) plan(topic, []);
+
+  if (toCreate.size > 0) {
+    try {
+      await admin.createTopics({ topics: [...toCreate.values()], waitForLeaders: true });
+    } catch (error) {
+      // Another instance may have created some at the same time; the check below decides.
+      if (!/already exists/i.test(String((error as Error).message))) throw error;
+    }
+    logger.log(`created ${[...toCreate.keys()].map((topic) => `${topic} (${toCreate.get(topic)!.numPartitions} partitions)`).join(', ')}`);
+    await describe([...toCreate.keys()]);
+  }
+
+  for (const group of needs.groups) {
+    const [first, ...rest] = [...group.inputs, group.table, ...(group.stores ?? [])].map(name);
+    const expected = existing.get(first)!;
+    for (const topic of rest) {
+      const found = existing.get(topic)!;
+      if (found !== expected) {
+        throw new TopicMismatchError(
+          `topic ${topic} has ${found} partitions, expected ${expected} like ${first}: group ${group.name} needs its inputs and tables co-partitioned`,
+        );
+      }
+    }
+  }
+
+  const compacted = [...wanted.values()].filter((topic) => topic.compacted).map((topic) => topic.name);
+  if (compacted.length > 0) {
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: compacted.map((topic) => ({ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['cleanup.policy'] })),
+    });
+    for (const resource of resources) {
+      const policy = resource.configEntries.find((entry) => entry.configName === 'cleanup.policy')?.configValue ?? '';
+      if (!policy.split(',').includes('compact')) {
+        throw new TopicMismatchError(`topic ${resource.resourceName} has cleanup.policy=${policy}, expected compact: it is a changelog`);
+      }
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
+import { type Codec, protobufCodec } from './codec.js';
+
+/**
+ * A topic of events: what the API emits and processors consume. The value type travels with
+ * the topic, so `emit(topic, key, value)` and handlers are type-checked end to end.
+ */
+export interface StreamTopic<T = unknown> {
+  readonly kind: 'stream';
+  /** The logical name; the physical one gets the configured prefix. */
+  readonly name: string;
+  readonly codec: Codec<T>;
+}
+
+/**
+ * A table: key → latest value, kept by one processor group in local stores and backed by a
+ * compacted changelog topic of this name.
+ */
+export interface TableTopic<T = unknown> {
+  readonly kind: 'table';
+  readonly name: string;
+  readonly codec: Codec<T>;
+}
+
+export type Topic<T = unknown> = StreamTopic<T> | TableTopic<T>;
+
+/** The value type a topic carries. */
+export type ValueOf<T> = T extends Topic<infer V> ? V : never;
+
+/** A stream topic whose values are protobuf messages of `schema`. */
+export function streamTopic<Desc extends DescMessage>(name: string, schema: Desc): StreamTopic<MessageShape<Desc>> {
+  return { kind: 'stream', name, codec: protobufCodec(schema) };
+}
+
+/** A table (compacted changelog) whose values are protobuf messages of `schema`. */
+export function tableTopic<Desc extends DescMessage>(name: string, schema: Desc): TableTopic<MessageShape<Desc>> {
+  return { kind: 'table', name, codec: protobufCodec(schema) };
+}
+
+/** The dead-letter topic of a stream: poison records of `topic` land there. */
+export const deadLetterTopicName = (topic: string) => `${topic}.dlq`;

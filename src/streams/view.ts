@@ -1,0 +1,226 @@
+import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
+import type { Admin, Kafka } from 'kafkajs';
+import type { AppliedOffsets } from './batch.js';
+import { ChangelogReader, type ChangelogRecord } from './changelog-reader.js';
+import { errorMessage } from './context.js';
+import { type KafkaConnection, physicalName } from './kafka-client.js';
+import { APPLIED_HEADER, LocalStore, decodeStored, encodeStored, parseApplied } from './state-store.js';
+import type { TableTopic } from './topics.js';
+
+/** A table value with the input offsets it reflects. */
+export interface ViewEntry<T> {
+  value: T;
+  applied: AppliedOffsets;
+}
+
+export interface ViewStatus {
+  table: string;
+  ready: boolean;
+  partitions: Array<{ partition: number; position: number; end: number; lag: number }>;
+}
+
+/** {@link View.waitFor} gave up. */
+export class ViewTimeoutError extends Error {}
+
+export interface ViewDeps {
+  kafka: Kafka;
+  admin: Admin;
+  connection: KafkaConnection;
+  dataDir: string;
+}
+
+interface Waiter<T> {
+  until: (entry: ViewEntry<T> | undefined) => boolean;
+  resolve: (entry: ViewEntry<T> | undefined) => void;
+}
+
+const SPACE = 'v';
+
+/**
+ * A read-only replica of a table, for a process that does not own it (the API): it follows
+ * every partition of the table's changelog into a local LevelDB store, checkpointed, so a
+ * restart reads only what it missed. Reads are local and synchronous; nothing goes to Kafka
+ * per read.
+ *
+ * `ready` turns true once the replica has caught up with the changelog ends seen at start.
+ */
+export class View<T> {
+  private readonly logger: Logger;
+  private store?: LocalStore;
+  private reader?: ChangelogReader;
+  private readonly targets = new Map<number, number>();
+  private readonly positions = new Map<number, number>();
+  private readonly ends = new Map<number, number>();
+  private readonly waiters = new Map<string, Set<Waiter<T>>>();
+  private isReady = false;
+  private readyCallbacks: Array<() => void> = [];
+
+  constructor(
+    readonly table: TableTopic<T>,
+    private readonly deps: ViewDeps,
+  ) {
+    this.logger = new Logger(`View:${table.name}`);
+  }
+
+  private get topic(): string {
+    return physicalName(this.deps.connection, this.table.name);
+  }
+
+  get path(): string {
+    return join(this.deps.dataDir, 'views', this.table.name);
+  }
+
+  /** Opens the local replica and starts following the changelog; does not wait for `ready`. */
+  async start(): Promise<void> {
+    this.store = await LocalStore.open(this.path, (reason) => this.logger.warn(`local replica unusable (${reason}); rebuilding`));
+    const offsets = await this.deps.admin.fetchTopicOffsets(this.topic);
+    if (offsets.some(({ partition, high }) => this.store!.checkpoint(this.topic, partition) > Number(high))) {
+      this.logger.warn('local checkpoint is past the changelog end (recreated topic?); rebuilding');
+      await this.store.close();
+      await LocalStore.destroy(this.path);
+      this.store = await LocalStore.open(this.path);
+    }
+    for (const { partition, high } of offsets) {
+      this.targets.set(partition, Number(high));
+      this.ends.set(partition, Number(high));
+      this.positions.set(partition, this.store.checkpoint(this.topic, partition));
+    }
+    this.checkReady();
+    const behind = [...this.targets].reduce((sum, [partition, end]) => sum + Math.max(0, end - this.positions.get(partition)!), 0);
+    this.logger.log(`following ${this.topic} (${offsets.length} partitions, ${behind} records to catch up)`);
+    this.reader = new ChangelogReader(this.deps.kafka, this.deps.connection, `view-${this.table.name}`);
+    await this.reader.follow(
+      [...this.positions].map(([partition, from]) => ({ topic: this.topic, partition, from })),
+      (_topic, partition, records, next, highWatermark) => this.apply(partition, records, next, highWatermark),
+      (error) => this.logger.error(`changelog reader stopped: ${errorMessage(error)}`),
+    );
+  }
+
+  private async apply(partition: number, records: ChangelogRecord[], next: number, highWatermark: number): Promise<void> {
+    const store = this.open();
+    const changes = records
+      .filter((record) => record.key !== null)
+      .map((record) => ({
+        space: SPACE,
+        key: record.key!,
+        value:
+          record.value === null
+            ? undefined
+            : encodeStored({ bytes: record.value, applied: parseApplied(record.headers[APPLIED_HEADER]?.toString()) }),
+      }));
+    await store.write(changes, [{ topic: this.topic, partition, next }]);
+    this.positions.set(partition, next);
+    this.ends.set(partition, Math.max(highWatermark, next));
+    if (this.waiters.size > 0) {
+      for (const { key } of changes) {
+        const waiting = this.waiters.get(key);
+        if (waiting) this.wake(key, waiting);
+      }
+    }
+    if (!this.isReady) this.checkReady();
+  }
+
+  private checkReady(): void {
+    if ([...this.targets].every(([partition, target]) => (this.positions.get(partition) ?? 0) >= target)) {
+      if (!this.isReady) this.logger.log('ready');
+      this.isReady = true;
+      for (const callback of this.readyCallbacks.splice(0)) callback();
+    }
+  }
+
+  /** True once the replica has caught up with the changelog ends seen at start. */
+  get ready(): boolean {
+    return this.isReady;
+  }
+
+  /** Resolves once {@link ready}. */
+  whenReady(): Promise<void> {
+    return this.isReady ? Promise.resolve() : new Promise((resolve) => this.readyCallbacks.push(resolve));
+  }
+
+  /** The key's value, or `undefined` when the table has none. Local, synchronous. */
+  get(key: string): T | undefined {
+    return this.entry(key)?.value;
+  }
+
+  /** The key's value with the input offsets it reflects. */
+  entry(key: string): ViewEntry<T> | undefined {
+    const bytes = this.open().getSync(SPACE, key);
+    if (bytes === undefined) return undefined;
+    const stored = decodeStored(bytes);
+    return { value: this.table.codec.decode(stored.bytes), applied: stored.applied };
+  }
+
+  /**
+   * Resolves with the key's entry as soon as `until` holds for it (at once if it holds now);
+   * rejects with {@link ViewTimeoutError} after `timeoutMs`. The read-your-writes of a
+   * client that knows which input offset it waits for.
+   */
+  waitFor(key: string, until: (entry: ViewEntry<T> | undefined) => boolean, timeoutMs: number): Promise<ViewEntry<T> | undefined> {
+    const now = this.entry(key);
+    if (until(now)) return Promise.resolve(now);
+    return new Promise((resolve, reject) => {
+      const waiting = this.waiters.get(key) ?? new Set<Waiter<T>>();
+      this.waiters.set(key, waiting);
+      const waiter: Waiter<T> = {
+        until,
+        resolve: (entry) => {
+          clearTimeout(timer);
+          resolve(entry);
+        },
+      };
+      const timer = setTimeout(() => {
+        waiting.delete(waiter);
+        if (waiting.size === 0) this.waiters.delete(key);
+        reject(new ViewTimeoutError(`view ${this.table.name} did not reach the awaited state of ${key} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiting.add(waiter);
+    });
+  }
+
+  private wake(key: string, waiting: Set<Waiter<T>>): void {
+    const entry = this.entry(key);
+    for (const waiter of waiting) {
+      if (waiter.until(entry)) {
+        waiting.delete(waiter);
+        waiter.resolve(entry);
+      }
+    }
+    if (waiting.size === 0) this.waiters.delete(key);
+  }
+
+  /**
+   * Values whose keys start with `prefix`, in key order or reversed, at most `limit`, strictly
+   * after (before, reversed) the key `after`.
+   */
+  async entries(prefix: string, options: { reverse?: boolean; limit?: number; after?: string } = {}): Promise<Array<[string, T]>> {
+    const rows = await this.open().entries(SPACE, prefix, { reverse: options.reverse, limit: options.limit, from: options.after });
+    return rows.map(([key, bytes]) => [key, this.table.codec.decode(decodeStored(bytes).bytes)]);
+  }
+
+  status(): ViewStatus {
+    return {
+      table: this.table.name,
+      ready: this.isReady,
+      partitions: [...this.positions]
+        .map(([partition, position]) => {
+          const end = Math.max(this.ends.get(partition) ?? 0, position);
+          return { partition, position, end, lag: end - position };
+        })
+        .sort((a, b) => a.partition - b.partition),
+    };
+  }
+
+  private open(): LocalStore {
+    if (!this.store) throw new Error(`view ${this.table.name} used before start`);
+    return this.store;
+  }
+
+  async stop(): Promise<void> {
+    await this.reader?.stop();
+    this.reader = undefined;
+    await this.store?.close();
+    this.store = undefined;
+  }
+}
