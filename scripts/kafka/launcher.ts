@@ -155,6 +155,8 @@ function serverProperties(options: LocalKafkaOptions, node: NodeInfo): string {
     'transaction.state.log.num.partitions': '10',
     // A lone consumer joining an empty group should not wait 3 s for company.
     'group.initial.rebalance.delay.ms': '0',
+    // Lets tests and benchmarks use short consumer sessions (the default minimum is 6 s).
+    'group.min.session.timeout.ms': '1000',
     'log.cleaner.backoff.ms': '1000',
     ...options.extraProperties,
   };

@@ -84,7 +84,11 @@ export class BatchProcessor {
     this.stores = new Map((group.stores ?? []).map((store) => [store.name, store]));
   }
 
-  async process(records: readonly InputRecord[], source: StateSource, retry: RetryPolicy): Promise<BatchResult> {
+  /**
+   * Processes `records` in order. `keepAlive`, when given, is awaited every few hundred
+   * records: a long batch must not cost the consumer its group membership.
+   */
+  async process(records: readonly InputRecord[], source: StateSource, retry: RetryPolicy, keepAlive?: () => Promise<void>): Promise<BatchResult> {
     const keys = [...new Set(records.filter((r) => r.key !== null).map((r) => r.key!.toString()))];
     const loaded = await source.loadTable(keys);
     const entries = new Map<string, Entry>();
@@ -99,7 +103,8 @@ export class BatchProcessor {
     const storeChanges = new Map<string, Map<string, unknown>>();
     const result: BatchResult = { table: new Map(), stores: new Map(), outputs: [], deadLetters: [], handled: 0, skipped: 0 };
 
-    for (const record of records) {
+    for (const [index, record] of records.entries()) {
+      if (keepAlive && index > 0 && index % 500 === 0) await keepAlive();
       const input = this.inputs.get(record.topic);
       const handler = this.handlers.get(record.topic);
       if (!input || !handler) {

@@ -104,6 +104,7 @@ export class ChangelogReader {
       groupId: physicalName(this.connection, `${this.connection.clientId}-${this.purpose}-${randomUUID()}`),
       partitionAssigners: [fixedAssigner(partitions)],
       sessionTimeout: this.connection.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3000, Math.floor(this.connection.sessionTimeoutMs / 3)),
       maxBytesPerPartition: 8 * 1024 * 1024,
       maxBytes: 64 * 1024 * 1024,
       maxWaitTimeInMs: 250,

@@ -1,4 +1,4 @@
-import type { StreamTopic, TableTopic } from './topics.js';
+import type { AnyStreamTopic, AnyTableTopic } from './topics.js';
 
 /**
  * A processor group: a Kafka consumer group over `inputs`, whose handlers (the
@@ -12,16 +12,16 @@ export interface GroupDefinition {
   /** The consumer group id (with the configured prefix), and the name handlers refer to. */
   readonly name: string;
   /** The topics consumed; records are keyed, and a key always lands on the same partition. */
-  readonly inputs: readonly StreamTopic<any>[];
+  readonly inputs: readonly AnyStreamTopic[];
   /** The group table: one value per record key, read and written through the context. */
-  readonly table: TableTopic<any>;
+  readonly table: AnyTableTopic;
   /**
    * Further stores of the group, for values under keys of the handler's choosing (an index,
    * a history). They live on the partition of the record that wrote them.
    */
-  readonly stores?: readonly TableTopic<any>[];
+  readonly stores?: readonly AnyTableTopic[];
   /** The topics handlers emit to (created at start-up like the others). */
-  readonly outputs?: readonly StreamTopic<any>[];
+  readonly outputs?: readonly AnyStreamTopic[];
 }
 
 /** Declares a processor group; see {@link GroupDefinition}. */

@@ -42,8 +42,9 @@ function logCreator() {
   return ({ level, log }: LogEntry) => {
     const { message, ...extra } = log;
     const line = `${message}${extra.groupId ? ` (group ${extra.groupId})` : ''}${extra.error ? `: ${extra.error}` : ''}`;
-    if (level <= logLevel.ERROR && !ROUTINE.some((pattern) => pattern.test(line))) logger.error(line);
-    else if (level <= logLevel.WARN) logger.warn(line);
+    const routine = ROUTINE.some((pattern) => pattern.test(line));
+    if (level <= logLevel.ERROR && !routine) logger.error(line);
+    else if (level <= logLevel.WARN && !routine) logger.warn(line);
     else logger.debug(line);
   };
 }

@@ -18,6 +18,9 @@ export interface RestoreProgress {
   finishedAt?: number;
 }
 
+/** The steps of a batch commit, in order (see {@link PartitionState}). */
+export type CommitStep = 'outputs-produced' | 'changelog-produced' | 'store-written' | 'offsets-committed';
+
 export interface PartitionStateDeps {
   kafka: Kafka;
   admin: Admin;
@@ -26,6 +29,10 @@ export interface PartitionStateDeps {
   dataDir: string;
   /** Partition count of a physical topic. */
   partitions: (physicalTopic: string) => number;
+  /** Called after each commit step: the seam through which tests crash a process there. */
+  afterCommitStep?: (step: CommitStep) => void;
+  /** The most the group fetches per partition and batch, in bytes. */
+  maxBatchBytes?: number;
 }
 
 const TABLE_SPACE = 't';
@@ -177,6 +184,7 @@ export class PartitionState implements StateSource {
       this.logger.warn(`dead-lettered ${inputTopic}/${record.partition}@${record.offset} key=${record.key?.toString() ?? '(none)'}: ${error}`);
     }
     await this.deps.producer.send(outputs);
+    this.deps.afterCommitStep?.('outputs-produced');
 
     const changes: Array<{ space: string; key: string; value: Uint8Array }> = [];
     const checkpoints: Array<{ topic: string; partition: number; next: number }> = [];
@@ -200,9 +208,11 @@ export class PartitionState implements StateSource {
       headers: { [APPLIED_HEADER]: formatApplied(stored.applied) },
     }));
     await toChangelog(tableTopic, tableRecords);
+    this.deps.afterCommitStep?.('changelog-produced');
     for (const [key, stored] of result.table) changes.push({ space: TABLE_SPACE, key, value: encodeStored(stored) });
 
     await store.write(changes, checkpoints);
+    this.deps.afterCommitStep?.('store-written');
   }
 
   private open(): LocalStore {

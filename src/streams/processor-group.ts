@@ -86,7 +86,7 @@ export class ProcessorGroup {
       sessionTimeout,
       heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)),
       maxWaitTimeInMs: 250,
-      maxBytesPerPartition: 2 * 1024 * 1024,
+      maxBytesPerPartition: this.deps.maxBatchBytes ?? 2 * 1024 * 1024,
       maxBytes: 32 * 1024 * 1024,
     });
     this.consumer = consumer;
@@ -176,10 +176,11 @@ export class ProcessorGroup {
       value: message.value,
       timestamp: Number(message.timestamp),
     }));
-    const result = await this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning));
+    const result = await this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning), heartbeat);
     await owned.state.commit(result, batch.topic);
     const next = Number(batch.lastOffset()) + 1;
     await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(next) }] }] });
+    this.deps.afterCommitStep?.('offsets-committed');
 
     owned.status.processed += result.handled;
     owned.status.skipped += result.skipped;

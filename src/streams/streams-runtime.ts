@@ -5,6 +5,7 @@ import { errorMessage } from './context.js';
 import { Emitter } from './emitter.js';
 import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, createKafka, physicalName } from './kafka-client.js';
+import type { CommitStep } from './partition-state.js';
 import { type GroupStatus, ProcessorGroup } from './processor-group.js';
 import { ReliableProducer } from './producer.js';
 import { ensureTopics } from './topic-admin.js';
@@ -16,6 +17,10 @@ export interface StreamsOptions {
   /** Local stores live below this folder. */
   dataDir: string;
   emitter: { lingerMs: number; timeoutMs: number };
+  /** The most a group fetches per partition and batch, in bytes (default 2 MiB). */
+  maxBatchBytes?: number;
+  /** Called after each step of every batch commit; only tests set it (to crash there). */
+  afterCommitStep?: (step: CommitStep) => void;
 }
 
 export const STREAMS_OPTIONS = Symbol('STREAMS_OPTIONS');
@@ -156,6 +161,8 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
         connection: this.options.connection,
         dataDir: this.options.dataDir,
         partitions: (topic) => this.partitionCount(topic),
+        afterCommitStep: this.options.afterCommitStep,
+        maxBatchBytes: this.options.maxBatchBytes,
       });
       this.groups.push(group);
       await group.start();

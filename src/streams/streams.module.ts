@@ -2,13 +2,13 @@ import { type DynamicModule, Global, Inject, Module } from '@nestjs/common';
 import { Emitter } from './emitter.js';
 import type { GroupDefinition } from './group.js';
 import { STREAMS_OPTIONS, type StreamsOptions, StreamsRuntime } from './streams-runtime.js';
-import type { TableTopic, Topic } from './topics.js';
+import type { AnyTableTopic, TableTopic, Topic } from './topics.js';
 import { StreamsServer } from './transport.js';
 
 export const viewToken = (table: TableTopic<unknown>) => `streams:view:${table.name}`;
 
 /** Injects the {@link View} of a table provided with `StreamsModule.forView(table)`. */
-export const InjectView = (table: TableTopic<any>) => Inject(viewToken(table));
+export const InjectView = (table: AnyTableTopic) => Inject(viewToken(table));
 
 /**
  * Wires the streams core into Nest. `forRoot` once, in the app module; then each domain module
@@ -40,7 +40,7 @@ export class StreamsModule {
     };
   }
 
-  static forView(...tables: TableTopic<any>[]): DynamicModule {
+  static forView(...tables: AnyTableTopic[]): DynamicModule {
     const providers = tables.map((table) => ({
       provide: viewToken(table),
       useFactory: (runtime: StreamsRuntime) => runtime.view(table),

@@ -24,6 +24,13 @@ export interface TableTopic<T = unknown> {
 
 export type Topic<T = unknown> = StreamTopic<T> | TableTopic<T>;
 
+// A codec both takes and gives its type, so a StreamTopic<Deposit> is no StreamTopic<unknown>:
+// lists of topics of mixed types are typed with these.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+export type AnyStreamTopic = StreamTopic<any>;
+export type AnyTableTopic = TableTopic<any>;
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
 /** The value type a topic carries. */
 export type ValueOf<T> = T extends Topic<infer V> ? V : never;
 

@@ -1,5 +1,5 @@
 import { Catch, Injectable, type INestApplication, type RpcExceptionFilter } from '@nestjs/common';
-import { type CustomTransportStrategy, type MessageHandler, Server } from '@nestjs/microservices';
+import { type CustomTransportStrategy, type MessageHandler, type NestMicroservice, Server } from '@nestjs/microservices';
 import { type Observable, throwError } from 'rxjs';
 import type { RecordHandler } from './batch.js';
 import type { GroupHandlerExtras } from './group.js';
@@ -59,8 +59,17 @@ export class StreamErrorPassThrough implements RpcExceptionFilter {
   }
 }
 
-/** Connects the processor groups' transport to a Nest application; start with `startAllMicroservices()`. */
+/**
+ * Connects the processor groups' transport to a Nest application, before `app.init()`; start
+ * it with `startAllMicroservices()`.
+ */
 export function connectStreams(app: INestApplication): void {
-  const microservice = app.connectMicroservice({ strategy: app.get(StreamsServer) }, { inheritAppConfig: false });
+  // Deferred, so that the error filter applies to the handlers it registers at listen();
+  // the application's own init runs the lifecycle hooks, the transport must not run them again.
+  const microservice = app.connectMicroservice(
+    { strategy: app.get(StreamsServer) },
+    { inheritAppConfig: false, deferInitialization: true },
+  ) as NestMicroservice;
   microservice.useGlobalFilters(new StreamErrorPassThrough());
+  microservice.setIsInitHookCalled(true);
 }

@@ -44,7 +44,7 @@ export const sumGroup = defineGroup({
 export class SumProcessor {
   failSevens = false;
 
-  @EventPattern('numbers', { group: 'sum' })
+  @EventPattern<string>('numbers', { group: 'sum' })
   add(@Payload() number: Int64Value, @Ctx() ctx: ProcessorContext<Sum>): void {
     if (number.value < 0n) throw new PoisonRecordError(`negative number ${number.value}`);
     const current = ctx.value() ?? { sum: '0', count: 0 };

@@ -1,0 +1,79 @@
+/**
+ * A process that runs only the `sum` test group on the streams core: the core's end-to-end
+ * tests start it, kill it and start it again. Configured by KAFKA_BROKERS,
+ * KAFKA_TOPIC_PREFIX, KAFKA_PARTITIONS and DATA_DIR. Exits 0 on SIGTERM after a clean stop.
+ *
+ * SUM_APP_CRASH=<step>:<probability> makes it SIGKILL itself right after that commit step
+ * of a batch (outputs-produced, changelog-produced, store-written, offsets-committed), with
+ * that probability per batch: the crashes a counting-once protocol must survive.
+ * SUM_APP_BATCH_BYTES caps the bytes fetched per partition and batch (small: many batches).
+ */
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { CommitStep } from '../partition-state.js';
+import { StreamsModule } from '../streams.module.js';
+import { connectStreams } from '../transport.js';
+import { SumProcessor, sumGroup } from './sum-group.js';
+
+const env = (name: string, fallback?: string) => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined) throw new Error(`${name} is required`);
+  return value;
+};
+
+function crashHook(spec: string | undefined): ((step: CommitStep) => void) | undefined {
+  if (!spec) return undefined;
+  const [at, probability] = spec.split(':');
+  return (step) => {
+    if (step === at && Math.random() < Number(probability)) {
+      console.log(`sum-app crashing after ${step}`);
+      process.kill(process.pid, 'SIGKILL');
+    }
+  };
+}
+
+@Module({
+  imports: [
+    StreamsModule.forRoot({
+      connection: {
+        brokers: env('KAFKA_BROKERS').split(','),
+        clientId: 'sum-app',
+        topicPrefix: env('KAFKA_TOPIC_PREFIX', ''),
+        partitions: Number(env('KAFKA_PARTITIONS', '6')),
+        replicationFactor: 1,
+        minInsyncReplicas: 1,
+        sessionTimeoutMs: Number(env('KAFKA_SESSION_TIMEOUT_MS', '6000')),
+      },
+      dataDir: env('DATA_DIR'),
+      emitter: { lingerMs: 1, timeoutMs: 5000 },
+      afterCommitStep: crashHook(process.env.SUM_APP_CRASH),
+      maxBatchBytes: process.env.SUM_APP_BATCH_BYTES ? Number(process.env.SUM_APP_BATCH_BYTES) : undefined,
+    }),
+    StreamsModule.forGroup(sumGroup),
+  ],
+  controllers: [SumProcessor],
+})
+class SumAppModule {}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.create(SumAppModule, new FastifyAdapter(), { logger: ['log', 'warn', 'error', 'fatal'] });
+  connectStreams(app);
+  await app.init();
+  await app.startAllMicroservices();
+  console.log('sum-app started');
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void app.close().then(() => {
+        console.log('sum-app stopped');
+        process.exit(0);
+      });
+    });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`sum-app failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
