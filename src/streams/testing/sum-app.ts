@@ -3,9 +3,9 @@
  * tests start it, kill it and start it again. Configured by KAFKA_BROKERS,
  * KAFKA_TOPIC_PREFIX, KAFKA_PARTITIONS and DATA_DIR. Exits 0 on SIGTERM after a clean stop.
  *
- * SUM_APP_CRASH=<step>:<probability> makes it SIGKILL itself right after that commit step
- * of a batch (outputs-produced, changelog-produced, store-written, offsets-committed), with
- * that probability per batch: the crashes a counting-once protocol must survive.
+ * SUM_APP_CRASH=<step>:<n> makes it SIGKILL itself right after that commit step
+ * (outputs-produced, changelog-produced, store-written, offsets-committed) of its n-th batch:
+ * the crashes a counting-once protocol must survive.
  * SUM_APP_BATCH_BYTES caps the bytes fetched per partition and batch (small: many batches).
  */
 import 'reflect-metadata';
@@ -25,9 +25,10 @@ const env = (name: string, fallback?: string) => {
 
 function crashHook(spec: string | undefined): ((step: CommitStep) => void) | undefined {
   if (!spec) return undefined;
-  const [at, probability] = spec.split(':');
+  const [at, nth] = spec.split(':');
+  let seen = 0;
   return (step) => {
-    if (step === at && Math.random() < Number(probability)) {
+    if (step === at && ++seen === Number(nth)) {
       console.log(`sum-app crashing after ${step}`);
       process.kill(process.pid, 'SIGKILL');
     }
