@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file depositaja/v1/flag.proto.
  */
 export const file_depositaja_v1_flag: GenFile = /*@__PURE__*/
-  fileDesc("ChhkZXBvc2l0YWphL3YxL2ZsYWcucHJvdG8SDWRlcG9zaXRhamEudjEijwEKCUZsYWdFdmVudBIRCgl3YWxsZXRfaWQYASABKAkSDwoHZmxhZ2dlZBgCIAEoCBIpCgZzb3VyY2UYAyABKA4yGS5kZXBvc2l0YWphLnYxLkZsYWdTb3VyY2USDQoFYXRfbXMYBCABKAMSFAoMY2F1c2Vfb2Zmc2V0GAUgASgDEg4KBnJlYXNvbhgGIAEoCSKgAQoJRmxhZ1ZhbHVlEg8KB2ZsYWdnZWQYASABKAgSKQoGc291cmNlGAIgASgOMhkuZGVwb3NpdGFqYS52MS5GbGFnU291cmNlEhUKDWZsYWdnZWRfYXRfbXMYAyABKAMSFQoNdXBkYXRlZF9hdF9tcxgEIAEoAxIZChFhdXRvX2NhdXNlX29mZnNldBgFIAEoAxIOCgZyZWFzb24YBiABKAkqVwoKRmxhZ1NvdXJjZRIbChdGTEFHX1NPVVJDRV9VTlNQRUNJRklFRBAAEhQKEEZMQUdfU09VUkNFX0FVVE8QARIWChJGTEFHX1NPVVJDRV9NQU5VQUwQAmIGcHJvdG8z");
+  fileDesc("ChhkZXBvc2l0YWphL3YxL2ZsYWcucHJvdG8SDWRlcG9zaXRhamEudjEipQEKCUZsYWdFdmVudBIRCgl3YWxsZXRfaWQYASABKAkSDwoHZmxhZ2dlZBgCIAEoCBIpCgZzb3VyY2UYAyABKA4yGS5kZXBvc2l0YWphLnYxLkZsYWdTb3VyY2USDQoFYXRfbXMYBCABKAMSGQoMY2F1c2Vfb2Zmc2V0GAUgASgDSACIAQESDgoGcmVhc29uGAYgASgJQg8KDV9jYXVzZV9vZmZzZXQi0QEKCUZsYWdWYWx1ZRIPCgdmbGFnZ2VkGAEgASgIEikKBnNvdXJjZRgCIAEoDjIZLmRlcG9zaXRhamEudjEuRmxhZ1NvdXJjZRIVCg1mbGFnZ2VkX2F0X21zGAMgASgDEhUKDXVwZGF0ZWRfYXRfbXMYBCABKAMSHgoRYXV0b19jYXVzZV9vZmZzZXQYBSABKANIAIgBARIOCgZyZWFzb24YBiABKAkSFAoMbWFudWFsX2F0X21zGAcgASgDQhQKEl9hdXRvX2NhdXNlX29mZnNldCpXCgpGbGFnU291cmNlEhsKF0ZMQUdfU09VUkNFX1VOU1BFQ0lGSUVEEAASFAoQRkxBR19TT1VSQ0VfQVVUTxABEhYKEkZMQUdfU09VUkNFX01BTlVBTBACYgZwcm90bzM");
 
 /**
  * Set or clear a wallet's flag: the value on topic `flag_wallet`, keyed by wallet id.
@@ -45,11 +45,12 @@ export type FlagEvent = Message<"depositaja.v1.FlagEvent"> & {
 
   /**
    * For an auto flag: the offset, on the same partition of topic `deposit`, of the deposit
-   * whose arrival crossed the threshold. Read-your-writes tokens follow it.
+   * whose arrival crossed the threshold; unset for a manual event. Read-your-writes tokens
+   * follow it.
    *
-   * @generated from field: int64 cause_offset = 5;
+   * @generated from field: optional int64 cause_offset = 5;
    */
-  causeOffset: bigint;
+  causeOffset?: bigint | undefined;
 
   /**
    * A human-readable reason ("12,000.00 within 120 s", or the admin's note).
@@ -99,16 +100,25 @@ export type FlagValue = Message<"depositaja.v1.FlagValue"> & {
   updatedAtMs: bigint;
 
   /**
-   * cause_offset of the last applied auto flag event; 0 when none was applied.
+   * The greatest cause_offset of the auto flag events processed (applied or ignored as stale);
+   * unset when none was. Read-your-writes tokens follow it.
    *
-   * @generated from field: int64 auto_cause_offset = 5;
+   * @generated from field: optional int64 auto_cause_offset = 5;
    */
-  autoCauseOffset: bigint;
+  autoCauseOffset?: bigint | undefined;
 
   /**
    * @generated from field: string reason = 6;
    */
   reason: string;
+
+  /**
+   * Event time of the last manual event, Unix ms; 0 when none. An auto flag caused by a deposit
+   * accepted before it is stale: the admin decided after seeing that deposit.
+   *
+   * @generated from field: int64 manual_at_ms = 7;
+   */
+  manualAtMs: bigint;
 };
 
 /**

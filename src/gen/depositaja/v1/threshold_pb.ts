@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file depositaja/v1/threshold.proto.
  */
 export const file_depositaja_v1_threshold: GenFile = /*@__PURE__*/
-  fileDesc("Ch1kZXBvc2l0YWphL3YxL3RocmVzaG9sZC5wcm90bxINZGVwb3NpdGFqYS52MSIyCgtXaW5kb3dFbnRyeRINCgVhdF9tcxgBIAEoAxIUCgxhbW91bnRfbWlub3IYAiABKAMieQoLV2luZG93U3RhdGUSKwoHZW50cmllcxgBIAMoCzIaLmRlcG9zaXRhamEudjEuV2luZG93RW50cnkSDwoHZmxhZ2dlZBgCIAEoCBIRCgltYXhfYXRfbXMYAyABKAMSGQoRZmxhZ19jYXVzZV9vZmZzZXQYBCABKANiBnByb3RvMw");
+  fileDesc("Ch1kZXBvc2l0YWphL3YxL3RocmVzaG9sZC5wcm90bxINZGVwb3NpdGFqYS52MSIyCgtXaW5kb3dFbnRyeRINCgVhdF9tcxgBIAEoAxIUCgxhbW91bnRfbWlub3IYAiABKAMiwwEKC1dpbmRvd1N0YXRlEisKB2VudHJpZXMYASADKAsyGi5kZXBvc2l0YWphLnYxLldpbmRvd0VudHJ5Eg8KB2ZsYWdnZWQYAiABKAgSEQoJbWF4X2F0X21zGAMgASgDEh4KEWZsYWdfY2F1c2Vfb2Zmc2V0GAQgASgDSACIAQESEwoLcmVzZXRfYXRfbXMYBSABKAMSGAoQd2luZG93X3N1bV9taW5vchgGIAEoA0IUChJfZmxhZ19jYXVzZV9vZmZzZXRiBnByb3RvMw");
 
 /**
  * A deposit kept in a wallet's window.
@@ -40,7 +40,8 @@ export const WindowEntrySchema: GenMessage<WindowEntry> = /*@__PURE__*/
 
 /**
  * The threshold processor's view of a wallet: the value of table `threshold-table`.
- * Holds only the deposits that can still share a window with a future deposit.
+ * Holds only the deposits of the current window (event times in (max_at_ms - window, max_at_ms]),
+ * and none while the wallet is flagged: the state never outgrows one window.
  *
  * @generated from message depositaja.v1.WindowState
  */
@@ -68,11 +69,26 @@ export type WindowState = Message<"depositaja.v1.WindowState"> & {
   maxAtMs: bigint;
 
   /**
-   * Offset on `deposit` of the deposit whose arrival emitted the last auto flag; 0 when none.
+   * Offset on `deposit` of the deposit whose arrival emitted the last auto flag; unset when none.
    *
-   * @generated from field: int64 flag_cause_offset = 4;
+   * @generated from field: optional int64 flag_cause_offset = 4;
    */
-  flagCauseOffset: bigint;
+  flagCauseOffset?: bigint | undefined;
+
+  /**
+   * Event time of the last manual unflag, Unix ms: deposits accepted up to then no longer
+   * count towards a window (the admin has seen them). 0 when none.
+   *
+   * @generated from field: int64 reset_at_ms = 5;
+   */
+  resetAtMs: bigint;
+
+  /**
+   * The sum of `entries`, minor units.
+   *
+   * @generated from field: int64 window_sum_minor = 6;
+   */
+  windowSumMinor: bigint;
 };
 
 /**

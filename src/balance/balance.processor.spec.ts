@@ -1,0 +1,65 @@
+import { newDeposit } from '../deposit/deposit-event.js';
+import type { BalanceState } from '../gen/depositaja/v1/balance_pb.js';
+import { StreamsTester } from '../streams/testing/streams-tester.js';
+import { topics } from '../topics.js';
+import { balanceGroup } from './balance.group.js';
+import { BalanceProcessor } from './balance.processor.js';
+import { historyKey, idempotencyKey } from './deposit-keys.js';
+
+const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
+
+describe(BalanceProcessor.name, () => {
+  let sut: StreamsTester<BalanceState>;
+
+  beforeEach(() => {
+    sut = StreamsTester.forProcessor<BalanceState>(balanceGroup, new BalanceProcessor());
+  });
+
+  it('sums deposits exactly in minor units, with count, last time and one history entry each', async () => {
+    await sut.feed(topics.deposit, 'w1', newDeposit('w1', 2000_00n, T0));
+    await sut.feed(topics.deposit, 'w1', newDeposit('w1', 4000_01n, T0 + 5));
+    await sut.feed(topics.deposit, 'w2', newDeposit('w2', 1n, T0 + 1));
+
+    expect(sut.value('w1')).toMatchObject({ balanceMinor: 6000_01n, depositCount: 2n, lastDepositAtMs: BigInt(T0 + 5) });
+    expect(sut.value('w2')).toMatchObject({ balanceMinor: 1n, depositCount: 1n });
+    expect(sut.storeKeys(topics.balanceDeposits)).toEqual([historyKey('w1', 1n), historyKey('w1', 2n), historyKey('w2', 1n)]);
+    expect(sut.storeValue(topics.balanceDeposits, historyKey('w1', 2n))).toMatchObject({ amountMinor: 4000_01n, seq: 2n, offset: 1n });
+  });
+
+  it('keeps its table value the same size however many deposits a wallet has', async () => {
+    for (let i = 0; i < 200; i++) await sut.feed(topics.deposit, 'w1', newDeposit('w1', 1n, T0 + i));
+    const encodedSize = balanceGroup.table.codec.encode(sut.value('w1')!).length;
+
+    expect(sut.value('w1')).toMatchObject({ balanceMinor: 200n, depositCount: 200n });
+    expect(encodedSize).toBeLessThan(20);
+  });
+
+  it('counts a deposit retried with the same Idempotency-Key once, even when it reaches Kafka twice', async () => {
+    const first = newDeposit('w1', 500_00n, T0, 'key-1');
+    const retry = newDeposit('w1', 500_00n, T0 + 3000, 'key-1');
+    await sut.feed(topics.deposit, 'w1', first);
+    await sut.feed(topics.deposit, 'w1', retry);
+    await sut.feed(topics.deposit, 'w1', newDeposit('w1', 500_00n, T0 + 4000, 'key-2'));
+
+    expect(retry.depositId).toBe(first.depositId);
+    expect(sut.value('w1')).toMatchObject({ balanceMinor: 1000_00n, depositCount: 2n });
+    expect(sut.storeValue(topics.balanceDeposits, idempotencyKey('w1', first.depositId))).toMatchObject({ seq: 1n, acceptedAtMs: BigInt(T0) });
+  });
+
+  it('counts a replayed deposit once', async () => {
+    await sut.feed(topics.deposit, 'w1', newDeposit('w1', 7n, T0));
+    await sut.replay();
+
+    expect(sut.value('w1')).toMatchObject({ balanceMinor: 7n, depositCount: 1n });
+  });
+
+  it('dead-letters deposits that must never be counted', async () => {
+    const zero = newDeposit('w1', 1n, T0);
+    zero.amountMinor = 0n;
+    await sut.feed(topics.deposit, 'w1', zero);
+    await sut.feed(topics.deposit, 'w9', newDeposit('w1', 1n, T0));
+
+    expect(sut.deadLetters().map((letter) => letter.error)).toEqual(['deposit amount 0 is out of range', 'deposit of wallet w1 under key w9']);
+    expect(sut.value('w1')).toBeUndefined();
+  });
+});

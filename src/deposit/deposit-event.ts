@@ -1,0 +1,52 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { create } from '@bufbuild/protobuf';
+import { type Deposit, DepositSchema } from '../gen/depositaja/v1/deposit_pb.js';
+import { MAX_AMOUNT_MINOR } from '../money/money.js';
+import { PoisonRecordError } from '../streams/index.js';
+import { isWalletId } from '../wallet/wallet-id.js';
+
+export const MAX_INT64 = 2n ** 63n - 1n;
+
+/**
+ * The id of a deposit: derived from (wallet, Idempotency-Key) when the client sent a key, so
+ * that every retry of a request, through any API instance, carries the same id; random
+ * otherwise. Both are UUID-shaped.
+ */
+export function depositIdFor(walletId: string, idempotencyKey?: string): string {
+  if (!idempotencyKey) return randomUUID();
+  const hash = createHash('sha256').update(walletId).update('\0').update(idempotencyKey).digest();
+  hash[6] = (hash[6] & 0x0f) | 0x80; // version 8: a UUID of our own making
+  hash[8] = (hash[8] & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** What a retry must repeat to be the same request: the wallet and the amount. */
+export function requestDigest(walletId: string, amountMinor: bigint): Uint8Array {
+  return createHash('sha256').update(walletId).update('\0').update(amountMinor.toString()).digest();
+}
+
+export function newDeposit(walletId: string, amountMinor: bigint, acceptedAtMs: number, idempotencyKey?: string): Deposit {
+  return create(DepositSchema, {
+    depositId: depositIdFor(walletId, idempotencyKey),
+    walletId,
+    amountMinor,
+    acceptedAtMs: BigInt(acceptedAtMs),
+    idempotencyKey: idempotencyKey ?? '',
+    requestDigest: idempotencyKey ? requestDigest(walletId, amountMinor) : new Uint8Array(),
+  });
+}
+
+/**
+ * Checks a deposit event read from Kafka before it touches any state: anything could have
+ * been written to the topic. An invalid one is poison (dead-lettered), never counted.
+ */
+export function checkDeposit(deposit: Deposit, key: string): void {
+  if (!isWalletId(deposit.walletId)) throw new PoisonRecordError('deposit has no valid wallet_id');
+  if (deposit.walletId !== key) throw new PoisonRecordError(`deposit of wallet ${deposit.walletId} under key ${key}`);
+  if (deposit.amountMinor <= 0n || deposit.amountMinor > MAX_AMOUNT_MINOR) {
+    throw new PoisonRecordError(`deposit amount ${deposit.amountMinor} is out of range`);
+  }
+  if (!deposit.depositId) throw new PoisonRecordError('deposit has no deposit_id');
+  if (deposit.acceptedAtMs <= 0n) throw new PoisonRecordError('deposit has no accepted_at');
+}

@@ -1,0 +1,13 @@
+import { defineGroup } from '../streams/index.js';
+import { topics } from '../topics.js';
+
+/**
+ * Group `threshold`: watches each wallet's deposits for a window over the threshold, and
+ * follows the flag stream so that it knows when a wallet is flagged or unflagged.
+ */
+export const thresholdGroup = defineGroup({
+  name: 'threshold',
+  inputs: [topics.deposit, topics.flagWallet],
+  table: topics.thresholdTable,
+  outputs: [topics.flagWallet],
+});

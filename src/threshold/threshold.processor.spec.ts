@@ -1,0 +1,144 @@
+import { create } from '@bufbuild/protobuf';
+import type { AppConfig } from '../config/config.js';
+import { newDeposit } from '../deposit/deposit-event.js';
+import { manualFlagEvent } from '../flagger/flag-event.js';
+import { FlagSource } from '../gen/depositaja/v1/flag_pb.js';
+import type { WindowState } from '../gen/depositaja/v1/threshold_pb.js';
+import { StreamsTester } from '../streams/testing/streams-tester.js';
+import { topics } from '../topics.js';
+import { thresholdGroup } from './threshold.group.js';
+import { ThresholdProcessor } from './threshold.processor.js';
+
+const WINDOW_MS = 120_000;
+const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
+const config = { threshold: { amountMinor: 10_000_00n, windowMs: WINDOW_MS } } as AppConfig;
+
+describe(ThresholdProcessor.name, () => {
+  let sut: StreamsTester<WindowState>;
+
+  beforeEach(() => {
+    sut = StreamsTester.forProcessor<WindowState>(thresholdGroup, new ThresholdProcessor(config));
+  });
+
+  /** Deposits `amountMinor` into wallet w1 at T0 + `atMs`. */
+  const deposit = (amountMinor: bigint, atMs: number, wallet = 'w1') =>
+    sut.feed(topics.deposit, wallet, newDeposit(wallet, amountMinor, T0 + atMs));
+  const flags = () => sut.emitted(topics.flagWallet).map(({ value }) => ({ flagged: value.flagged, source: value.source, atMs: Number(value.atMs) - T0 }));
+
+  it('does not flag deposits summing to exactly the threshold', async () => {
+    await deposit(6_000_00n, 0);
+    await deposit(4_000_00n, 1000);
+
+    expect(flags()).toEqual([]);
+    expect(sut.value('w1')?.flagged).toBe(false);
+  });
+
+  it('flags one cent over the threshold, once, at the crossing deposit', async () => {
+    await deposit(6_000_00n, 0);
+    await deposit(4_000_01n, 1000);
+
+    expect(flags()).toEqual([{ flagged: true, source: FlagSource.AUTO, atMs: 1000 }]);
+    expect(sut.value('w1')?.flagged).toBe(true);
+    expect(sut.emitted(topics.flagWallet)[0].value.causeOffset).toBe(1n);
+  });
+
+  it('does not count deposits exactly one window apart together: the window is (t - W, t]', async () => {
+    await deposit(6_000_00n, 0);
+    await deposit(4_000_01n, WINDOW_MS);
+
+    expect(flags()).toEqual([]);
+  });
+
+  it('counts deposits one millisecond less than a window apart together', async () => {
+    await deposit(6_000_00n, 0);
+    await deposit(4_000_01n, WINDOW_MS - 1);
+
+    expect(flags()).toEqual([{ flagged: true, source: FlagSource.AUTO, atMs: WINDOW_MS - 1 }]);
+  });
+
+  it('adds up many small deposits, and only those inside one window', async () => {
+    for (let i = 0; i < 1000; i++) await deposit(10_00n, i * 120); // 10.00 every 120 ms: 10,000.00 within 119.88 s
+    expect(flags()).toEqual([]);
+
+    await deposit(1n, 120_000); // (0, 120 s]: the deposit at 0 dropped out, 9,990.01 remain
+    await deposit(1n, 120_001);
+    expect(flags()).toEqual([]);
+    await deposit(9_99n, 120_002); // 9,990.02 + 9.99 = 10,000.01
+    expect(flags()).toEqual([{ flagged: true, source: FlagSource.AUTO, atMs: 120_002 }]);
+  });
+
+  it('keeps only the current window in its state, and nothing while flagged', async () => {
+    for (let i = 0; i < 50; i++) await deposit(1_00n, i * 10_000); // one every 10 s
+    expect(sut.value('w1')?.entries.length).toBe(12); // (t - 120 s, t] holds 12 of them
+    expect(sut.value('w1')?.windowSumMinor).toBe(12_00n);
+
+    await deposit(20_000_00n, 500_000);
+    expect(sut.value('w1')?.entries).toEqual([]);
+  });
+
+  it('is sticky: later deposits under the threshold do not unflag, and no second flag is emitted', async () => {
+    await deposit(10_000_01n, 0);
+    await deposit(1n, 1000);
+    await deposit(50_000_00n, WINDOW_MS * 5);
+
+    expect(flags()).toHaveLength(1);
+    expect(sut.value('w1')?.flagged).toBe(true);
+  });
+
+  it('after a manual unflag, flags again only on a new window over the threshold', async () => {
+    await deposit(10_000_01n, 0);
+    await sut.feed(topics.flagWallet, 'w1', manualFlagEvent('w1', false, T0 + 5000));
+    expect(sut.value('w1')?.flagged).toBe(false);
+
+    await deposit(1_00n, 6000); // the reviewed 10,000.01 no longer counts
+    expect(flags()).toHaveLength(1);
+    await deposit(10_000_00n, 7000);
+    expect(flags()).toEqual([
+      { flagged: true, source: FlagSource.AUTO, atMs: 0 },
+      { flagged: true, source: FlagSource.AUTO, atMs: 7000 },
+    ]);
+  });
+
+  it('ignores deposits accepted before a manual unflag that reach it after the unflag', async () => {
+    await sut.feed(topics.flagWallet, 'w1', manualFlagEvent('w1', false, T0 + 5000));
+    await deposit(20_000_00n, 4000);
+
+    expect(flags()).toEqual([]);
+  });
+
+  it('does not auto-flag a wallet an admin flagged', async () => {
+    await sut.feed(topics.flagWallet, 'w1', manualFlagEvent('w1', true, T0));
+    await deposit(20_000_00n, 1000);
+
+    expect(flags()).toEqual([]);
+    expect(sut.value('w1')?.flagged).toBe(true);
+  });
+
+  it('evaluates a late deposit against every window that contains it', async () => {
+    await deposit(6_000_00n, 10_000);
+    await deposit(1_00n, 200_000); // the window moves on: the 6,000 drops out of the state
+    await deposit(4_000_01n, 9_000); // late, and far: no retained deposit shares a window with it
+    expect(flags()).toEqual([]);
+
+    await deposit(6_000_00n, 250_000);
+    await deposit(4_000_01n, 240_000); // late, within the window of the deposit at 250 s
+    expect(flags()).toEqual([{ flagged: true, source: FlagSource.AUTO, atMs: 240_000 }]);
+  });
+
+  it('counts a replayed deposit once', async () => {
+    await deposit(6_000_00n, 0);
+    await sut.replay();
+    await deposit(4_000_00n, 1000);
+
+    expect(flags()).toEqual([]);
+    expect(sut.value('w1')?.windowSumMinor).toBe(10_000_00n);
+  });
+
+  it('dead-letters a deposit whose wallet does not match its key', async () => {
+    await sut.feed(topics.deposit, 'w1', newDeposit('w2', 1n, T0));
+
+    expect(sut.deadLetters()).toEqual([expect.objectContaining({ error: 'deposit of wallet w2 under key w1' })]);
+    expect(sut.value('w1')).toBeUndefined();
+    expect(create).toBeDefined();
+  });
+});
