@@ -1,12 +1,26 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Module, type Type } from '@nestjs/common';
+import { AdminModule } from './admin/admin.module.js';
+import { BalanceModule } from './balance/balance.module.js';
 import type { AppConfigShape } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
+import { DepositModule } from './deposit/deposit.module.js';
+import { FlaggerModule } from './flagger/flagger.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+import { StreamsModule } from './streams/index.js';
+import { ThresholdModule } from './threshold/threshold.module.js';
+import { WalletModule } from './wallet/wallet.module.js';
 
 /** The processor groups a process may run; each one is a module of its own. */
 export const PROCESSOR_NAMES = ['balance', 'threshold', 'flagger'] as const;
 export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
+
+const PROCESSOR_MODULES: Record<ProcessorName, Type> = {
+  balance: BalanceModule,
+  threshold: ThresholdModule,
+  flagger: FlaggerModule,
+};
 
 /** What one process runs: the HTTP API, and any subset of the processor groups. */
 export interface ServiceOptions {
@@ -14,13 +28,28 @@ export interface ServiceOptions {
   processors: readonly ProcessorName[];
 }
 
+/**
+ * The service as modules: operations (config, logs, metrics, health) always; the API
+ * (deposits, wallet reads, admin) and each processor group when this process runs them.
+ */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfigShape, options: ServiceOptions): DynamicModule {
-    void options;
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), LoggingModule.forRoot(config), HealthModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggingModule.forRoot(config),
+        StreamsModule.forRoot({
+          connection: config.kafka,
+          dataDir: config.dataDir,
+          emitter: { lingerMs: config.http.produceLingerMs, timeoutMs: 4500 },
+        }),
+        MetricsModule,
+        HealthModule,
+        ...(options.api ? [DepositModule, WalletModule, AdminModule] : []),
+        ...options.processors.map((name) => PROCESSOR_MODULES[name]),
+      ],
     };
   }
 }

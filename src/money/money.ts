@@ -54,3 +54,11 @@ export function formatMinor(minor: bigint): string {
   if (cents === 0n) return `${sign}${whole}`;
   return `${sign}${whole}.${cents.toString().padStart(2, '0').replace(/0$/, '')}`;
 }
+
+/**
+ * An amount in an HTTP response: rendered as an exact JSON number (200000n → 2000, 1250n →
+ * 12.5) by the service's JSON serializer, never through a binary float.
+ */
+export class Money {
+  constructor(readonly minor: bigint) {}
+}

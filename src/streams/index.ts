@@ -11,6 +11,7 @@ export type { AppliedOffsets } from './batch.js';
 export type { KafkaConnection } from './kafka-client.js';
 export type { GroupStatus, PartitionStatus } from './processor-group.js';
 export { partitionFor } from './producer.js';
+export { StoreInUseError } from './state-store.js';
 export { STREAMS_OPTIONS, type StreamsHealth, type StreamsOptions, StreamsRuntime } from './streams-runtime.js';
 export { InjectView, StreamsModule } from './streams.module.js';
 export { TopicMismatchError } from './topic-admin.js';

@@ -2,6 +2,9 @@ import { rm } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
 import type { AppliedOffsets, StoredValue } from './batch.js';
 
+/** The local store is open in another process. */
+export class StoreInUseError extends Error {}
+
 /**
  * A local LevelDB database (classic-level) holding one or more keyspaces (a table, a store)
  * and the checkpoints of the changelog partitions they mirror. Values and checkpoints are
@@ -31,7 +34,12 @@ export class LocalStore {
         throw new Error(`store format ${decoder.decode(format)}, expected ${FORMAT}`);
       }
     } catch (error) {
-      onWipe?.((error as Error).message);
+      const cause = (error as { cause?: { code?: string } }).cause;
+      if (cause?.code === 'LEVEL_LOCKED') {
+        // Another process has this store open: the same DATA_DIR is in use twice.
+        throw new StoreInUseError(`local store ${path} is in use by another process (two instances share one DATA_DIR?)`);
+      }
+      onWipe?.(`${(error as Error).message}${cause ? `: ${String((cause as Error).message ?? cause)}` : ''}`);
       await db.close().catch(() => undefined);
       await rm(path, { recursive: true, force: true });
       db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });

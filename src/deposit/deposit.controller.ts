@@ -1,0 +1,74 @@
+import { Body, ConflictException, Controller, Headers, HttpCode, HttpStatus, Post, Res, UseGuards } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiHeader,
+  ApiOperation,
+  ApiPayloadTooLargeResponse,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+  ApiUnprocessableEntityResponse,
+  ApiUnsupportedMediaTypeResponse,
+} from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { ErrorDto } from '../http/error.dto.js';
+import { HttpErrorWithHeaders } from '../http/http-error.filter.js';
+import { Money, parseAmount } from '../money/money.js';
+import { DepositRequestDto, DepositResponseDto } from './dto/deposit.dto.js';
+import { DepositService, DepositUnavailableError, IdempotencyConflictError } from './deposit.service.js';
+import { JsonBodyGuard } from './json-body.guard.js';
+
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,128}$/;
+
+@ApiTags('deposits')
+@Controller()
+export class DepositController {
+  constructor(private readonly deposits: DepositService) {}
+
+  @Post('deposit')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @UseGuards(JsonBodyGuard)
+  @ApiOperation({
+    summary: 'Deposit into a wallet',
+    description:
+      'Answers 202 once Kafka has acknowledged the deposit event (acks=all). The balance and the flag follow within ' +
+      'milliseconds; pass the returned `token` to GET /check to wait for them.',
+  })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: '1-128 printable characters. A retry with the same key and body gets the original answer and is counted once, across restarts; the same key with another body is 409.',
+  })
+  @ApiAcceptedResponse({ type: DepositResponseDto })
+  @ApiBadRequestResponse({ type: ErrorDto, description: 'Malformed JSON, or an invalid Idempotency-Key' })
+  @ApiConflictResponse({ type: ErrorDto, description: 'The Idempotency-Key was used with a different body' })
+  @ApiPayloadTooLargeResponse({ type: ErrorDto, description: 'The body is larger than 16 KiB' })
+  @ApiUnsupportedMediaTypeResponse({ type: ErrorDto, description: 'Content-Type is not application/json' })
+  @ApiUnprocessableEntityResponse({ type: ErrorDto, description: 'Invalid or unknown fields' })
+  @ApiServiceUnavailableResponse({ type: ErrorDto, description: 'Kafka is unavailable; see Retry-After' })
+  async deposit(
+    @Body() body: DepositRequestDto,
+    @Headers('idempotency-key') key: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<Record<string, unknown>> {
+    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+      throw new HttpErrorWithHeaders(HttpStatus.BAD_REQUEST, 'Idempotency-Key must be 1-128 printable ASCII characters', {});
+    }
+    try {
+      const accepted = await this.deposits.accept(body.wallet_id, parseAmount(body.amount), key);
+      if (accepted.replayed) void reply.header('Idempotent-Replayed', 'true');
+      return {
+        deposit_id: accepted.depositId,
+        wallet_id: accepted.walletId,
+        amount: new Money(accepted.amountMinor),
+        accepted_at: new Date(Number(accepted.acceptedAtMs)).toISOString(),
+        token: accepted.token,
+      };
+    } catch (error) {
+      if (error instanceof IdempotencyConflictError) throw new ConflictException(error.message);
+      if (error instanceof DepositUnavailableError) throw new HttpErrorWithHeaders(HttpStatus.SERVICE_UNAVAILABLE, error.message, { 'Retry-After': '1' });
+      throw error;
+    }
+  }
+}

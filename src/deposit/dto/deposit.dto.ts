@@ -1,0 +1,59 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { Matches, type ValidationArguments, ValidateBy } from 'class-validator';
+import { InvalidAmountError, parseAmount } from '../../money/money.js';
+import { WALLET_ID_PATTERN, WALLET_ID_RULE } from '../../wallet/wallet-id.js';
+
+/** A JSON number or a decimal string, > 0, at most 2 decimals, at most 10^12 (see parseAmount). */
+const IsAmount = () =>
+  ValidateBy({
+    name: 'isAmount',
+    validator: {
+      validate: (value: unknown) => {
+        try {
+          parseAmount(value);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      defaultMessage: (args?: ValidationArguments) => {
+        try {
+          parseAmount(args?.value);
+          return 'amount is invalid';
+        } catch (error) {
+          return error instanceof InvalidAmountError ? error.message : 'amount is invalid';
+        }
+      },
+    },
+  });
+
+export class DepositRequestDto {
+  @ApiProperty({ description: 'The wallet: 1-128 characters of A-Z a-z 0-9 . _ : -, case-sensitive', example: '0x1a35ab' })
+  @Matches(WALLET_ID_PATTERN, { message: WALLET_ID_RULE })
+  wallet_id!: string;
+
+  @ApiProperty({
+    oneOf: [{ type: 'number' }, { type: 'string', pattern: '^\\d+(\\.\\d{1,2})?$' }],
+    description: 'Greater than 0, at most 2 decimal places, at most 1000000000000. A JSON number (read by its shortest decimal form) or a decimal string.',
+    example: 2000,
+  })
+  @IsAmount()
+  amount!: number | string;
+}
+
+export class DepositResponseDto {
+  @ApiProperty({ example: '3b1f0c52-9e1a-4c1e-8a51-6f1f4b0c1d2e', description: 'Derived from (wallet, Idempotency-Key) when a key was sent' })
+  deposit_id!: string;
+
+  @ApiProperty({ example: '0x1a35ab' })
+  wallet_id!: string;
+
+  @ApiProperty({ example: 2000, description: 'The amount counted, an exact decimal' })
+  amount!: number;
+
+  @ApiProperty({ example: '2026-11-30T12:00:00.000Z', description: 'When the service accepted it: the event time of the threshold rule' })
+  accepted_at!: string;
+
+  @ApiProperty({ example: 'ZC4zLjEyMzQ', description: 'Pass to GET /check/{wallet_id}?token= to read your write' })
+  token!: string;
+}

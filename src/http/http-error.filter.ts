@@ -1,0 +1,64 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+
+interface FastifyError {
+  statusCode?: number;
+  message: string;
+}
+
+/** Fastify's words for the errors it raises before a route runs, in ours. */
+function clearer(status: number, message: string): string {
+  if (status === HttpStatus.PAYLOAD_TOO_LARGE) return 'the request body is larger than 16384 bytes';
+  if (status === HttpStatus.UNSUPPORTED_MEDIA_TYPE) return 'Content-Type must be application/json';
+  if (status === HttpStatus.BAD_REQUEST && /not valid JSON|Unexpected token|JSON/.test(message)) return 'the body is not valid JSON';
+  return message;
+}
+
+/**
+ * Every error, whoever raised it, leaves as `{"error": "<what is wrong>"}` with a fitting
+ * status. Client mistakes keep their 4xx and their message; anything else is a 500 whose
+ * details stay in the log, never in the response.
+ */
+@Catch()
+export class HttpErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const [status, message, headers] = this.describe(exception);
+    if (status >= 500 && status !== HttpStatus.SERVICE_UNAVAILABLE && status !== HttpStatus.GATEWAY_TIMEOUT) {
+      this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    }
+    reply.status(status).headers({ ...headers, 'content-type': 'application/json; charset=utf-8' }).send({ error: message });
+  }
+
+  private describe(exception: unknown): [number, string, Record<string, string>] {
+    if (exception instanceof HttpException) {
+      const body = exception.getResponse();
+      const message =
+        typeof body === 'string'
+          ? body
+          : typeof body === 'object' && body !== null && 'message' in body
+            ? [body.message].flat().join('; ')
+            : exception.message;
+      const headers = (exception as HttpException & { headers?: Record<string, string> }).headers ?? {};
+      return [exception.getStatus(), clearer(exception.getStatus(), message), headers];
+    }
+    const fastifyError = exception as FastifyError;
+    if (fastifyError?.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+      return [fastifyError.statusCode, clearer(fastifyError.statusCode, fastifyError.message), {}];
+    }
+    return [HttpStatus.INTERNAL_SERVER_ERROR, 'internal error', {}];
+  }
+}
+
+/** An HttpException that carries response headers (Retry-After, WWW-Authenticate). */
+export class HttpErrorWithHeaders extends HttpException {
+  constructor(
+    status: number,
+    message: string,
+    readonly headers: Record<string, string>,
+  ) {
+    super(message, status);
+  }
+}

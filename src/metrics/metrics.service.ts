@@ -1,0 +1,147 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { StreamsRuntime } from '../streams/index.js';
+
+/**
+ * The Prometheus metrics of a process: HTTP, deposits, and the state of the streams core
+ * (group lag and progress, restoration, dead letters, views, store sizes), read at scrape time.
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly httpRequests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly depositsAccepted = new Counter({
+    name: 'deposits_accepted_total',
+    help: 'Deposits acknowledged by Kafka and answered 202 (idempotent replays excluded)',
+    registers: [this.registry],
+  });
+
+  readonly depositsRejected = new Counter({
+    name: 'deposits_rejected_total',
+    help: 'Deposits refused, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly produceLatency = new Histogram({
+    name: 'deposit_produce_duration_seconds',
+    help: 'Time from a deposit request to Kafka acknowledging its event',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  constructor(streams: StreamsRuntime) {
+    collectDefaultMetrics({ register: this.registry });
+    const registers = [this.registry];
+
+    new Gauge({
+      name: 'stream_group_lag_records',
+      help: 'Records of the input partition not yet processed, as of the last batch',
+      labelNames: ['group', 'topic', 'partition'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const group of streams.groupStatuses()) {
+          for (const partition of group.partitions) {
+            for (const [topic, lag] of Object.entries(partition.lag)) this.set({ group: group.group, topic, partition: partition.partition }, lag);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'stream_group_processed_records',
+      help: 'Records handled by this instance, per owned partition (since it took the partition)',
+      labelNames: ['group', 'partition'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const group of streams.groupStatuses()) {
+          for (const partition of group.partitions) this.set({ group: group.group, partition: partition.partition }, partition.processed);
+        }
+      },
+    });
+    new Gauge({
+      name: 'stream_group_dead_letters',
+      help: 'Records sent to a dead-letter topic by this instance, per owned partition',
+      labelNames: ['group', 'partition'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const group of streams.groupStatuses()) {
+          for (const partition of group.partitions) this.set({ group: group.group, partition: partition.partition }, partition.deadLettered);
+        }
+      },
+    });
+    new Gauge({
+      name: 'stream_partition_restore_ratio',
+      help: 'Progress of the last restoration of an owned partition (1 = done)',
+      labelNames: ['group', 'partition'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const group of streams.groupStatuses()) {
+          for (const partition of group.partitions) {
+            const restore = partition.restore;
+            const ratio = partition.state === 'running' ? 1 : restore && restore.total > 0 ? restore.done / restore.total : 0;
+            this.set({ group: group.group, partition: partition.partition }, ratio);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'stream_view_ready',
+      help: '1 when the view has caught up with the changelog ends seen at start',
+      labelNames: ['table'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const view of streams.viewStatuses()) this.set({ table: view.table }, view.ready ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'stream_view_lag_records',
+      help: 'Changelog records the view has not read yet, per partition',
+      labelNames: ['table', 'partition'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const view of streams.viewStatuses()) {
+          for (const partition of view.partitions) this.set({ table: view.table, partition: partition.partition }, partition.lag);
+        }
+      },
+    });
+    new Gauge({
+      name: 'stream_store_size_bytes',
+      help: 'Approximate size on disk of the local store of an owned partition',
+      labelNames: ['group', 'partition'] as const,
+      registers,
+      async collect() {
+        this.reset();
+        for (const { group, partition, bytes } of await streams.storeSizes()) this.set({ group, partition }, bytes);
+      },
+    });
+    new Gauge({
+      name: 'kafka_reachable',
+      help: '1 when the last probe of the Kafka cluster answered',
+      registers,
+      collect() {
+        this.set(streams.health().kafka ? 1 : 0);
+      },
+    });
+  }
+}
