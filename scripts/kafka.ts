@@ -23,6 +23,9 @@ Options:
   --port P        client port of the first node (default 9092, or KAFKA_PORT); node i uses
                   P+2i for clients and P+2i+1 for its controller
   --instance X    a separate cluster under .kafka/X (default "local")
+  --sasl U:P      clients must authenticate with SASL/SCRAM (SCRAM-SHA-256 or -512) as user U
+                  with password P (created when the instance is first formatted; an existing
+                  instance starts only with the settings it was created with)
   --version V     Apache Kafka version (default 3.9.1, or KAFKA_VERSION)
   --timeout S     seconds to wait for the cluster to answer (default 90)
   -h, --help      this text`;
@@ -34,6 +37,7 @@ async function main(): Promise<void> {
       brokers: { type: 'string' },
       port: { type: 'string' },
       instance: { type: 'string' },
+      sasl: { type: 'string' },
       version: { type: 'string' },
       timeout: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -52,12 +56,16 @@ async function main(): Promise<void> {
   options.version = values.version ?? process.env.KAFKA_VERSION ?? options.version;
   options.timeoutMs = 1000 * positiveInteger('--timeout', values.timeout ?? String(options.timeoutMs / 1000));
   options.log = (line) => console.log(line);
+  if (values.sasl !== undefined) options.sasl = saslOption(values.sasl);
 
   if (command === 'jars') {
     console.log(`Kafka ${options.version} jars in ${ensureJars(options)}`);
   } else if (command === 'start') {
     const { brokers } = await startLocalKafka(options);
     console.log(`KAFKA_BROKERS=${brokers}`);
+    if (options.sasl) {
+      console.log(`KAFKA_SASL_MECHANISM=scram-sha-256\nKAFKA_SASL_USERNAME=${options.sasl.username}\nKAFKA_SASL_PASSWORD=${options.sasl.password}`);
+    }
   } else if (command === 'stop') {
     const stopped = await stopLocalKafka(options);
     console.log(stopped > 0 ? `stopped ${stopped} Kafka node(s) of instance "${options.instance}"` : 'no local Kafka was running');
@@ -67,9 +75,16 @@ async function main(): Promise<void> {
       console.log(`not running (instance "${options.instance}", ${status.nodes} node(s) configured)`);
       process.exitCode = 1;
     } else {
-      console.log(`running: node(s) ${status.running.join(',')} of ${status.nodes}; KAFKA_BROKERS=${status.brokers}`);
+      const sasl = status.saslUsername ? ` (SASL/SCRAM, user "${status.saslUsername}")` : '';
+      console.log(`running: node(s) ${status.running.join(',')} of ${status.nodes}; KAFKA_BROKERS=${status.brokers}${sasl}`);
     }
   }
+}
+
+function saslOption(text: string): { username: string; password: string } {
+  const colon = text.indexOf(':');
+  if (colon <= 0 || colon === text.length - 1) throw new LocalKafkaError(`--sasl takes user:password, got "${text}"`);
+  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
 function positiveInteger(name: string, text: string): number {

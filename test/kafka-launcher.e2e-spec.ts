@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import { type Admin, Kafka, type KafkaConfig, type Producer, logLevel } from 'kafkajs';
+import {
+  type LocalKafkaOptions,
+  defaultLocalKafkaOptions,
+  localKafkaStatus,
+  startLocalKafka,
+  startLocalKafkaNodes,
+  stopLocalKafka,
+  wipeLocalKafka,
+} from '../scripts/kafka/launcher.js';
+import { eventually } from './support/kafka.js';
+
+// Each suite runs its own throwaway instance on its own ports, apart from the shared test broker
+// (19092): created fresh, stopped and deleted afterwards, also when a test fails.
+const instance = (name: string, port: number, more: Partial<LocalKafkaOptions> = {}): LocalKafkaOptions => ({
+  ...defaultLocalKafkaOptions(process.cwd()),
+  instance: name,
+  port,
+  timeoutMs: 180_000,
+  ...more,
+});
+
+async function fresh(options: LocalKafkaOptions): Promise<string[]> {
+  await stopLocalKafka(options);
+  wipeLocalKafka(options);
+  const { brokers, started } = await startLocalKafka(options);
+  expect(started).toBe(true);
+  return brokers.split(',');
+}
+
+async function discard(options: LocalKafkaOptions, ...clients: Array<{ disconnect(): Promise<void> } | undefined>): Promise<void> {
+  await Promise.all(clients.map((client) => client?.disconnect().catch(() => undefined)));
+  await stopLocalKafka(options);
+  wipeLocalKafka(options);
+}
+
+/**
+ * Creates a topic and waits until every broker knows its leaders. A KRaft broker learns of a new
+ * topic a little after the controller answered, and kafkajs's `waitForLeaders` gives up on the
+ * UNKNOWN_TOPIC_OR_PARTITION it meanwhile answers, so each broker is asked on its own.
+ */
+async function createTopic(config: KafkaConfig, admin: Admin, topic: Parameters<Admin['createTopics']>[0]['topics'][0]): Promise<void> {
+  await admin.createTopics({ topics: [topic], waitForLeaders: false });
+  for (const broker of config.brokers as string[]) {
+    const single = new Kafka({ ...config, brokers: [broker], retry: { retries: 0 } }).admin();
+    await single.connect();
+    try {
+      await eventually(`${broker} to know the leaders of ${topic.topic}`, async () => {
+        const metadata = await single.fetchTopicMetadata({ topics: [topic.topic] }).catch(() => undefined);
+        return metadata?.topics[0].partitions.every((partition) => partition.leader >= 0) ?? false;
+      });
+    } finally {
+      await single.disconnect();
+    }
+  }
+}
+
+async function consumeAll(kafka: Kafka, topic: string, count: number): Promise<string[]> {
+  const consumer = kafka.consumer({ groupId: `launcher-${randomUUID()}`, sessionTimeout: 6_000, maxWaitTimeInMs: 200 });
+  const values: string[] = [];
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          values.push(message.value!.toString());
+          if (values.length === count) resolve();
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return values;
+}
+
+describe('the local Kafka launcher with SASL/SCRAM', () => {
+  const sasl = { username: 'depositaja', password: `pw-${randomUUID()}` };
+  const options = instance('e2e-sasl', 19292, { sasl });
+  let admin: Admin | undefined;
+  let producer: Producer | undefined;
+
+  afterAll(() => discard(options, admin, producer), 120_000);
+
+  it('authenticates SCRAM clients, refuses a wrong password and unauthenticated clients', async () => {
+    const brokers = await fresh(options);
+    const status = localKafkaStatus(options);
+    expect(status.running).toEqual([1]);
+    expect(status.saslUsername).toBe('depositaja');
+
+    const config: KafkaConfig = { brokers, logLevel: logLevel.NOTHING, sasl: { mechanism: 'scram-sha-256', ...sasl } };
+    const kafka = new Kafka(config);
+    const topic = `sasl-${randomUUID()}`;
+    admin = kafka.admin();
+    await admin.connect();
+    await createTopic(config, admin, { topic, numPartitions: 1 });
+    producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    await producer.send({ topic, acks: -1, messages: [{ key: 'k', value: 'over SCRAM-SHA-256' }] });
+    expect(await consumeAll(kafka, topic, 1)).toEqual(['over SCRAM-SHA-256']);
+
+    // The same user over SCRAM-SHA-512 reads what was written.
+    const sha512 = new Kafka({ ...config, sasl: { mechanism: 'scram-sha-512', ...sasl } });
+    expect(await consumeAll(sha512, topic, 1)).toEqual(['over SCRAM-SHA-256']);
+
+    const refused = async (override: Partial<KafkaConfig>) => {
+      const stranger = new Kafka({ ...config, retry: { retries: 0 }, ...override }).admin();
+      try {
+        await stranger.connect();
+        await stranger.listTopics();
+        return 'accepted';
+      } catch (error) {
+        return (error as Error).name;
+      } finally {
+        await stranger.disconnect().catch(() => undefined);
+      }
+    };
+    expect(await refused({ sasl: { mechanism: 'scram-sha-256', username: sasl.username, password: 'wrong' } })).toBe(
+      'KafkaJSSASLAuthenticationError',
+    );
+    expect(await refused({ sasl: undefined })).not.toBe('accepted');
+  }, 240_000);
+
+  it('refuses to start the instance with other credentials', async () => {
+    const other = { ...options, sasl: { username: sasl.username, password: 'another-password' } };
+    await expect(startLocalKafka(other)).rejects.toThrow(/other SASL credentials/);
+    await expect(startLocalKafka({ ...options, sasl: undefined })).rejects.toThrow(/created with SASL/);
+  }, 60_000);
+});
+
+describe('the local Kafka launcher with three nodes', () => {
+  const options = instance('e2e-three', 19392, { nodes: 3 });
+  let admin: Admin | undefined;
+  let producer: Producer | undefined;
+
+  afterAll(() => discard(options, admin, producer), 120_000);
+
+  it('keeps a replicated topic writable with acks=all while one node is down, and brings it back', async () => {
+    const brokers = await fresh(options);
+    expect(brokers).toEqual(['127.0.0.1:19392', '127.0.0.1:19394', '127.0.0.1:19396']);
+    const config: KafkaConfig = { brokers, logLevel: logLevel.NOTHING };
+    const kafka = new Kafka(config);
+    const topic = `replicated-${randomUUID()}`;
+    admin = kafka.admin();
+    await admin.connect();
+    await createTopic(config, admin, {
+      topic,
+      numPartitions: 3,
+      replicationFactor: 3,
+      configEntries: [{ name: 'min.insync.replicas', value: '2' }],
+    });
+    const replicas = async () => (await admin!.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions;
+    expect((await replicas()).map((partition) => partition.replicas.length)).toEqual([3, 3, 3]);
+
+    producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const send = (values: string[]) =>
+      producer!.send({ topic, acks: -1, messages: values.map((value) => ({ key: value, value })) });
+    await send(['a', 'b']);
+
+    expect(await stopLocalKafka(options, [2])).toBe(1);
+    expect(localKafkaStatus(options).running).toEqual([1, 3]);
+    await send(['c', 'd', 'e']);
+    expect((await replicas()).every((partition) => !partition.isr.includes(2) && partition.leader !== 2)).toBe(true);
+
+    await startLocalKafkaNodes(options, [2]);
+    expect(localKafkaStatus(options).running).toEqual([1, 2, 3]);
+    await eventually('node 2 back in every in-sync replica set', async () =>
+      (await replicas()).every((partition) => partition.isr.length === 3),
+    );
+    await send(['f']);
+
+    expect((await consumeAll(kafka, topic, 6)).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+  }, 300_000);
+});
