@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# depositaja: one image for the API (`node dist/main.js [--no-processors]`) and the processors
+# (`node dist/processor.js [--balance] [--threshold] [--flagger]`). See docs/docker.md.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+# Install scripts are skipped, as package.json's allowScripts denies them under npm 11: every
+# native dependency (classic-level, @swc/core, esbuild, buf) ships a prebuilt binary.
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json nest-cli.json ./
+COPY src ./src
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production \
+    PORT=8080 \
+    DATA_DIR=/data
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# A named volume mounted on /data starts with this folder's owner, so the service can write it.
+RUN mkdir -p /data && chown node:node /data
+# The image's unprivileged "node" user, by number so that the runtime needs no name lookup.
+USER 1000:1000
+EXPOSE 8080
+# No curl in slim images; Node 20 has fetch.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "dist/main.js"]
