@@ -155,6 +155,11 @@ export class PartitionState implements StateSource {
     return loaded;
   }
 
+  /** Whether the local store is open (the partition restored or being restored). */
+  get isOpen(): boolean {
+    return this.store !== undefined;
+  }
+
   getStore(store: string, key: string): Promise<Uint8Array | undefined> {
     return this.open().get(storeSpace(store), key);
   }

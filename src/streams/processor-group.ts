@@ -6,7 +6,7 @@ import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import { coPartitionedAssigner, physicalName } from './kafka-client.js';
 import { PartitionState, type PartitionStateDeps, type RestoreProgress } from './partition-state.js';
-import { ReliableProducer } from './producer.js';
+import { ReliableProducer, partitionFor } from './producer.js';
 
 /** What an operator wants to know about one partition a group instance owns. */
 export interface PartitionStatus {
@@ -242,6 +242,24 @@ export class ProcessorGroup {
       recordsPerSecond: Math.round(recent / 10),
       retrying: this.retrying,
     };
+  }
+
+  /**
+   * The value under `key` in the group's table or one of its stores (by topic name), when this
+   * instance owns the partition: decoded, with applied offsets for table values.
+   */
+  async lookup(table: string, key: string): Promise<{ value: unknown; applied?: Record<string, number>; partition: number } | undefined> {
+    const partition = partitionFor(key, this.deps.partitions(this.physical(this.definition.table.name)));
+    const owned = this.owned.get(partition);
+    if (!owned || !owned.state.isOpen) return undefined;
+    if (table === this.definition.table.name) {
+      const stored = (await owned.state.loadTable([key])).get(key);
+      return stored && { value: this.definition.table.codec.decode(stored.bytes), applied: stored.applied, partition };
+    }
+    const store = (this.definition.stores ?? []).find((candidate) => candidate.name === table);
+    if (!store) return undefined;
+    const bytes = await owned.state.getStore(table, key);
+    return bytes && { value: store.codec.decode(bytes), partition };
   }
 
   /** Store sizes per owned partition, in bytes. */

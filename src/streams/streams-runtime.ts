@@ -10,7 +10,17 @@ import { type GroupStatus, ProcessorGroup } from './processor-group.js';
 import { ReliableProducer } from './producer.js';
 import { ensureTopics } from './topic-admin.js';
 import { type Topic, type TableTopic, deadLetterTopicName } from './topics.js';
-import { View, type ViewStatus } from './view.js';
+import { View, type ViewChange, type ViewStatus } from './view.js';
+
+/** A key's value as `StreamsRuntime.lookup` found it. */
+export interface TableLookup {
+  table: string;
+  key: string;
+  /** "view", or the group and partition whose local store answered. */
+  source: string;
+  value: unknown;
+  applied?: Record<string, number>;
+}
 
 export interface StreamsOptions {
   connection: KafkaConnection;
@@ -189,6 +199,37 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
 
   viewStatuses(): ViewStatus[] {
     return [...this.views.values()].map((view) => view.status());
+  }
+
+  /** Names of the tables and stores this process can look keys up in (views, and groups' own). */
+  tables(): string[] {
+    const names = new Set<string>(this.views.keys());
+    for (const group of this.groups) {
+      for (const table of [group.definition.table, ...(group.definition.stores ?? [])]) names.add(table.name);
+    }
+    return [...names].sort();
+  }
+
+  /**
+   * A key's value in a table or store, decoded: from this process's view of it, else from the
+   * local store of a group here that owns the key's partition. `undefined` when neither has it.
+   */
+  async lookup(table: string, key: string): Promise<TableLookup | undefined> {
+    const view = this.views.get(table);
+    if (view) {
+      const entry = view.entry(key);
+      return entry && { table, key, source: 'view', value: entry.value, applied: entry.applied };
+    }
+    for (const group of this.groups) {
+      const found = await group.lookup(table, key);
+      if (found) return { table, key, source: `group ${group.definition.name}, partition ${found.partition}`, value: found.value, applied: found.applied };
+    }
+    return undefined;
+  }
+
+  /** The last changes each view read, by table. */
+  recentViewChanges(): Record<string, ViewChange[]> {
+    return Object.fromEntries([...this.views].map(([name, view]) => [name, view.recent()]));
   }
 
   /** Local store sizes in bytes, by group and partition. */

@@ -14,6 +14,16 @@ export interface ViewEntry<T> {
   applied: AppliedOffsets;
 }
 
+/** A change a view applied: which key, where it came from, when it was read. */
+export interface ViewChange {
+  key: string;
+  partition: number;
+  offset: number;
+  readAt: number;
+}
+
+const RECENT_CHANGES = 100;
+
 export interface ViewStatus {
   table: string;
   ready: boolean;
@@ -54,6 +64,7 @@ export class View<T> {
   private readonly ends = new Map<number, number>();
   private readonly waiters = new Map<string, Set<Waiter<T>>>();
   private isReady = false;
+  private readonly changes: ViewChange[] = [];
   private readyCallbacks: Array<() => void> = [];
 
   constructor(
@@ -111,6 +122,11 @@ export class View<T> {
       }));
     await store.write(changes, [{ topic: this.topic, partition, next }]);
     this.positions.set(partition, next);
+    const readAt = Date.now();
+    for (const record of records.slice(-RECENT_CHANGES)) {
+      if (record.key !== null) this.changes.push({ key: record.key, partition, offset: record.offset, readAt });
+    }
+    if (this.changes.length > RECENT_CHANGES) this.changes.splice(0, this.changes.length - RECENT_CHANGES);
     this.ends.set(partition, Math.max(highWatermark, next));
     if (this.waiters.size > 0) {
       for (const { key } of changes) {
@@ -197,6 +213,11 @@ export class View<T> {
   async entries(prefix: string, options: { reverse?: boolean; limit?: number; after?: string } = {}): Promise<Array<[string, T]>> {
     const rows = await this.open().entries(SPACE, prefix, { reverse: options.reverse, limit: options.limit, from: options.after });
     return rows.map(([key, bytes]) => [key, this.table.codec.decode(decodeStored(bytes).bytes)]);
+  }
+
+  /** The last changes read (at most 100), newest last. */
+  recent(): ViewChange[] {
+    return [...this.changes];
   }
 
   status(): ViewStatus {
