@@ -38,6 +38,7 @@ const key = (topic: string, partition: number) => `${topic}/${partition}`;
  */
 export class ChangelogReader {
   private consumer?: Consumer;
+  private stopped = false;
   private readonly positions = new Map<string, number>();
 
   constructor(
@@ -79,12 +80,25 @@ export class ChangelogReader {
     }
   }
 
-  /** Follows the partitions from their offsets until {@link stop}. */
+  /**
+   * Follows the partitions from their offsets until {@link stop}. Should the consumer die for
+   * good (kafkajs gives up after its retries), a new one takes over from where it was.
+   */
   async follow(from: Array<{ topic: string; partition: number; from: number }>, onBatch: ChangelogBatchHandler, onCrash: (error: unknown) => void): Promise<void> {
-    await this.start(from, onBatch, onCrash);
+    const restart = (error: unknown) => {
+      onCrash(error);
+      setTimeout(() => {
+        if (this.stopped) return;
+        const current = from.map(({ topic, partition }) => ({ topic, partition, from: this.positions.get(key(topic, partition)) ?? 0 }));
+        void this.consumer?.disconnect().catch(() => undefined);
+        this.start(current, onBatch, restart).catch(restart);
+      }, 2000).unref();
+    };
+    await this.start(from, onBatch, restart);
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     const consumer = this.consumer;
     this.consumer = undefined;
     await consumer?.disconnect().catch(() => undefined);
@@ -95,6 +109,7 @@ export class ChangelogReader {
     onBatch: ChangelogBatchHandler,
     onCrash: (error: unknown) => void,
   ): Promise<void> {
+    this.stopped = false;
     const partitions: Record<string, number[]> = {};
     for (const { topic, partition, from: offset } of from) {
       (partitions[topic] ??= []).push(partition);

@@ -6,6 +6,7 @@ import { ChangelogReader, type ChangelogRecord } from './changelog-reader.js';
 import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { type OutgoingRecord, type ReliableProducer, partitionFor } from './producer.js';
+import { retryTransient } from './retry.js';
 import { APPLIED_HEADER, LocalStore, decodeStored, encodeStored, formatApplied, parseApplied } from './state-store.js';
 import { deadLetterTopicName } from './topics.js';
 
@@ -137,7 +138,7 @@ export class PartitionState implements StateSource {
   private async endOffsets(): Promise<Map<string, number>> {
     const ends = new Map<string, number>();
     for (const topic of this.changelogs) {
-      const offsets = await this.deps.admin.fetchTopicOffsets(topic);
+      const offsets = await retryTransient(() => this.deps.admin.fetchTopicOffsets(topic));
       const mine = offsets.find((offset) => offset.partition === this.partition);
       if (!mine) throw new Error(`changelog ${topic} has no partition ${this.partition}`);
       ends.set(topic, Number(mine.high));

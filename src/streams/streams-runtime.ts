@@ -8,6 +8,7 @@ import { type KafkaConnection, createKafka, physicalName } from './kafka-client.
 import type { CommitStep } from './partition-state.js';
 import { type GroupStatus, ProcessorGroup } from './processor-group.js';
 import { ReliableProducer } from './producer.js';
+import { retryTransient } from './retry.js';
 import { ensureTopics } from './topic-admin.js';
 import { type Topic, type TableTopic, deadLetterTopicName } from './topics.js';
 import { View, type ViewChange, type ViewStatus } from './view.js';
@@ -137,7 +138,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
       for (const topic of [...group.inputs, group.table, ...(group.stores ?? []), ...(group.outputs ?? [])]) names.add(this.physical(topic.name));
       for (const input of group.inputs) names.add(deadLetterTopicName(this.physical(input.name)));
     }
-    const { topics } = await this.admin.fetchTopicMetadata({ topics: [...names] });
+    const { topics } = await retryTransient(() => this.admin.fetchTopicMetadata({ topics: [...names] }));
     for (const topic of topics) this.partitionCounts.set(topic.name, topic.partitions.length);
     this.kafkaReachable = true;
 

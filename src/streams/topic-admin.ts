@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { type Admin, ConfigResourceTypes, type ITopicConfig } from 'kafkajs';
 import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
+import { isTransient, retryTransient } from './retry.js';
 import { type Topic, deadLetterTopicName } from './topics.js';
 
 /** Start-up must stop: the topics in Kafka are not what the service needs. */
@@ -44,7 +45,7 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
   const present = new Set(await admin.listTopics());
   const describe = async (names: string[]) => {
     if (names.length === 0) return;
-    const { topics } = await admin.fetchTopicMetadata({ topics: names });
+    const { topics } = await retryTransient(() => admin.fetchTopicMetadata({ topics: names }));
     for (const topic of topics) existing.set(topic.name, topic.partitions.length);
   };
   await describe([...wanted.keys()].filter((topic) => present.has(topic)));
@@ -75,10 +76,14 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
     try {
       await admin.createTopics({ topics: [...toCreate.values()], waitForLeaders: true });
     } catch (error) {
-      // Another instance may have created some at the same time; the check below decides.
-      if (!/already exists/i.test(String((error as Error).message))) throw error;
+      // Another instance may have created some at the same time, or a broker may not have
+      // seen the new leaders yet (kafkajs's waitForLeaders then gives up): the checks below decide.
+      if (!/already exists/i.test(String((error as Error).message)) && !isTransient(error)) throw error;
     }
     logger.log(`created ${[...toCreate.keys()].map((topic) => `${topic} (${toCreate.get(topic)!.numPartitions} partitions)`).join(', ')}`);
+    // A new topic's leaders reach every broker's metadata a moment after creation: until
+    // then, reading its offsets fails. Wait for that here rather than in every later step.
+    for (const topic of toCreate.keys()) await retryTransient(() => admin.fetchTopicOffsets(topic), 60);
     await describe([...toCreate.keys()]);
   }
 

@@ -4,6 +4,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import type { AppliedOffsets } from './batch.js';
 import { ChangelogReader, type ChangelogRecord } from './changelog-reader.js';
 import { errorMessage } from './context.js';
+import { retryTransient } from './retry.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { APPLIED_HEADER, LocalStore, decodeStored, encodeStored, parseApplied } from './state-store.js';
 import type { TableTopic } from './topics.js';
@@ -85,7 +86,7 @@ export class View<T> {
   /** Opens the local replica and starts following the changelog; does not wait for `ready`. */
   async start(): Promise<void> {
     this.store = await LocalStore.open(this.path, (reason) => this.logger.warn(`local replica unusable (${reason}); rebuilding`));
-    const offsets = await this.deps.admin.fetchTopicOffsets(this.topic);
+    const offsets = await retryTransient(() => this.deps.admin.fetchTopicOffsets(this.topic));
     if (offsets.some(({ partition, high }) => this.store!.checkpoint(this.topic, partition) > Number(high))) {
       this.logger.warn('local checkpoint is past the changelog end (recreated topic?); rebuilding');
       await this.store.close();
@@ -104,7 +105,7 @@ export class View<T> {
     await this.reader.follow(
       [...this.positions].map(([partition, from]) => ({ topic: this.topic, partition, from })),
       (_topic, partition, records, next, highWatermark) => this.apply(partition, records, next, highWatermark),
-      (error) => this.logger.error(`changelog reader stopped: ${errorMessage(error)}`),
+      (error) => this.logger.error(`changelog reader failed (${errorMessage(error)}); restarting it`),
     );
   }
 

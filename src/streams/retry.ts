@@ -1,0 +1,24 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Whether Kafka (or kafkajs) says the error is transient: a retry may succeed. */
+export function isTransient(error: unknown): boolean {
+  for (let cause = error as { retriable?: boolean; cause?: unknown } | undefined; cause; cause = cause.cause as typeof cause) {
+    if (cause.retriable === true) return true;
+  }
+  return false;
+}
+
+/**
+ * Runs `operation` again, with a growing pause, while it fails with a transient Kafka error
+ * (a topic just created whose leader the broker does not know yet, a moving leader).
+ */
+export async function retryTransient<T>(operation: () => Promise<T>, attempts = 15): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (attempt >= attempts || !isTransient(error)) throw error;
+      await sleep(Math.min(100 * attempt, 1000));
+    }
+  }
+}
