@@ -8,6 +8,7 @@ import { FlaggerModule } from './flagger/flagger.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { MonitorModule } from './monitor/monitor.module.js';
 import { StreamsModule } from './streams/index.js';
 import { ThresholdModule } from './threshold/threshold.module.js';
 import { WalletModule } from './wallet/wallet.module.js';
@@ -47,6 +48,7 @@ export class AppModule {
         }),
         MetricsModule,
         HealthModule,
+        MonitorModule,
         ...(options.api ? [DepositModule, WalletModule, AdminModule] : []),
         ...options.processors.map((name) => PROCESSOR_MODULES[name]),
       ],

@@ -287,10 +287,11 @@ describe('the wallet service across restarts and processes', () => {
     const spec = { entry: 'main' as const, topicPrefix: uniquePrefix('restart'), dataDir: join(data, 'restart') };
     let sut = await start('before', spec);
     const [a, b] = [wallet('a'), wallet('b')];
-    await sut.deposit(a, 12.34);
+    const ofA = await sut.deposit(a, 12.34);
     await sut.deposit(b, 9000);
     const last = await sut.deposit(b, 1000.01);
-    const before = [(await sut.check(a)).body, (await sut.check(b, `?token=${last.body.token}`)).body];
+    const before = [(await sut.check(a, `?token=${ofA.body.token}`)).body, (await sut.check(b, `?token=${last.body.token}`)).body];
+    expect(before[0]).toMatchObject({ balance: 12.34 });
     expect(before[1]).toMatchObject({ balance: 10000.01, above_threshold: true });
 
     await sut.stop('SIGTERM');

@@ -1,6 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { StreamsRuntime } from '../streams/index.js';
+import { type PartitionStatus, StreamsRuntime } from '../streams/index.js';
+
+/** The reasons `deposits_rejected_total` counts (set where HTTP responses are recorded). */
+export const DEPOSIT_REJECTION_REASONS = ['invalid', 'conflict', 'unavailable', 'error'] as const;
+
+/** How far an owned partition's store is restored: 1 once it runs, or when there was nothing to read. */
+export function restoreRatio(partition: Pick<PartitionStatus, 'state' | 'restore'>): number {
+  if (partition.state === 'running') return 1;
+  const restore = partition.restore;
+  if (!restore) return 0;
+  if (restore.total <= 0) return restore.finishedAt === undefined ? 0 : 1;
+  return Math.min(1, restore.done / restore.total);
+}
 
 /**
  * The Prometheus metrics of a process: HTTP, deposits, and the state of the streams core
@@ -40,7 +52,7 @@ export class MetricsService {
 
   readonly produceLatency = new Histogram({
     name: 'deposit_produce_duration_seconds',
-    help: 'Time from a deposit request to Kafka acknowledging its event',
+    help: 'Time from emitting a deposit event to Kafka acknowledging it (acks=all), for the deposits it took',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
@@ -48,6 +60,57 @@ export class MetricsService {
   constructor(streams: StreamsRuntime) {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
+    // Known reasons start at 0, so that rates and alerts have a series before the first refusal.
+    for (const reason of DEPOSIT_REJECTION_REASONS) this.depositsRejected.labels(reason);
+
+    const processedSeen = new Map<string, number>();
+    new Counter({
+      name: 'stream_group_records_processed_total',
+      help: 'Records handled by the processor group in this process (rate() of it is records/s)',
+      labelNames: ['group'] as const,
+      registers,
+      collect() {
+        for (const group of streams.groupStatuses()) {
+          const delta = group.processed - (processedSeen.get(group.group) ?? 0);
+          processedSeen.set(group.group, group.processed);
+          // The group's total only grows while the process lives; the first scrape shows it all.
+          this.inc({ group: group.group }, Math.max(0, delta));
+        }
+      },
+    });
+    new Gauge({
+      name: 'stream_group_running',
+      help: '1 when the processor group has joined its consumer group and is consuming',
+      labelNames: ['group'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const group of streams.groupStatuses()) this.set({ group: group.group }, group.running ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'stream_group_partitions',
+      help: 'Partitions the processor group owns in this process, by state (restoring, running)',
+      labelNames: ['group', 'state'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const group of streams.groupStatuses()) {
+          this.set({ group: group.group, state: 'restoring' }, group.partitions.filter((partition) => partition.state === 'restoring').length);
+          this.set({ group: group.group, state: 'running' }, group.partitions.filter((partition) => partition.state === 'running').length);
+        }
+      },
+    });
+    new Gauge({
+      name: 'stream_group_retrying_batches',
+      help: 'Batches whose handler failed with a transient error and are being retried',
+      labelNames: ['group'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const group of streams.groupStatuses()) this.set({ group: group.group }, group.retrying);
+      },
+    });
 
     new Gauge({
       name: 'stream_group_lag_records',
@@ -96,9 +159,7 @@ export class MetricsService {
         this.reset();
         for (const group of streams.groupStatuses()) {
           for (const partition of group.partitions) {
-            const restore = partition.restore;
-            const ratio = partition.state === 'running' ? 1 : restore && restore.total > 0 ? restore.done / restore.total : 0;
-            this.set({ group: group.group, partition: partition.partition }, ratio);
+            this.set({ group: group.group, partition: partition.partition }, restoreRatio(partition));
           }
         }
       },

@@ -14,6 +14,11 @@ export interface WindowVerdict {
   sumMinor: bigint;
 }
 
+/** Whether the window holds the deposit with this id (a retry of a deposit sent with a key). */
+export function holdsDeposit(state: WindowState, depositId: string): boolean {
+  return state.entries.some((entry) => entry.depositId === depositId);
+}
+
 /**
  * Adds a deposit at event time `atMs` to the wallet's window, in place, and evaluates every
  * window that contains it.
@@ -24,9 +29,9 @@ export interface WindowVerdict {
  * is checked against every window ending at a retained deposit in [atMs, atMs + window).
  * A deposit accepted no later than the last manual unflag is not counted: the admin saw it.
  */
-export function addToWindow(state: WindowState, atMs: bigint, amountMinor: bigint, rule: WindowRule): WindowVerdict {
+export function addToWindow(state: WindowState, atMs: bigint, amountMinor: bigint, rule: WindowRule, depositId = ''): WindowVerdict {
   if (atMs <= state.resetAtMs) return { crossed: false, sumMinor: 0n };
-  const entry = create(WindowEntrySchema, { atMs, amountMinor });
+  const entry = create(WindowEntrySchema, { atMs, amountMinor, depositId });
 
   if (atMs >= state.maxAtMs) {
     state.entries.push(entry);

@@ -125,6 +125,14 @@ describe(ThresholdProcessor.name, () => {
     expect(flags()).toEqual([{ flagged: true, source: FlagSource.AUTO, atMs: 240_000 }]);
   });
 
+  it('counts a deposit that reached Kafka twice under one Idempotency-Key once', async () => {
+    await sut.feed(topics.deposit, 'w1', newDeposit('w1', 6_000_00n, T0, 'order-1'));
+    await sut.feed(topics.deposit, 'w1', newDeposit('w1', 6_000_00n, T0 + 3000, 'order-1'));
+
+    expect(flags()).toEqual([]);
+    expect(sut.value('w1')?.windowSumMinor).toBe(6_000_00n);
+  });
+
   it('counts a replayed deposit once', async () => {
     await deposit(6_000_00n, 0);
     await sut.replay();

@@ -10,7 +10,7 @@ import { checkFlagEvent } from '../flagger/flag-event.js';
 import { formatMinor } from '../money/money.js';
 import type { ProcessorContext } from '../streams/index.js';
 import { topics } from '../topics.js';
-import { type WindowRule, addToWindow, clearWindow } from './sliding-window.js';
+import { type WindowRule, addToWindow, clearWindow, holdsDeposit } from './sliding-window.js';
 
 /**
  * Flags a wallet whose deposits within any window sum to more than the threshold (SPEC §2):
@@ -32,8 +32,10 @@ export class ThresholdProcessor {
     const state = ctx.value() ?? create(WindowStateSchema);
     if (state.flagged) {
       if (deposit.acceptedAtMs > state.maxAtMs) state.maxAtMs = deposit.acceptedAtMs;
+    } else if (deposit.idempotencyKey && holdsDeposit(state, deposit.depositId)) {
+      // A retry that reached Kafka twice: the balance counts it once, and so does the window.
     } else {
-      const verdict = addToWindow(state, deposit.acceptedAtMs, deposit.amountMinor, this.rule);
+      const verdict = addToWindow(state, deposit.acceptedAtMs, deposit.amountMinor, this.rule, deposit.idempotencyKey ? deposit.depositId : '');
       if (verdict.crossed) {
         state.flagged = true;
         state.flagCauseOffset = BigInt(ctx.offset);

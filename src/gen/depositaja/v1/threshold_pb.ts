@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file depositaja/v1/threshold.proto.
  */
 export const file_depositaja_v1_threshold: GenFile = /*@__PURE__*/
-  fileDesc("Ch1kZXBvc2l0YWphL3YxL3RocmVzaG9sZC5wcm90bxINZGVwb3NpdGFqYS52MSIyCgtXaW5kb3dFbnRyeRINCgVhdF9tcxgBIAEoAxIUCgxhbW91bnRfbWlub3IYAiABKAMiwwEKC1dpbmRvd1N0YXRlEisKB2VudHJpZXMYASADKAsyGi5kZXBvc2l0YWphLnYxLldpbmRvd0VudHJ5Eg8KB2ZsYWdnZWQYAiABKAgSEQoJbWF4X2F0X21zGAMgASgDEh4KEWZsYWdfY2F1c2Vfb2Zmc2V0GAQgASgDSACIAQESEwoLcmVzZXRfYXRfbXMYBSABKAMSGAoQd2luZG93X3N1bV9taW5vchgGIAEoA0IUChJfZmxhZ19jYXVzZV9vZmZzZXRiBnByb3RvMw");
+  fileDesc("Ch1kZXBvc2l0YWphL3YxL3RocmVzaG9sZC5wcm90bxINZGVwb3NpdGFqYS52MSJGCgtXaW5kb3dFbnRyeRINCgVhdF9tcxgBIAEoAxIUCgxhbW91bnRfbWlub3IYAiABKAMSEgoKZGVwb3NpdF9pZBgDIAEoCSLDAQoLV2luZG93U3RhdGUSKwoHZW50cmllcxgBIAMoCzIaLmRlcG9zaXRhamEudjEuV2luZG93RW50cnkSDwoHZmxhZ2dlZBgCIAEoCBIRCgltYXhfYXRfbXMYAyABKAMSHgoRZmxhZ19jYXVzZV9vZmZzZXQYBCABKANIAIgBARITCgtyZXNldF9hdF9tcxgFIAEoAxIYChB3aW5kb3dfc3VtX21pbm9yGAYgASgDQhQKEl9mbGFnX2NhdXNlX29mZnNldGIGcHJvdG8z");
 
 /**
  * A deposit kept in a wallet's window.
@@ -29,6 +29,14 @@ export type WindowEntry = Message<"depositaja.v1.WindowEntry"> & {
    * @generated from field: int64 amount_minor = 2;
    */
   amountMinor: bigint;
+
+  /**
+   * The deposit's id when it came with an Idempotency-Key (empty otherwise): a retry that
+   * reached Kafka as a second event carries the same id and is not counted again.
+   *
+   * @generated from field: string deposit_id = 3;
+   */
+  depositId: string;
 };
 
 /**

@@ -1,0 +1,83 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+
+/**
+ * A child Node.js process (the service, a processor, the core's sum-app) whose output is kept
+ * for assertions and shown when something fails: used by the tests, the chaos run and the
+ * benchmarks.
+ */
+export class ManagedProcess {
+  readonly output: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+  private listeners: Array<() => void> = [];
+
+  constructor(
+    readonly name: string,
+    script: string,
+    args: string[],
+    env: Record<string, string>,
+  ) {
+    this.child = spawn(process.execPath, ['--enable-source-maps', script, ...args], {
+      env: { ...process.env, LOG_FORMAT: 'json', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const collect = (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) this.output.push(line);
+      for (const listener of this.listeners) listener();
+    };
+    this.child.stdout!.on('data', collect);
+    this.child.stderr!.on('data', collect);
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resolves with the first output line matching `pattern` (seen already or to come). */
+  waitFor(pattern: RegExp, timeoutMs = 60_000): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const line = this.output.find((candidate) => pattern.test(candidate));
+        if (line) {
+          done();
+          resolve(line);
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`${this.name}: no line matching ${pattern} within ${timeoutMs} ms; last output:\n${this.output.slice(-30).join('\n')}`));
+      }, timeoutMs);
+      const exit = () => {
+        if (!this.running) {
+          done();
+          reject(new Error(`${this.name} exited before printing ${pattern}; last output:\n${this.output.slice(-30).join('\n')}`));
+        }
+      };
+      const done = () => {
+        clearTimeout(timer);
+        this.listeners = this.listeners.filter((listener) => listener !== check);
+      };
+      this.listeners.push(check);
+      void this.exited.then(() => setImmediate(() => {
+        check();
+        exit();
+      }));
+      check();
+    });
+  }
+
+  /** Lines printed so far that match `pattern`. */
+  lines(pattern: RegExp): string[] {
+    return this.output.filter((line) => pattern.test(line));
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.running) this.child.kill(signal);
+    return this.exited;
+  }
+}

@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type LevelWithSilent, type LoggerOptions, stdTimeFunctions } from 'pino';
+import type { Options as PinoHttpOptions } from 'pino-http';
+import type { AppConfigShape } from '../config/config.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Routes that load balancers, Prometheus and the monitor page poll: their successes are debug. */
+const POLLED = /^\/(health\/(live|ready)|metrics|monitor(\/api\/[A-Za-z0-9/_-]*)?)\/?$/;
+
+/** Nest's start-up wiring report (one line per module and route): debug, not news. */
+const WIRING_CONTEXTS = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer']);
+
+/** Field paths that may hold a credential wherever they turn up in a log record. */
+const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  '*.authorization',
+  '*.password',
+  '*.token',
+  '*.adminToken',
+  '*.sasl',
+  'config.admin',
+  'config.kafka.sasl',
+];
+
+type Request = IncomingMessage & { originalUrl?: string; id?: string };
+
+/** The request's path without its query string (which may carry a token). */
+export function requestPath(request: { originalUrl?: string; url?: string }): string {
+  return (request.originalUrl ?? request.url ?? '').split('?')[0];
+}
+
+/** The client's X-Request-Id when it is sane, a new UUID otherwise. */
+export function requestId(given: string | string[] | undefined): string {
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/**
+ * The level of a request's log line: failures of ours are errors, refused credentials warnings,
+ * other client mistakes and successes info, and the successes of polled routes debug (a probe
+ * every few seconds is not news).
+ */
+export function requestLogLevel(method: string, path: string, status: number, failed: boolean): LevelWithSilent {
+  if (failed || status >= 500) return 'error';
+  if (status === 401 || status === 403) return 'warn';
+  if (status < 400 && method === 'GET' && POLLED.test(path)) return 'debug';
+  return 'info';
+}
+
+/**
+ * Replaces every occurrence of the given secrets in a serialized log line (as written, and as
+ * JSON-escaped), whatever field or message carried them there.
+ */
+export function secretScrubber(secrets: ReadonlyArray<string | undefined>): (line: string) => string {
+  const forms = [
+    ...new Set(secrets.filter((secret): secret is string => !!secret && secret.length >= 4).flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)])),
+  ].sort((a, b) => b.length - a.length);
+  if (forms.length === 0) return (line) => line;
+  return (line) => {
+    let scrubbed = line;
+    for (const form of forms) if (scrubbed.includes(form)) scrubbed = scrubbed.split(form).join('[REDACTED]');
+    return scrubbed;
+  };
+}
+
+/** pino's options: string levels, ISO times, redaction, and the secrets of the configuration scrubbed. */
+export function loggerOptions(config: AppConfigShape): LoggerOptions {
+  const scrub = secretScrubber([config.admin.token, config.kafka.sasl?.password]);
+  return {
+    level: config.log.level,
+    timestamp: stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
+    hooks: {
+      logMethod(args, method, level) {
+        const first = args[0] as unknown;
+        const context = typeof first === 'object' && first !== null ? (first as { context?: unknown }).context : undefined;
+        if (level === 30 && typeof context === 'string' && WIRING_CONTEXTS.has(context)) {
+          if (this.isLevelEnabled('debug')) this.debug(...(args as [object, string]));
+          return;
+        }
+        method.apply(this, args);
+      },
+      streamWrite: scrub,
+    },
+    transport:
+      config.log.format === 'pretty'
+        ? {
+            target: 'pino-pretty',
+            options: {
+              singleLine: true,
+              translateTime: 'SYS:HH:MM:ss.l',
+              ignore: 'pid,hostname,context,req,res,responseTime',
+              messageFormat: '{if context}[{context}] {end}{msg}{if req.id} (request {req.id}){end}',
+            },
+          }
+        : undefined,
+  };
+}
+
+/** pino-http's options: one line per request with its id, method, path, status and time. */
+export function httpLoggerOptions(config: AppConfigShape): PinoHttpOptions<Request, ServerResponse> {
+  return {
+    ...loggerOptions(config),
+    // Fastify gives each request its id (see RequestIds) and @fastify/middie hands it on as
+    // request.id, which pino-http takes as it is; this is for a request fastify did not see.
+    genReqId: (request) => requestId(request.headers['x-request-id']),
+    customLogLevel: (request, response, error) => requestLogLevel(request.method ?? 'GET', requestPath(request), response.statusCode, !!error),
+    customSuccessMessage: (request, response, ms) => `${request.method} ${requestPath(request)} ${response.statusCode} in ${ms} ms`,
+    customErrorMessage: (request, response, error) => `${request.method} ${requestPath(request)} ${response.statusCode}: ${error.message}`,
+    serializers: {
+      req: (request: { id: string; method: string; url: string }) => ({ id: request.id, method: request.method, path: requestPath(request) }),
+      res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
+    },
+  };
+}

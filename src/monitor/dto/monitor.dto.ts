@@ -1,0 +1,27 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
+
+export class LookupQueryDto {
+  @ApiProperty({ description: 'A table or store of this process (GET /monitor/api/tables)', example: 'balance-table' })
+  @IsString({ message: 'table must be a string' })
+  @MinLength(1, { message: 'table must not be empty' })
+  @MaxLength(256, { message: 'table must be at most 256 characters' })
+  table!: string;
+
+  @ApiProperty({ description: 'The key, as on the topic (a wallet id for the wallet tables)', example: '0x1a35ab' })
+  @IsString({ message: 'key must be a string' })
+  @MinLength(1, { message: 'key must not be empty' })
+  @MaxLength(512, { message: 'key must be at most 512 characters' })
+  key!: string;
+}
+
+export class FlagEventsQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'limit must be an integer' })
+  @Min(1, { message: 'limit must be at least 1' })
+  @Max(100, { message: 'limit must be at most 100' })
+  limit?: number;
+}
