@@ -38,15 +38,19 @@ export function requestId(given: string | string[] | undefined): string {
 }
 
 /**
- * The level of a request's log line: failures of ours are errors, refused credentials warnings,
- * other client mistakes and successes info, and the successes of polled routes debug (a probe
- * every few seconds is not news).
+ * The level of a request's log line: a failure of ours is an error; a refused credential, or a
+ * route saying "unavailable, retry" (503, 504), a warning; other client mistakes and successes
+ * info. Routes that are polled (probes, scrapes, the monitor page) log at debug, refusals of
+ * credentials and real failures excepted: a probe every few seconds is not news, and a
+ * not-ready answer is told by the lines saying why.
  */
 export function requestLogLevel(method: string, path: string, status: number, failed: boolean): LevelWithSilent {
-  if (failed || status >= 500) return 'error';
+  if (failed) return 'error';
   if (status === 401 || status === 403) return 'warn';
-  if (status < 400 && method === 'GET' && POLLED.test(path)) return 'debug';
-  return 'info';
+  const polled = method === 'GET' && POLLED.test(path);
+  if (status === 503 || status === 504) return polled ? 'debug' : 'warn';
+  if (status >= 500) return 'error';
+  return polled ? 'debug' : 'info';
 }
 
 /**
@@ -100,6 +104,8 @@ export function loggerOptions(config: AppConfigShape): LoggerOptions {
   };
 }
 
+const madeUp = (error: Error) => /^failed with status code \d+$/.test(error.message);
+
 /** pino-http's options: one line per request with its id, method, path, status and time. */
 export function httpLoggerOptions(config: AppConfigShape): PinoHttpOptions<Request, ServerResponse> {
   return {
@@ -109,7 +115,12 @@ export function httpLoggerOptions(config: AppConfigShape): PinoHttpOptions<Reque
     genReqId: (request) => requestId(request.headers['x-request-id']),
     customLogLevel: (request, response, error) => requestLogLevel(request.method ?? 'GET', requestPath(request), response.statusCode, !!error),
     customSuccessMessage: (request, response, ms) => `${request.method} ${requestPath(request)} ${response.statusCode} in ${ms} ms`,
-    customErrorMessage: (request, response, error) => `${request.method} ${requestPath(request)} ${response.statusCode}: ${error.message}`,
+    // pino-http makes up an Error for every 5xx answer; its stack points into pino-http and says
+    // nothing (a real failure is logged with its stack by the exception filter), so it is left out.
+    customErrorMessage: (request, response, error) =>
+      `${request.method} ${requestPath(request)} ${response.statusCode}${madeUp(error) ? '' : `: ${error.message}`}`,
+    customErrorObject: (_request, _response, error, value: Record<string, unknown>) =>
+      madeUp(error) ? Object.fromEntries(Object.entries(value).filter(([key]) => key !== 'err')) : value,
     serializers: {
       req: (request: { id: string; method: string; url: string }) => ({ id: request.id, method: request.method, path: requestPath(request) }),
       res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),

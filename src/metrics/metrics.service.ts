@@ -61,7 +61,7 @@ export class MetricsService {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
     // Known reasons start at 0, so that rates and alerts have a series before the first refusal.
-    for (const reason of DEPOSIT_REJECTION_REASONS) this.depositsRejected.labels(reason);
+    for (const reason of DEPOSIT_REJECTION_REASONS) this.depositsRejected.inc({ reason }, 0);
 
     const processedSeen = new Map<string, number>();
     new Counter({

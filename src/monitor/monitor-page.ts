@@ -16,7 +16,7 @@ body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, 
 header { display: flex; align-items: baseline; gap: 1.5rem; padding: .8rem 1.5rem; background: #24292f; color: #fff; }
 header h1 { margin: 0; font-size: 1.15rem; }
 header p { margin: 0; color: #d0d7de; }
-main { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1rem; padding: 1rem 1.5rem; }
+main { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; padding: 1rem 1.5rem; }
 .column { display: flex; flex-direction: column; gap: 1rem; min-width: 0; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .8rem 1rem; }
 h2 { margin: 0 0 .6rem; font-size: 1rem; }
@@ -214,8 +214,7 @@ const SCRIPT = String.raw`
     var rows = events.map(function (event) {
       var wallet = el('button', { type: 'button', class: 'link', text: event.wallet_id, title: 'look the wallet up in balance-table' });
       wallet.addEventListener('click', function () { startLookup('balance-table', event.wallet_id); });
-      return el('tr', { 'data-wallet': event.wallet_id }, [
-        el('td', { text: time(event.read_at) }),
+      return el('tr', { 'data-wallet': event.wallet_id, title: 'read at ' + time(event.read_at) + ' from partition ' + event.partition + ', offset ' + event.offset }, [
         el('td', {}, [wallet]),
         el('td', {}, [el('span', { class: 'pill ' + (event.flagged ? 'bad' : 'ok'), text: event.flagged ? 'flagged' : 'not flagged' })]),
         el('td', { text: event.source }),
@@ -224,7 +223,7 @@ const SCRIPT = String.raw`
       ]);
     });
     replace('flags', el('table', { 'aria-label': 'last flag events' }, [
-      el('thead', {}, [el('tr', {}, ['read', 'wallet', 'flag', 'source', 'flagged at', 'reason'].map(function (name) { return el('th', { text: name }); }))]),
+      el('thead', {}, [el('tr', {}, ['wallet', 'flag', 'source', 'flagged at', 'reason'].map(function (name) { return el('th', { text: name }); }))]),
       el('tbody', {}, rows),
     ]));
   }

@@ -1,0 +1,115 @@
+import 'reflect-metadata';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { loadConfig } from '../config/config.js';
+import { loggerOptions, requestId, requestLogLevel, requestPath, secretScrubber } from './log-options.js';
+
+const ADMIN_TOKEN = 'unit-admin-token-0123456789';
+const SASL_PASSWORD = 'sasl-pa$$word"with\\quotes';
+
+/** A pino logger with the service's options, writing JSON lines into `lines`. */
+function logger(lines: string[], level = 'debug') {
+  const config = loadConfig({
+    ADMIN_TOKEN,
+    KAFKA_SASL_MECHANISM: 'plain',
+    KAFKA_SASL_USERNAME: 'svc',
+    KAFKA_SASL_PASSWORD: SASL_PASSWORD,
+    LOG_FORMAT: 'json',
+    LOG_LEVEL: level,
+  });
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return pino(loggerOptions(config), sink);
+}
+
+describe(requestLogLevel.name, () => {
+  it.each([
+    ['POST', '/deposit', 202, false, 'info'],
+    ['POST', '/deposit', 422, false, 'info'],
+    ['PUT', '/admin/wallets/w/flag', 401, false, 'warn'],
+    ['GET', '/monitor/api/tables', 401, false, 'warn'],
+    ['POST', '/deposit', 503, false, 'warn'],
+    ['GET', '/check/w', 504, false, 'warn'],
+    ['POST', '/deposit', 500, false, 'error'],
+    ['GET', '/check/w', 200, true, 'error'],
+    ['GET', '/health/ready', 200, false, 'debug'],
+    ['GET', '/health/ready', 503, false, 'debug'],
+    ['GET', '/health/live', 200, false, 'debug'],
+    ['GET', '/metrics', 200, false, 'debug'],
+    ['GET', '/monitor', 200, false, 'debug'],
+    ['GET', '/monitor/api/summary', 200, false, 'debug'],
+    ['GET', '/monitor/api/lookup', 404, false, 'debug'],
+    ['GET', '/metrics', 500, false, 'error'],
+    ['GET', '/metricsX', 200, false, 'info'],
+  ])('%s %s %i (failed: %p) logs at %s', (method, path, status, failed, level) => {
+    expect(requestLogLevel(method, path, status, failed)).toBe(level);
+  });
+});
+
+describe(requestId.name, () => {
+  it("keeps a sane client id and replaces anything else with a UUID", () => {
+    expect(requestId('trace-7f3a:1')).toBe('trace-7f3a:1');
+    for (const given of [undefined, '', 'has space', 'x'.repeat(65), ['a', 'b'], 'new\nline']) {
+      expect(requestId(given)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    }
+  });
+});
+
+describe(requestPath.name, () => {
+  it('drops the query string, which may carry a token', () => {
+    expect(requestPath({ originalUrl: '/check/w?token=abc', url: '/' })).toBe('/check/w');
+    expect(requestPath({ url: '/metrics' })).toBe('/metrics');
+  });
+});
+
+describe(secretScrubber.name, () => {
+  it('replaces each secret, raw or JSON-escaped, and leaves other text alone', () => {
+    const sut = secretScrubber(['s3cret-token', 'pa"ss', undefined]);
+
+    expect(sut('{"msg":"Bearer s3cret-token and s3cret-token"}')).toBe('{"msg":"Bearer [REDACTED] and [REDACTED]"}');
+    expect(sut(JSON.stringify({ msg: 'pa"ss' }))).toBe('{"msg":"[REDACTED]"}');
+    expect(sut('{"msg":"nothing here"}')).toBe('{"msg":"nothing here"}');
+  });
+});
+
+describe(loggerOptions.name, () => {
+  it('never writes the admin token or the SASL password, in any field or message', () => {
+    const lines: string[] = [];
+    const sut = logger(lines);
+
+    sut.info({ req: { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } } }, 'a request');
+    sut.warn({ config: { admin: { token: ADMIN_TOKEN } } }, 'a config dump');
+    sut.error({ sasl: { mechanism: 'plain', password: SASL_PASSWORD } }, 'a client option dump');
+    sut.error(`wrapped: Bearer ${ADMIN_TOKEN}; sasl ${SASL_PASSWORD}`);
+    sut.info({ detail: { token: 'read-token' } }, 'a nested token');
+
+    const text = lines.join('\n');
+    expect(lines).toHaveLength(5);
+    expect(text).not.toContain(ADMIN_TOKEN);
+    expect(text).not.toContain('pa$$word');
+    expect(text).not.toContain('read-token');
+    expect(text).toContain('[REDACTED]');
+  });
+
+  it('writes JSON lines with a level name and an ISO time', () => {
+    const lines: string[] = [];
+    logger(lines).warn({ context: 'Test' }, 'hello');
+
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 'warn', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/), context: 'Test', msg: 'hello' });
+  });
+
+  it("logs Nest's start-up wiring report at debug, not info", () => {
+    const atInfo: string[] = [];
+    const atDebug: string[] = [];
+    logger(atInfo, 'info').info({ context: 'InstanceLoader' }, 'AppModule dependencies initialized');
+    logger(atInfo, 'info').info({ context: 'Streams' }, 'something that matters');
+    logger(atDebug, 'debug').info({ context: 'RouterExplorer' }, 'Mapped {/deposit, POST} route');
+
+    expect(atInfo.map((line) => JSON.parse(line).msg)).toEqual(['something that matters']);
+    expect(JSON.parse(atDebug[0])).toMatchObject({ level: 'debug', context: 'RouterExplorer' });
+  });
+});
