@@ -279,7 +279,7 @@ describe('streams core on a real broker', () => {
     expect(processor.output.join('\n')).toContain(`topic ${w.topic('sums')} has 4 partitions, expected 6 like ${w.topic('numbers')}`);
   }, 60_000);
 
-  it.each(['outputs-produced', 'changelog-produced', 'store-written'])(
+  it.each(['transaction-sent', 'transaction-committed', 'store-written'])(
     'counts every record exactly once when the processor dies right after the commit step "%s"',
     async (step) => {
       const w = world(`crash-${step}`);

@@ -10,6 +10,9 @@ export interface ChangelogRecord {
   headers: IHeaders;
 }
 
+/** Called when the reader moved past offsets that hold no records for it (transaction markers, aborted data). */
+export type ChangelogSkipHandler = (topic: string, partition: number, next: number) => void;
+
 export type ChangelogBatchHandler = (
   topic: string,
   partition: number,
@@ -63,15 +66,19 @@ export class ChangelogReader {
     });
     const onAbort = () => fail(signal?.reason ?? new Error('aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
+    const reached = (topic: string, partition: number, next: number) => {
+      if (next >= (targets.get(key(topic, partition)) ?? Infinity)) targets.delete(key(topic, partition));
+      if (targets.size === 0) finish();
+    };
     try {
       await this.start(
         pending.map(({ topic, partition, from }) => ({ topic, partition, from })),
         async (topic, partition, records, next, highWatermark) => {
           await onBatch(topic, partition, records, next, highWatermark);
-          if (next >= (targets.get(key(topic, partition)) ?? Infinity)) targets.delete(key(topic, partition));
-          if (targets.size === 0) finish();
+          reached(topic, partition, next);
         },
         fail,
+        reached,
       );
       await done;
     } finally {
@@ -84,17 +91,22 @@ export class ChangelogReader {
    * Follows the partitions from their offsets until {@link stop}. Should the consumer die for
    * good (kafkajs gives up after its retries), a new one takes over from where it was.
    */
-  async follow(from: Array<{ topic: string; partition: number; from: number }>, onBatch: ChangelogBatchHandler, onCrash: (error: unknown) => void): Promise<void> {
+  async follow(
+    from: Array<{ topic: string; partition: number; from: number }>,
+    onBatch: ChangelogBatchHandler,
+    onCrash: (error: unknown) => void,
+    onSkip?: ChangelogSkipHandler,
+  ): Promise<void> {
     const restart = (error: unknown) => {
       onCrash(error);
       setTimeout(() => {
         if (this.stopped) return;
         const current = from.map(({ topic, partition }) => ({ topic, partition, from: this.positions.get(key(topic, partition)) ?? 0 }));
         void this.consumer?.disconnect().catch(() => undefined);
-        this.start(current, onBatch, restart).catch(restart);
+        this.start(current, onBatch, restart, onSkip).catch(restart);
       }, 2000).unref();
     };
-    await this.start(from, onBatch, restart);
+    await this.start(from, onBatch, restart, onSkip);
   }
 
   async stop(): Promise<void> {
@@ -108,6 +120,7 @@ export class ChangelogReader {
     from: Array<{ topic: string; partition: number; from: number }>,
     onBatch: ChangelogBatchHandler,
     onCrash: (error: unknown) => void,
+    onSkip?: ChangelogSkipHandler,
   ): Promise<void> {
     this.stopped = false;
     const partitions: Record<string, number[]> = {};
@@ -131,6 +144,16 @@ export class ChangelogReader {
         for (const partition of assigned) {
           consumer.seek({ topic, partition, offset: String(this.positions.get(key(topic, partition)) ?? 0) });
         }
+      }
+    });
+    // kafkajs hands eachBatch no batch that filtering emptied (transaction markers, aborted
+    // records), but reports where it ended: positions move past it all the same.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize > 0) return;
+      const next = Number(payload.lastOffset) + 1;
+      if (next > (this.positions.get(key(payload.topic, payload.partition)) ?? 0)) {
+        this.positions.set(key(payload.topic, payload.partition), next);
+        onSkip?.(payload.topic, payload.partition, next);
       }
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {

@@ -5,7 +5,7 @@ import type { BatchResult, StateSource, StoredValue } from './batch.js';
 import { ChangelogReader, type ChangelogRecord } from './changelog-reader.js';
 import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
-import { type OutgoingRecord, type ReliableProducer, partitionFor } from './producer.js';
+import { type OutgoingRecord, TransactionalProducer, partitionFor } from './producer.js';
 import { retryTransient } from './retry.js';
 import { APPLIED_HEADER, LocalStore, decodeStored, encodeStored, formatApplied, parseApplied } from './state-store.js';
 import { deadLetterTopicName } from './topics.js';
@@ -20,13 +20,12 @@ export interface RestoreProgress {
 }
 
 /** The steps of a batch commit, in order (see {@link PartitionState}). */
-export type CommitStep = 'outputs-produced' | 'changelog-produced' | 'store-written' | 'offsets-committed';
+export type CommitStep = 'transaction-sent' | 'transaction-committed' | 'store-written' | 'offsets-committed';
 
 export interface PartitionStateDeps {
   kafka: Kafka;
   admin: Admin;
   connection: KafkaConnection;
-  producer: ReliableProducer;
   dataDir: string;
   /** Partition count of a physical topic. */
   partitions: (physicalTopic: string) => number;
@@ -44,19 +43,22 @@ const storeSpace = (store: string) => `s:${store}`;
  * changelogs' ends before any record is handled, and the commit of each processed batch in
  * the order that makes every input record count exactly once:
  *
- *   1. outputs and dead letters are produced (acks=all);
- *   2. the changed store values, then the changed table values, go to their changelogs, each
- *      table value with the offsets of the inputs it reflects;
- *   3. values and changelog checkpoints are written to LevelDB in one batch;
- *   4. (by the caller) the input offsets are committed.
+ *   1. in one Kafka transaction: the outputs, the dead letters, the changed store values and
+ *      the changed table values (each with the offsets of the inputs it reflects) — all
+ *      visible together at commit, or not at all;
+ *   2. values and changelog checkpoints are written to LevelDB in one batch;
+ *   3. (by the caller) the input offsets are committed.
  *
- * A crash between any two steps leaves a record either unapplied everywhere, or applied in
- * the changelog under its key's applied offsets: after restoration, a replay of it is skipped.
+ * A crash before 1 commits leaves no trace (readers see committed data only); after it, the
+ * changelogs hold the values with their applied offsets, restoration brings them into the
+ * local store, and replayed records are skipped. The transactional id belongs to the
+ * partition: taking the partition over fences the previous owner.
  */
 export class PartitionState implements StateSource {
   private readonly logger: Logger;
   private store?: LocalStore;
   private readonly changelogs: string[];
+  private readonly producer: TransactionalProducer;
   restore?: RestoreProgress;
 
   constructor(
@@ -66,6 +68,7 @@ export class PartitionState implements StateSource {
   ) {
     this.logger = new Logger(`${group.name}/${partition}`);
     this.changelogs = [group.table, ...(group.stores ?? [])].map((table) => this.physical(table.name));
+    this.producer = new TransactionalProducer(deps.kafka, `${this.physical(group.name)}-${partition}`);
   }
 
   get path(): string {
@@ -81,6 +84,9 @@ export class PartitionState implements StateSource {
    * (cold, from the beginning, when the local data is missing or unusable).
    */
   async catchUp(signal?: AbortSignal): Promise<void> {
+    // First fence the previous owner: its open transaction is aborted, its next write refused,
+    // so that nothing lands in the changelogs after we have read them.
+    await this.producer.claim();
     this.store ??= await LocalStore.open(this.path, (reason) => this.logger.warn(`local store unusable (${reason}); restoring from the changelog`));
     const ends = await this.endOffsets();
     const behind = this.changelogs.some((topic) => this.store!.checkpoint(topic, this.partition) > ends.get(topic)!);
@@ -111,6 +117,8 @@ export class PartitionState implements StateSource {
       },
       signal,
     );
+    // Everything up to the ends is read, transaction markers after the last record included.
+    await this.store.write([], ranges.map(({ topic, partition, to }) => ({ topic, partition, next: to })));
     this.restore.finishedAt = Date.now();
     const seconds = (this.restore.finishedAt - this.restore.startedAt) / 1000;
     this.logger.log(`restored ${this.restore.done} records in ${seconds.toFixed(2)} s`);
@@ -165,15 +173,15 @@ export class PartitionState implements StateSource {
     return this.open().get(storeSpace(store), key);
   }
 
-  /** Makes a processed batch durable (steps 1–3 above); the caller then commits the input offsets. */
+  /** Makes a processed batch durable (steps 1 and 2 above); the caller then commits the input offsets. */
   async commit(result: BatchResult, inputTopic: string): Promise<void> {
     const store = this.open();
-    const outputs: OutgoingRecord[] = result.outputs.map((output) => {
+    const records: OutgoingRecord[] = result.outputs.map((output) => {
       const topic = this.physical(output.topic);
       return { topic, partition: partitionFor(output.key, this.deps.partitions(topic)), key: output.key, value: output.value };
     });
     for (const { record, error } of result.deadLetters) {
-      outputs.push({
+      records.push({
         topic: deadLetterTopicName(inputTopic),
         partition: record.partition,
         key: record.key?.toString() ?? '',
@@ -189,34 +197,25 @@ export class PartitionState implements StateSource {
       });
       this.logger.warn(`dead-lettered ${inputTopic}/${record.partition}@${record.offset} key=${record.key?.toString() ?? '(none)'}: ${error}`);
     }
-    await this.deps.producer.send(outputs);
-    this.deps.afterCommitStep?.('outputs-produced');
-
     const changes: Array<{ space: string; key: string; value: Uint8Array }> = [];
-    const checkpoints: Array<{ topic: string; partition: number; next: number }> = [];
-    const toChangelog = async (topic: string, records: OutgoingRecord[]) => {
-      for (const ack of await this.deps.producer.send(records)) {
-        checkpoints.push({ topic, partition: this.partition, next: ack.baseOffset + ack.count });
-      }
-    };
     for (const [storeName, values] of result.stores) {
       const topic = this.physical(storeName);
-      const records = [...values].map(([key, value]) => ({ topic, partition: this.partition, key, value }));
-      await toChangelog(topic, records);
-      for (const [key, value] of values) changes.push({ space: storeSpace(storeName), key, value });
+      for (const [key, value] of values) {
+        records.push({ topic, partition: this.partition, key, value });
+        changes.push({ space: storeSpace(storeName), key, value });
+      }
     }
     const tableTopic = this.changelogs[0];
-    const tableRecords = [...result.table].map(([key, stored]) => ({
-      topic: tableTopic,
-      partition: this.partition,
-      key,
-      value: stored.bytes,
-      headers: { [APPLIED_HEADER]: formatApplied(stored.applied) },
-    }));
-    await toChangelog(tableTopic, tableRecords);
-    this.deps.afterCommitStep?.('changelog-produced');
-    for (const [key, stored] of result.table) changes.push({ space: TABLE_SPACE, key, value: encodeStored(stored) });
+    for (const [key, stored] of result.table) {
+      records.push({ topic: tableTopic, partition: this.partition, key, value: stored.bytes, headers: { [APPLIED_HEADER]: formatApplied(stored.applied) } });
+      changes.push({ space: TABLE_SPACE, key, value: encodeStored(stored) });
+    }
 
+    const acks = await this.producer.send(records, () => this.deps.afterCommitStep?.('transaction-sent'));
+    this.deps.afterCommitStep?.('transaction-committed');
+    const checkpoints = acks
+      .filter((ack) => this.changelogs.includes(ack.topic) && ack.partition === this.partition)
+      .map((ack) => ({ topic: ack.topic, partition: this.partition, next: ack.baseOffset + ack.count }));
     await store.write(changes, checkpoints);
     this.deps.afterCommitStep?.('store-written');
   }
@@ -230,6 +229,7 @@ export class PartitionState implements StateSource {
     const store = this.store;
     this.store = undefined;
     await store?.close();
+    await this.producer.close();
   }
 
   /** Bytes the local store takes on disk, roughly. */

@@ -6,7 +6,7 @@ import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import { coPartitionedAssigner, physicalName } from './kafka-client.js';
 import { PartitionState, type PartitionStateDeps, type RestoreProgress } from './partition-state.js';
-import { ReliableProducer, partitionFor } from './producer.js';
+import { partitionFor } from './producer.js';
 
 /** What an operator wants to know about one partition a group instance owns. */
 export interface PartitionStatus {
@@ -52,9 +52,12 @@ interface Owned {
 export class ProcessorGroup {
   private readonly logger: Logger;
   private readonly processor: BatchProcessor;
-  private readonly producer: ReliableProducer;
   private readonly owned = new Map<number, Owned>();
   private readonly closing = new Map<number, Promise<void>>();
+  /** Offsets past input records that filtering emptied (transaction markers), to commit. */
+  private readonly skipped = new Map<string, { topic: string; partition: number; next: number }>();
+  private processing = false;
+  private skipTimer?: NodeJS.Timeout;
   private consumer?: Consumer;
   private running = false;
   private retrying = 0;
@@ -64,11 +67,10 @@ export class ProcessorGroup {
   constructor(
     readonly definition: GroupDefinition,
     handlers: ReadonlyMap<string, RecordHandler>,
-    private readonly deps: Omit<PartitionStateDeps, 'producer'>,
+    private readonly deps: PartitionStateDeps,
   ) {
     this.logger = new Logger(`Group:${definition.name}`);
     this.processor = new BatchProcessor(definition, handlers);
-    this.producer = new ReliableProducer(deps.kafka, definition.name);
     for (const input of definition.inputs) {
       if (!handlers.has(input.name)) throw new Error(`group ${definition.name} has no handler for its input ${input.name}`);
     }
@@ -97,6 +99,15 @@ export class ProcessorGroup {
       this.reassign(assigned);
       this.running = true;
     });
+    // A batch that filtering emptied (transaction markers of another group's outputs) never
+    // reaches eachBatch: its offsets are committed here, so that lag reaches zero.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize > 0) return;
+      this.skipped.set(`${payload.topic}/${payload.partition}`, { topic: payload.topic, partition: payload.partition, next: Number(payload.lastOffset) + 1 });
+    });
+    clearInterval(this.skipTimer);
+    this.skipTimer = setInterval(() => void this.commitSkipped(), 1000);
+    this.skipTimer.unref();
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.running = false;
       this.logger.error(`consumer crashed: ${payload.error.message}${payload.restart ? '; kafkajs restarts it' : ''}`);
@@ -108,6 +119,21 @@ export class ProcessorGroup {
       autoCommit: false,
       eachBatch: (payload) => this.handleBatch(payload, logicalOf.get(payload.batch.topic)!),
     });
+  }
+
+  private async commitSkipped(): Promise<void> {
+    if (this.processing || this.skipped.size === 0 || !this.consumer) return;
+    const entries = [...this.skipped.values()];
+    this.skipped.clear();
+    const topics = new Map<string, Array<{ partition: number; offset: string }>>();
+    for (const { topic, partition, next } of entries) {
+      if (!this.owned.has(partition)) continue;
+      topics.set(topic, [...(topics.get(topic) ?? []), { partition, offset: String(next) }]);
+    }
+    if (topics.size === 0) return;
+    await this.consumer
+      .commitOffsets([...topics].flatMap(([topic, partitions]) => partitions.map(({ partition, offset }) => ({ topic, partition, offset }))))
+      .catch((error: unknown) => this.logger.debug(`committing past transaction markers: ${errorMessage(error)}`));
   }
 
   private async restart(): Promise<void> {
@@ -130,7 +156,7 @@ export class ProcessorGroup {
       const previous = this.owned.get(partition);
       previous?.abort.abort(new Error('rejoined'));
       const owned: Owned = {
-        state: previous?.state ?? new PartitionState(this.definition, partition, { ...this.deps, producer: this.producer }),
+        state: previous?.state ?? new PartitionState(this.definition, partition, this.deps),
         ready: previous?.ready ?? this.closing.get(partition) ?? Promise.resolve(),
         abort: new AbortController(),
         status: previous?.status ?? { partition, state: 'restoring', lag: {}, processed: 0, skipped: 0, deadLettered: 0 },
@@ -156,6 +182,15 @@ export class ProcessorGroup {
   }
 
   private async handleBatch(payload: EachBatchPayload, topic: string): Promise<void> {
+    this.processing = true;
+    try {
+      await this.processBatch(payload, topic);
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private async processBatch(payload: EachBatchPayload, topic: string): Promise<void> {
     const { batch, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
     const owned = this.owned.get(batch.partition);
     if (!owned) throw new Error(`batch for partition ${batch.partition}, which this instance does not own (yet)`);
@@ -181,6 +216,8 @@ export class ProcessorGroup {
     const next = Number(batch.lastOffset()) + 1;
     await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(next) }] }] });
     this.deps.afterCommitStep?.('offsets-committed');
+    const skip = this.skipped.get(`${batch.topic}/${batch.partition}`);
+    if (skip && skip.next <= next) this.skipped.delete(`${batch.topic}/${batch.partition}`);
 
     owned.status.processed += result.handled;
     owned.status.skipped += result.skipped;
@@ -272,6 +309,7 @@ export class ProcessorGroup {
   /** Finishes the batch in flight, commits, leaves the group and closes every store. */
   async stop(): Promise<void> {
     this.running = false;
+    clearInterval(this.skipTimer);
     await this.consumer?.disconnect().catch((error: unknown) => this.logger.warn(`disconnect: ${errorMessage(error)}`));
     this.consumer = undefined;
     for (const owned of this.owned.values()) {
@@ -280,6 +318,5 @@ export class ProcessorGroup {
       await owned.state.close();
     }
     this.owned.clear();
-    await this.producer.close();
   }
 }

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { type IHeaders, type Kafka, type Producer, Partitioners } from 'kafkajs';
+import { type IHeaders, type Kafka, type Producer, Partitioners, type RecordMetadata, type Transaction } from 'kafkajs';
 
 /** A record to produce to a physical topic and a chosen partition. */
 export interface OutgoingRecord {
@@ -77,35 +77,15 @@ export class ReliableProducer {
     }
     const acks: PartitionAck[] = [];
     for (const chunk of chunks(records)) {
-      const byTopic = new Map<string, Array<{ key: string; value: Buffer | null; partition: number; headers?: IHeaders }>>();
-      const counts = new Map<string, number>();
-      for (const record of chunk) {
-        const messages = byTopic.get(record.topic) ?? [];
-        byTopic.set(record.topic, messages);
-        messages.push({
-          key: record.key,
-          value: record.value === null ? null : Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength),
-          partition: record.partition,
-          headers: record.headers,
-        });
-        const name = `${record.topic}/${record.partition}`;
-        counts.set(name, (counts.get(name) ?? 0) + 1);
-      }
       let metadata;
       try {
-        metadata = await producer.sendBatch({
-          acks: -1,
-          timeout: this.options.requestTimeoutMs,
-          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-        });
+        metadata = await producer.sendBatch({ acks: -1, timeout: this.options.requestTimeoutMs, topicMessages: topicMessages(chunk) });
       } catch (error) {
         this.logger.warn(`send failed, replacing the producer: ${(error as Error).message}`);
         await this.reset();
         throw new ProduceError(`Kafka did not acknowledge: ${(error as Error).message}`, false);
       }
-      for (const { topicName, partition, baseOffset } of metadata) {
-        acks.push({ topic: topicName, partition, baseOffset: Number(baseOffset), count: counts.get(`${topicName}/${partition}`) ?? 0 });
-      }
+      acks.push(...toAcks(metadata, chunk));
     }
     return acks;
   }
@@ -143,6 +123,111 @@ export class ReliableProducer {
     await this.connecting?.catch(() => undefined);
     await this.reset();
   }
+}
+
+/** Another producer with the same transactional id took over: this instance lost the partition. */
+export class ProducerFencedError extends ProduceError {}
+
+const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
+
+/**
+ * A transactional producer for one partition of a processor group: every batch's outputs and
+ * changelog records become visible together, at commit, or not at all. Its transactional id
+ * belongs to the partition, so the instance that takes the partition over fences the one
+ * before it (whose open transaction is aborted, and whose later writes are refused).
+ */
+export class TransactionalProducer {
+  private readonly logger: Logger;
+  private producer?: Producer;
+
+  constructor(
+    private readonly kafka: Kafka,
+    readonly transactionalId: string,
+    private readonly requestTimeoutMs = 10_000,
+  ) {
+    this.logger = new Logger(`Producer:${transactionalId}`);
+  }
+
+  /** Takes the transactional id over: older producers with it are fenced, their open transaction aborted. */
+  async claim(): Promise<void> {
+    const producer = await this.connect();
+    const transaction = await producer.transaction();
+    await transaction.abort();
+  }
+
+  /**
+   * Sends the records in one transaction and commits it; resolves with the offsets written.
+   * `beforeCommit` runs when everything is sent and nothing is visible yet.
+   */
+  async send(records: readonly OutgoingRecord[], beforeCommit?: () => void): Promise<PartitionAck[]> {
+    if (records.length === 0) return [];
+    let transaction: Transaction | undefined;
+    try {
+      const producer = await this.connect();
+      transaction = await producer.transaction();
+      const acks: PartitionAck[] = [];
+      for (const chunk of chunks(records)) {
+        const metadata = await transaction.sendBatch({ acks: -1, timeout: this.requestTimeoutMs, topicMessages: topicMessages(chunk) });
+        acks.push(...toAcks(metadata, chunk));
+      }
+      beforeCommit?.();
+      await transaction.commit();
+      return acks;
+    } catch (error) {
+      await transaction?.abort().catch(() => undefined);
+      await this.close();
+      const type = (error as { type?: string }).type ?? '';
+      if (FENCED.has(type)) throw new ProducerFencedError(`fenced: another instance owns ${this.transactionalId} now`, false);
+      this.logger.warn(`transaction failed, replacing the producer: ${(error as Error).message}`);
+      throw new ProduceError(`Kafka did not commit the transaction: ${(error as Error).message}`, false);
+    }
+  }
+
+  private async connect(): Promise<Producer> {
+    if (this.producer) return this.producer;
+    const producer = this.kafka.producer({
+      transactionalId: this.transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      transactionTimeout: 60_000,
+    });
+    await producer.connect();
+    this.producer = producer;
+    return producer;
+  }
+
+  async close(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch(() => undefined);
+  }
+}
+
+function topicMessages(records: readonly OutgoingRecord[]) {
+  const byTopic = new Map<string, Array<{ key: string; value: Buffer | null; partition: number; headers?: IHeaders }>>();
+  for (const record of records) {
+    const messages = byTopic.get(record.topic) ?? [];
+    byTopic.set(record.topic, messages);
+    messages.push({
+      key: record.key,
+      value: record.value === null ? null : Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength),
+      partition: record.partition,
+      headers: record.headers,
+    });
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+function toAcks(metadata: RecordMetadata[], records: readonly OutgoingRecord[]): PartitionAck[] {
+  const counts = new Map<string, number>();
+  for (const record of records) counts.set(`${record.topic}/${record.partition}`, (counts.get(`${record.topic}/${record.partition}`) ?? 0) + 1);
+  return metadata.map(({ topicName, partition, baseOffset }) => ({
+    topic: topicName,
+    partition,
+    baseOffset: Number(baseOffset),
+    count: counts.get(`${topicName}/${partition}`) ?? 0,
+  }));
 }
 
 function* chunks(records: readonly OutgoingRecord[]): Generator<OutgoingRecord[]> {

@@ -106,6 +106,11 @@ export class View<T> {
       [...this.positions].map(([partition, from]) => ({ topic: this.topic, partition, from })),
       (_topic, partition, records, next, highWatermark) => this.apply(partition, records, next, highWatermark),
       (error) => this.logger.error(`changelog reader failed (${errorMessage(error)}); restarting it`),
+      (_topic, partition, next) => {
+        this.positions.set(partition, next);
+        this.ends.set(partition, Math.max(this.ends.get(partition) ?? 0, next));
+        if (!this.isReady) this.checkReady();
+      },
     );
   }
 

@@ -4,7 +4,7 @@
  * KAFKA_TOPIC_PREFIX, KAFKA_PARTITIONS and DATA_DIR. Exits 0 on SIGTERM after a clean stop.
  *
  * SUM_APP_CRASH=<step>:<n> makes it SIGKILL itself right after that commit step
- * (outputs-produced, changelog-produced, store-written, offsets-committed) of its n-th batch:
+ * (transaction-sent, transaction-committed, store-written, offsets-committed) of its n-th batch:
  * the crashes a counting-once protocol must survive.
  * SUM_APP_BATCH_BYTES caps the bytes fetched per partition and batch (small: many batches).
  */
