@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { plainToInstance } from 'class-transformer';
 import {
   IsBooleanString,
@@ -36,21 +37,21 @@ class Environment {
   KAFKA_TOPIC_PREFIX = '';
 
   @Type(() => Number)
-  @IsInt({ message: 'KAFKA_PARTITIONS must be an integer' })
   @Min(1)
   @Max(10_000)
+  @IsInt({ message: 'KAFKA_PARTITIONS must be an integer' })
   KAFKA_PARTITIONS = 6;
 
   @Type(() => Number)
-  @IsInt({ message: 'KAFKA_REPLICATION_FACTOR must be an integer' })
   @Min(1)
   @Max(32)
+  @IsInt({ message: 'KAFKA_REPLICATION_FACTOR must be an integer' })
   KAFKA_REPLICATION_FACTOR = 1;
 
   @IsOptional()
   @Type(() => Number)
-  @IsInt({ message: 'KAFKA_MIN_INSYNC_REPLICAS must be an integer' })
   @Min(1)
+  @IsInt({ message: 'KAFKA_MIN_INSYNC_REPLICAS must be an integer' })
   KAFKA_MIN_INSYNC_REPLICAS?: number;
 
   @IsBooleanString({ message: 'KAFKA_SSL must be true or false' })
@@ -73,15 +74,15 @@ class Environment {
   @IsOptional() @IsString() KAFKA_SASL_PASSWORD?: string;
 
   @Type(() => Number)
-  @IsInt({ message: 'KAFKA_SESSION_TIMEOUT_MS must be an integer' })
   @Min(1000)
   @Max(300_000)
+  @IsInt({ message: 'KAFKA_SESSION_TIMEOUT_MS must be an integer' })
   KAFKA_SESSION_TIMEOUT_MS = 10_000;
 
   @Type(() => Number)
-  @IsInt({ message: 'PORT must be an integer' })
   @Min(0)
   @Max(65535)
+  @IsInt({ message: 'PORT must be an integer' })
   PORT = 8080;
 
   @IsString()
@@ -96,9 +97,9 @@ class Environment {
   THRESHOLD_AMOUNT = '10000';
 
   @Type(() => Number)
-  @IsInt({ message: 'THRESHOLD_WINDOW_MS must be an integer' })
   @Min(1)
   @Max(30 * 24 * 3600 * 1000)
+  @IsInt({ message: 'THRESHOLD_WINDOW_MS must be an integer' })
   THRESHOLD_WINDOW_MS = 120_000;
 
   @IsOptional()
@@ -115,26 +116,26 @@ class Environment {
   LOG_FORMAT?: 'json' | 'pretty';
 
   @Type(() => Number)
-  @IsInt({ message: 'PRODUCE_LINGER_MS must be an integer' })
   @Min(0)
   @Max(1000)
+  @IsInt({ message: 'PRODUCE_LINGER_MS must be an integer' })
   PRODUCE_LINGER_MS = 2;
 
   @Type(() => Number)
-  @IsInt({ message: 'REQUEST_TIMEOUT_MS must be an integer' })
   @Min(100)
   @Max(600_000)
+  @IsInt({ message: 'REQUEST_TIMEOUT_MS must be an integer' })
   REQUEST_TIMEOUT_MS = 30_000;
 
   @Type(() => Number)
-  @IsInt({ message: 'MAX_IN_FLIGHT_REQUESTS must be an integer' })
   @Min(1)
+  @IsInt({ message: 'MAX_IN_FLIGHT_REQUESTS must be an integer' })
   MAX_IN_FLIGHT_REQUESTS = 10_000;
 
   @Type(() => Number)
-  @IsInt({ message: 'CHECK_MAX_WAIT_MS must be an integer' })
   @Min(0)
   @Max(60_000)
+  @IsInt({ message: 'CHECK_MAX_WAIT_MS must be an integer' })
   CHECK_MAX_WAIT_MS = 30_000;
 }
 
@@ -192,9 +193,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
   const parsed = plainToInstance(Environment, known, { exposeDefaultValues: true });
   const errors = validateSync(parsed, { whitelist: true, forbidUnknownValues: true, stopAtFirstError: true });
   const problems = errors.flatMap((error) =>
-    Object.values(error.constraints ?? {}).map((text) =>
-      text.startsWith(error.property) ? `${text} (got "${env[error.property]}")` : `${error.property}: ${text}`,
-    ),
+    Object.values(error.constraints ?? {}).map((text) => {
+      // Secrets are never echoed, not even wrong ones.
+      const got = SECRETS.has(error.property) ? '' : ` (got "${env[error.property]}")`;
+      return text.startsWith(error.property) ? `${text}${got}` : `${error.property}: ${text}`;
+    }),
   );
   let thresholdMinor = 0n;
   try {
@@ -249,6 +252,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
     log: { level: parsed.LOG_LEVEL, format: parsed.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json') },
   };
 }
+
+const SECRETS = new Set(['ADMIN_TOKEN', 'KAFKA_SASL_PASSWORD']);
 
 // Optional variables have no default, so `new Environment()` does not list them.
 const OPTIONAL_KEYS = [

@@ -1,0 +1,32 @@
+import { ConfigError, loadConfig } from './config.js';
+
+describe(loadConfig.name, () => {
+  it('reads defaults, and the threshold as exact minor units', () => {
+    const config = loadConfig({ THRESHOLD_AMOUNT: '10000.01' });
+
+    expect(config.kafka).toMatchObject({ brokers: ['127.0.0.1:9092'], partitions: 6, replicationFactor: 1, minInsyncReplicas: 1 });
+    expect(config.threshold).toEqual({ amountMinor: 1_000_001n, windowMs: 120_000 });
+    expect(config.http.port).toBe(8080);
+  });
+
+  it('takes min.insync.replicas 2 with three replicas', () => {
+    expect(loadConfig({ KAFKA_REPLICATION_FACTOR: '3' }).kafka.minInsyncReplicas).toBe(2);
+  });
+
+  it.each([
+    [{ PORT: '80a' }, 'PORT must be an integer (got "80a")'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
+    [{ KAFKA_PARTITIONS: '0' }, 'KAFKA_PARTITIONS must not be less than 1'],
+    [{ THRESHOLD_AMOUNT: '10,000' }, 'THRESHOLD_AMOUNT must be plain decimal digits'],
+    [{ KAFKA_BROKERS: 'localhost' }, 'KAFKA_BROKERS must be host:port'],
+    [{ KAFKA_SASL_MECHANISM: 'plain' }, 'KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD'],
+  ])('refuses %p, naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('never echoes a secret it refuses', () => {
+    expect(() => loadConfig({ ADMIN_TOKEN: 'short-secret' })).toThrow('ADMIN_TOKEN must be at least 16 characters');
+    expect(() => loadConfig({ ADMIN_TOKEN: 'short-secret' })).not.toThrow('short-secret');
+  });
+});
