@@ -277,6 +277,14 @@ function tail(file: string, lines: number): string {
   }
 }
 
+/** A cluster id as Kafka makes them: 16 random bytes in base64url, never starting with '-' (a command-line option to the storage tool). */
+function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 function format(options: LocalKafkaOptions, node: NodeInfo, lib: string, clusterId: string): void {
   mkdirSync(join(node.dir, 'data'), { recursive: true });
   writeFileSync(join(node.dir, 'server.properties'), serverProperties(options, node));
@@ -443,7 +451,7 @@ export async function startLocalKafka(options: LocalKafkaOptions): Promise<{ bro
     // A partly formatted instance (an interrupted first start) is wiped and formatted anew.
     rmSync(instanceDir(options), { recursive: true, force: true });
     mkdirSync(instanceDir(options), { recursive: true });
-    writeFileSync(clusterIdFile, randomBytes(16).toString('base64url'));
+    writeFileSync(clusterIdFile, newClusterId());
   }
   const clusterId = readFileSync(clusterIdFile, 'utf8').trim();
   const started = Date.now();
