@@ -16,8 +16,10 @@ export class ManagedProcess {
     script: string,
     args: string[],
     env: Record<string, string>,
+    /** Options for node itself, e.g. ['--cpu-prof']. */
+    nodeArgs: string[] = [],
   ) {
-    this.child = spawn(process.execPath, ['--enable-source-maps', script, ...args], {
+    this.child = spawn(process.execPath, ['--enable-source-maps', ...nodeArgs, script, ...args], {
       env: { ...process.env, LOG_FORMAT: 'json', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

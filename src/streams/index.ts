@@ -3,6 +3,7 @@
  * by changelogs, views, emitters, a tester) on Kafka and LevelDB, for NestJS. Domain-free.
  * See docs/streams.md for a complete example and the path of a record.
  */
+import './kafkajs-patches.js';
 export { type Codec, protobufCodec } from './codec.js';
 export { type ProcessorContext, type StoreAccess, PoisonRecordError } from './context.js';
 export { type Delivery, EmitError, Emitter } from './emitter.js';

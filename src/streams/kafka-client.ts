@@ -1,3 +1,4 @@
+import './kafkajs-patches.js';
 import { readFileSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import {
