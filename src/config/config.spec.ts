@@ -4,13 +4,14 @@ describe(loadConfig.name, () => {
   it('reads defaults, and the threshold as exact minor units', () => {
     const config = loadConfig({ THRESHOLD_AMOUNT: '10000.01' });
 
-    expect(config.kafka).toMatchObject({ brokers: ['127.0.0.1:9092'], partitions: 6, replicationFactor: 1, minInsyncReplicas: 1 });
+    expect(config.kafka).toMatchObject({ brokers: ['127.0.0.1:9092'], partitions: 6, replicationFactor: 'auto', minInsyncReplicas: undefined });
     expect(config.threshold).toEqual({ amountMinor: 1_000_001n, windowMs: 120_000 });
     expect(config.http.port).toBe(8080);
   });
 
-  it('takes min.insync.replicas 2 with three replicas', () => {
-    expect(loadConfig({ KAFKA_REPLICATION_FACTOR: '3' }).kafka.minInsyncReplicas).toBe(2);
+  it('takes an explicit replication factor and min.insync.replicas', () => {
+    expect(loadConfig({ KAFKA_REPLICATION_FACTOR: '3', KAFKA_MIN_INSYNC_REPLICAS: '2' }).kafka).toMatchObject({ replicationFactor: 3, minInsyncReplicas: 2 });
+    expect(() => loadConfig({ KAFKA_REPLICATION_FACTOR: 'three' })).toThrow('KAFKA_REPLICATION_FACTOR must be auto or an integer');
   });
 
   it.each([

@@ -42,11 +42,9 @@ class Environment {
   @IsInt({ message: 'KAFKA_PARTITIONS must be an integer' })
   KAFKA_PARTITIONS = 6;
 
-  @Type(() => Number)
-  @Min(1)
-  @Max(32)
-  @IsInt({ message: 'KAFKA_REPLICATION_FACTOR must be an integer' })
-  KAFKA_REPLICATION_FACTOR = 1;
+  @IsString()
+  @Matches(/^(auto|[1-9]\d?)$/, { message: 'KAFKA_REPLICATION_FACTOR must be auto or an integer from 1 to 99' })
+  KAFKA_REPLICATION_FACTOR = 'auto';
 
   @IsOptional()
   @Type(() => Number)
@@ -144,8 +142,10 @@ export interface KafkaConfig {
   clientId: string;
   topicPrefix: string;
   partitions: number;
-  replicationFactor: number;
-  minInsyncReplicas: number;
+  /** A number, or 'auto': min(3, brokers in the cluster). */
+  replicationFactor: number | 'auto';
+  /** Explicit min.insync.replicas; by default 2 when the replication factor is 3 or more, else 1. */
+  minInsyncReplicas?: number;
   sessionTimeoutMs: number;
   ssl?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized: boolean };
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
@@ -211,7 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 
-  const replicationFactor = parsed.KAFKA_REPLICATION_FACTOR;
+  const replicationFactor = parsed.KAFKA_REPLICATION_FACTOR === 'auto' ? 'auto' : Number(parsed.KAFKA_REPLICATION_FACTOR);
   return {
     kafka: {
       brokers: parsed.KAFKA_BROKERS.split(','),
@@ -219,7 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
       topicPrefix: parsed.KAFKA_TOPIC_PREFIX,
       partitions: parsed.KAFKA_PARTITIONS,
       replicationFactor,
-      minInsyncReplicas: parsed.KAFKA_MIN_INSYNC_REPLICAS ?? (replicationFactor >= 3 ? 2 : 1),
+      minInsyncReplicas: parsed.KAFKA_MIN_INSYNC_REPLICAS,
       sessionTimeoutMs: parsed.KAFKA_SESSION_TIMEOUT_MS,
       ssl:
         parsed.KAFKA_SSL === 'true'

@@ -18,8 +18,10 @@ export interface KafkaConnection {
   /** Prepended to every topic and consumer group name. */
   topicPrefix: string;
   partitions: number;
-  replicationFactor: number;
-  minInsyncReplicas: number;
+  /** A number, or 'auto': min(3, brokers in the cluster). */
+  replicationFactor: number | 'auto';
+  /** Explicit min.insync.replicas of created topics; by default 2 with 3 or more replicas, else 1. */
+  minInsyncReplicas?: number;
   sessionTimeoutMs: number;
   ssl?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized: boolean };
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };

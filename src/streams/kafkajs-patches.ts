@@ -30,6 +30,7 @@ function groupMessagesPerPartition({ topic, partitionMetadata, messages, partiti
 }
 
 interface KafkaEncoder {
+  readonly buffer: Buffer;
   writeVarInt(value: number): KafkaEncoder;
   writeInt8(value: number): KafkaEncoder;
   writeVarLong(value: unknown): KafkaEncoder;

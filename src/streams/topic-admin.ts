@@ -52,6 +52,9 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
 
   // Groups first, so that their missing topics follow the counts of their existing ones.
   const toCreate = new Map<string, ITopicConfig>();
+  const replicationFactor =
+    connection.replicationFactor === 'auto' ? Math.min(3, (await retryTransient(() => admin.describeCluster())).brokers.length) : connection.replicationFactor;
+  const minInsyncReplicas = connection.minInsyncReplicas ?? (replicationFactor >= 3 ? 2 : 1);
   const countFor = (topic: string, siblings: string[]) =>
     existing.get(topic) ?? siblings.map((sibling) => existing.get(sibling) ?? toCreate.get(sibling)?.numPartitions).find((n) => n !== undefined) ?? connection.partitions;
   const plan = (topic: Wanted, siblings: string[]) => {
@@ -59,9 +62,9 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
     toCreate.set(topic.name, {
       topic: topic.name,
       numPartitions: countFor(topic.like ?? topic.name, topic.like ? [topic.like] : siblings),
-      replicationFactor: connection.replicationFactor,
+      replicationFactor,
       configEntries: [
-        { name: 'min.insync.replicas', value: String(connection.minInsyncReplicas) },
+        { name: 'min.insync.replicas', value: String(minInsyncReplicas) },
         ...(topic.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
       ],
     });
@@ -80,7 +83,10 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
       // seen the new leaders yet (kafkajs's waitForLeaders then gives up): the checks below decide.
       if (!/already exists/i.test(String((error as Error).message)) && !isTransient(error)) throw error;
     }
-    logger.log(`created ${[...toCreate.keys()].map((topic) => `${topic} (${toCreate.get(topic)!.numPartitions} partitions)`).join(', ')}`);
+    logger.log(
+      `created ${[...toCreate.keys()].map((topic) => `${topic} (${toCreate.get(topic)!.numPartitions} partitions)`).join(', ')}` +
+        ` with replication factor ${replicationFactor}, min.insync.replicas ${minInsyncReplicas}`,
+    );
     // A new topic's leaders reach every broker's metadata a moment after creation: until
     // then, reading its offsets fails. Wait for that here rather than in every later step.
     for (const topic of toCreate.keys()) await retryTransient(() => admin.fetchTopicOffsets(topic), 60);
