@@ -220,6 +220,46 @@ describe('hostile input (fuzzing the running service)', () => {
     });
   }, 600_000);
 
+  // --- inputs the properties above leave out, because the service mishandles them ------------
+
+  it('refuses unknown fields named like members of Object.prototype (toString, constructor, …) with 422', async () => {
+    const input = fc.record({ name: fc.constantFrom(...PROTOTYPE_NAMES), value: jsonValueText, first: fc.boolean() });
+    await fuzz('prototype-names', 0.01, input, async ({ name, value, first }) => {
+      const walletId = nextWalletId();
+      const members = [`"wallet_id":"${walletId}"`, '"amount":1'];
+      const extra = `${JSON.stringify(name)}:${value}`;
+      const reply = await postDeposit({ 'content-type': 'application/json' }, `{${(first ? [extra, ...members] : [...members, extra]).join(',')}}`);
+      expectAnswer(reply, [422], [name]);
+      settle(reply, { statuses: [422], walletId }, walletId);
+    });
+  }, 600_000);
+
+  it('answers JSON nested deeper than 600 levels, up to the 16 KiB body limit, with a 4xx, never a 500', async () => {
+    const input = fc.record({ raw: nestedBody(601, 8000), admin: fc.boolean() });
+    await fuzz('deep', 0.01, input, async ({ raw, admin }) => {
+      const reply = admin
+        ? await send('PUT', '/admin/wallets/fuzz-deep/flag', { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` }, Buffer.from(raw))
+        : await postDeposit({ 'content-type': 'application/json' }, raw);
+      expectAnswer(reply, Buffer.byteLength(raw) > 16 * 1024 ? [413] : [422], topLevelKeys(raw));
+    });
+  }, 600_000);
+
+  it('answers malformed percent-encodings and over-long wallet ids in the path with a 4xx {"error"}', async () => {
+    const malformed = fc
+      .tuple(fc.stringMatching(/^[A-Za-z0-9]{0,5}$/), fc.constantFrom('%', '%Z', '%ZZ', '%G0', '%C0%AF', '%ED%A0%80', '%FF', '%E2%82', '%f0%9f%98', '%%'), fc.stringMatching(/^[A-Za-z0-9]{0,5}$/))
+      .map((parts) => parts.join(''));
+    const input = fc.record({
+      route: fc.constantFrom(...ROUTES),
+      segment: fc.oneof(malformed, fc.stringMatching(/^[A-Za-z0-9]{501,3000}$/)),
+      auth: fc.boolean(),
+    });
+    await fuzz('bad-paths', 0.01, input, async ({ route, segment, auth }) => {
+      const path = route[1].replace(':id', segment);
+      const reply = await send(route[0], path, auth ? { authorization: `Bearer ${ADMIN_TOKEN}` } : {});
+      expectAnswer(reply, [400, 401, 404, 414, 422], [path]);
+    }, false);
+  }, 600_000);
+
   // --- what was counted -----------------------------------------------------------------------
 
   it('counts every deposit answered 202 exactly once, and none that was refused', async () => {

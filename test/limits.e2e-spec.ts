@@ -111,9 +111,28 @@ describe('limits', () => {
       expect(headers.body).toMatchObject({ error: expect.any(String) });
       expect(url.status).toBe(431);
     });
+
+    it('answers 431 with the body every other error has: exactly {"error": "…"}', async () => {
+      const response = await sut.request('GET', '/check/lim-headers', undefined, { 'x-pad': 'a'.repeat(17 * 1024) });
+
+      expect(response.status).toBe(431);
+      expect(response.body).toEqual({ error: expect.any(String) });
+    });
   });
 
   describe(`REQUEST_TIMEOUT_MS (${REQUEST_TIMEOUT_MS} here): the time to send a request`, () => {
+    it('answers a client that stops sending mid-request with 408 {"error"} and closes, soon after REQUEST_TIMEOUT_MS', async () => {
+      const stalled = await rawExchange(
+        sut.port,
+        'POST /deposit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"wallet_id":"lim-slow",',
+        REQUEST_TIMEOUT_MS + 10_000,
+      );
+
+      expect(stalled.text).toMatch(/^HTTP\/1\.1 408 /);
+      expect(stalled.closed).toBe(true);
+      expect(JSON.parse(stalled.text.split('\r\n\r\n')[1])).toEqual({ error: expect.any(String) });
+    }, 30_000);
+
     it('does not cut a request whose handler takes longer: a read-your-writes wait runs to its end', async () => {
       const { future } = await depositWithTokens('lim-long-wait');
       const response = await sut.check('lim-long-wait', `?token=${future}&wait_ms=${CHECK_MAX_WAIT_MS}`);
@@ -127,6 +146,14 @@ describe('limits', () => {
     it('waits up to wait_ms = CHECK_MAX_WAIT_MS and answers once the deposit is visible', async () => {
       const { token } = await depositWithTokens('lim-wait');
       const response = await sut.check('lim-wait', `?token=${token}&wait_ms=${CHECK_MAX_WAIT_MS}`);
+
+      expect(response.status).toBe(200);
+      expect(response.body).toMatchObject({ balance: 1, deposit_count: 1 });
+    });
+
+    it('waits without wait_ms too, when CHECK_MAX_WAIT_MS is below the 5000 ms default', async () => {
+      const { token } = await depositWithTokens('lim-wait-default');
+      const response = await sut.check('lim-wait-default', `?token=${token}`);
 
       expect(response.status).toBe(200);
       expect(response.body).toMatchObject({ balance: 1, deposit_count: 1 });
