@@ -64,6 +64,8 @@ export class ChangelogReader {
       finish = resolve;
       fail = reject;
     });
+    // It may fail (an abort, a crash) before it is awaited below: that is no unhandled rejection.
+    done.catch(() => undefined);
     const onAbort = () => fail(signal?.reason ?? new Error('aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
     const reached = (topic: string, partition: number, next: number) => {

@@ -38,6 +38,9 @@ const ROUTINE = [
   /The coordinator is not aware of this member/i,
   /Connection error: connect ECONNREFUSED/i,
   /Limiting retries for the idempotent producer/i,
+  /not the correct coordinator/i,
+  /does not host this topic-partition/i,
+  /coordinator is not available/i,
 ];
 
 function logCreator() {

@@ -77,15 +77,14 @@ export class ReliableProducer {
     }
     const acks: PartitionAck[] = [];
     for (const chunk of chunks(records)) {
-      let metadata;
       try {
-        metadata = await producer.sendBatch({ acks: -1, timeout: this.options.requestTimeoutMs, topicMessages: topicMessages(chunk) });
+        const metadata = await producer.sendBatch({ acks: -1, timeout: this.options.requestTimeoutMs, topicMessages: topicMessages(chunk) });
+        acks.push(...toAcks(metadata, chunk));
       } catch (error) {
         this.logger.warn(`send failed, replacing the producer: ${(error as Error).message}`);
         await this.reset();
         throw new ProduceError(`Kafka did not acknowledge: ${(error as Error).message}`, false);
       }
-      acks.push(...toAcks(metadata, chunk));
     }
     return acks;
   }
@@ -219,16 +218,29 @@ function topicMessages(records: readonly OutgoingRecord[]) {
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
 
+/**
+ * The acknowledgements of a send, one per partition written. Throws when a partition the
+ * records went to has none: kafkajs 2.2.4 silently drops the messages of a partition whose
+ * leader moved, during the send, to a broker that had already answered (seen with a broker of a
+ * 3-node cluster stopped mid-load). Such records were never written.
+ */
 function toAcks(metadata: RecordMetadata[], records: readonly OutgoingRecord[]): PartitionAck[] {
   const counts = new Map<string, number>();
   for (const record of records) counts.set(`${record.topic}/${record.partition}`, (counts.get(`${record.topic}/${record.partition}`) ?? 0) + 1);
-  return metadata.map(({ topicName, partition, baseOffset }) => ({
+  const acks = metadata.map(({ topicName, partition, baseOffset }) => ({
     topic: topicName,
     partition,
     baseOffset: Number(baseOffset),
     count: counts.get(`${topicName}/${partition}`) ?? 0,
   }));
+  const acknowledged = new Set(acks.map((ack) => `${ack.topic}/${ack.partition}`));
+  const missing = [...counts.keys()].filter((name) => !acknowledged.has(name));
+  if (missing.length > 0) throw new UnacknowledgedError(`no acknowledgement for ${missing.join(', ')}`);
+  return acks;
 }
+
+/** Kafka's answer to a send left partitions out: their records were not written. */
+class UnacknowledgedError extends Error {}
 
 function* chunks(records: readonly OutgoingRecord[]): Generator<OutgoingRecord[]> {
   let chunk: OutgoingRecord[] = [];

@@ -66,6 +66,7 @@ export class View<T> {
   private readonly waiters = new Map<string, Set<Waiter<T>>>();
   private isReady = false;
   private readonly changes: ViewChange[] = [];
+  private endsTimer?: NodeJS.Timeout;
   private readyCallbacks: Array<() => void> = [];
 
   constructor(
@@ -101,6 +102,10 @@ export class View<T> {
     this.checkReady();
     const behind = [...this.targets].reduce((sum, [partition, end]) => sum + Math.max(0, end - this.positions.get(partition)!), 0);
     this.logger.log(`following ${this.topic} (${offsets.length} partitions, ${behind} records to catch up)`);
+    // The ends move on without the reader noticing when it is stuck: ask Kafka now and then, so
+    // that lag tells the truth.
+    this.endsTimer = setInterval(() => void this.refreshEnds(), 5000);
+    this.endsTimer.unref();
     this.reader = new ChangelogReader(this.deps.kafka, this.deps.connection, `view-${this.table.name}`);
     await this.reader.follow(
       [...this.positions].map(([partition, from]) => ({ topic: this.topic, partition, from })),
@@ -141,6 +146,16 @@ export class View<T> {
       }
     }
     if (!this.isReady) this.checkReady();
+  }
+
+  private async refreshEnds(): Promise<void> {
+    try {
+      for (const { partition, high } of await this.deps.admin.fetchTopicOffsets(this.topic)) {
+        this.ends.set(partition, Math.max(this.ends.get(partition) ?? 0, Number(high)));
+      }
+    } catch {
+      // Kafka away: the lag stays as last known.
+    }
   }
 
   private checkReady(): void {
@@ -245,6 +260,7 @@ export class View<T> {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.endsTimer);
     await this.reader?.stop();
     this.reader = undefined;
     await this.store?.close();
