@@ -1,0 +1,207 @@
+/**
+ * What a bench run stands on: its own broker (or one named by the caller), a kafkajs client
+ * and admin for measuring, and the service's processes from dist/, each on fresh topics (a
+ * prefix of its own) and fresh data.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
+import { type LocalKafkaOptions, defaultLocalKafkaOptions, startLocalKafka, stopLocalKafka, wipeLocalKafka } from '../../scripts/kafka/launcher';
+import { ManagedProcess } from '../../scripts/lib/managed-process';
+
+export interface BenchEnvOptions {
+  /** The project root (dist/ and .kafka/ are below it). */
+  rootDir: string;
+  /** Use this cluster instead of starting the bench's own broker. */
+  brokers?: string;
+  /** Client port of the bench's own broker (instance "bench"). */
+  port: number;
+  /** Where data folders go; removed at the end. */
+  scratchDir: string;
+  /** Environment given to every service process on top of the bench's own. */
+  serviceEnv?: Record<string, string>;
+  log: (line: string) => void;
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+
+/** Peak resident memory and CPU time of a live process, from /proc. */
+export function processUsage(pid: number): { peakRssMb: number; cpuSeconds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwmKb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { peakRssMb: hwmKb / 1024, cpuSeconds: ticks / CLOCK_TICKS };
+}
+
+// sysconf(_SC_CLK_TCK): 100 on every Linux Node runs on.
+const CLOCK_TICKS = 100;
+
+/** A process of the service, started from dist/. */
+export class ServiceProcess {
+  readonly url: string;
+  readonly startedAt = Date.now();
+
+  constructor(
+    readonly process: ManagedProcess,
+    readonly port: number,
+  ) {
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  get pid(): number {
+    return this.process.pid;
+  }
+
+  usage() {
+    return processUsage(this.process.pid);
+  }
+
+  /** Throws with the process's last lines when it has exited. */
+  assertAlive(): void {
+    if (!this.process.running) throw new Error(`${this.process.name} exited:\n${this.process.output.slice(-20).join('\n')}`);
+  }
+
+  /** Waits until GET `path` answers 200; resolves with the time it did. */
+  async waitFor(path: string, timeoutMs = 120_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      this.assertAlive();
+      const status = await fetch(`${this.url}${path}`, { signal: AbortSignal.timeout(5000) }).then((response) => response.status, () => 0);
+      if (status === 200) return Date.now();
+      await sleep(100);
+    }
+    throw new Error(`${this.process.name}: ${path} not 200 within ${timeoutMs / 1000} s:\n${this.process.output.slice(-20).join('\n')}`);
+  }
+
+  async json<T>(path: string): Promise<T> {
+    const response = await fetch(`${this.url}${path}`, { signal: AbortSignal.timeout(10_000) });
+    if (response.status !== 200) throw new Error(`GET ${path}: ${response.status}`);
+    return (await response.json()) as T;
+  }
+
+  async text(path: string): Promise<string> {
+    const response = await fetch(`${this.url}${path}`, { signal: AbortSignal.timeout(10_000) });
+    return response.text();
+  }
+
+  stop(signal: NodeJS.Signals = 'SIGTERM') {
+    return this.process.kill(signal);
+  }
+}
+
+export interface ServiceSpec {
+  prefix: string;
+  dataDir: string;
+  /** Extra environment, e.g. NODE_OPTIONS for a CPU profile. */
+  env?: Record<string, string>;
+}
+
+export class BenchEnv {
+  readonly kafka: Kafka;
+  readonly admin: Admin;
+  private readonly processes = new Set<ServiceProcess>();
+  private readonly runTag = randomUUID().slice(0, 6);
+  private sequence = 0;
+
+  private constructor(
+    readonly options: BenchEnvOptions,
+    readonly brokers: string,
+    private readonly ownBroker: LocalKafkaOptions | undefined,
+  ) {
+    this.kafka = new Kafka({ brokers: brokers.split(','), clientId: 'bench', logLevel: logLevel.NOTHING });
+    this.admin = this.kafka.admin();
+  }
+
+  static async start(options: BenchEnvOptions): Promise<BenchEnv> {
+    let brokers = options.brokers;
+    let own: LocalKafkaOptions | undefined;
+    if (!brokers) {
+      own = { ...defaultLocalKafkaOptions(options.rootDir), instance: 'bench', port: options.port, log: (line) => options.log(`kafka: ${line}`) };
+      // Fresh data every run: figures never depend on what an earlier run left.
+      await stopLocalKafka(own);
+      wipeLocalKafka(own);
+      brokers = (await startLocalKafka(own)).brokers;
+    }
+    mkdirSync(options.scratchDir, { recursive: true });
+    const env = new BenchEnv(options, brokers, own);
+    await env.admin.connect();
+    return env;
+  }
+
+  /** A topic and group prefix of its own (fresh topics, fresh groups). */
+  prefix(name: string): string {
+    return `bench-${this.runTag}-${name}-${++this.sequence}-`;
+  }
+
+  /** A fresh, empty data folder. */
+  dataDir(name: string): string {
+    const dir = join(this.options.scratchDir, `${name}-${++this.sequence}`);
+    rmSync(dir, { recursive: true, force: true });
+    return dir;
+  }
+
+  private async spawn(name: string, script: string, args: string[], spec: ServiceSpec): Promise<ServiceProcess> {
+    const port = await freePort();
+    const child = new ManagedProcess(name, join(this.options.rootDir, script), args, {
+      KAFKA_BROKERS: this.brokers,
+      KAFKA_TOPIC_PREFIX: spec.prefix,
+      KAFKA_PARTITIONS: '6',
+      DATA_DIR: spec.dataDir,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'json',
+      ...this.options.serviceEnv,
+      ...spec.env,
+    });
+    const service = new ServiceProcess(child, port);
+    this.processes.add(service);
+    void child.exited.then(() => this.processes.delete(service));
+    return service;
+  }
+
+  /** node dist/processor.js: the three groups, no API. */
+  processor(spec: ServiceSpec, name = 'processor'): Promise<ServiceProcess> {
+    return this.spawn(name, 'dist/processor.js', [], spec);
+  }
+
+  /** node dist/main.js --no-processors: the API alone. */
+  api(spec: ServiceSpec, name = 'api'): Promise<ServiceProcess> {
+    return this.spawn(name, 'dist/main.js', ['--no-processors'], spec);
+  }
+
+  /** Stops every process of the service still running (SIGKILL: their data is thrown away). */
+  async stopServices(): Promise<void> {
+    await Promise.all([...this.processes].map((service) => service.stop('SIGKILL')));
+  }
+
+  /** Deletes the topics of a finished scenario, so that the broker does not grow through the run. */
+  async dropTopics(prefix: string): Promise<void> {
+    const names = (await this.admin.listTopics()).filter((topic) => topic.startsWith(prefix));
+    if (names.length > 0) await this.admin.deleteTopics({ topics: names, timeout: 30_000 }).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.stopServices();
+    await this.admin.disconnect().catch(() => undefined);
+    if (this.ownBroker) {
+      await stopLocalKafka(this.ownBroker);
+      wipeLocalKafka(this.ownBroker);
+    }
+    rmSync(this.options.scratchDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,101 @@
+/** HTTP load: autocannon for closed-loop runs, a paced keep-alive client for open-loop ones. */
+import { Agent, request } from 'node:http';
+import autocannon from 'autocannon';
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  ok: number;
+  /** Non-2xx answers, connection errors and timeouts. */
+  failed: number;
+  statuses: Record<string, number>;
+}
+
+export interface LoadOptions<Context> {
+  url: string;
+  connections: number;
+  durationSeconds: number;
+  method: 'GET' | 'POST';
+  /** The request to send: path and body; what it returns is handed to `onResponse` with the answer. */
+  next: () => { path: string; body?: string; context: Context };
+  onResponse?: (status: number, body: string, context: Context) => void;
+}
+
+/** A closed-loop run: `connections` connections, each sending its next request when answered. */
+export async function closedLoop<Context>(options: LoadOptions<Context>): Promise<LoadResult> {
+  type Slot = { context?: Context };
+  const result = await autocannon({
+    url: options.url,
+    connections: options.connections,
+    duration: options.durationSeconds,
+    timeout: 10,
+    requests: [
+      {
+        method: options.method,
+        headers: options.method === 'POST' ? { 'content-type': 'application/json' } : {},
+        setupRequest: (req, context) => {
+          const { path, body, context: mine } = options.next();
+          (context as Slot).context = mine;
+          return { ...req, path, ...(body !== undefined ? { body } : {}) };
+        },
+        ...(options.onResponse ? { onResponse: (status: number, body: string, context: object) => options.onResponse!(status, body, (context as Slot).context!) } : {}),
+      },
+    ],
+  });
+  const statuses: Record<string, number> = {};
+  for (const [status, { count }] of Object.entries(result.statusCodeStats ?? {})) statuses[status] = count ?? 0;
+  return {
+    requestsPerSecond: result.requests.total / result.duration,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    ok: result['2xx'],
+    failed: result.non2xx + result.errors + result.timeouts,
+    statuses,
+  };
+}
+
+/** A keep-alive HTTP client for paced (open-loop) requests. */
+export class HttpClient {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1024 });
+  private readonly host: string;
+  private readonly port: number;
+
+  constructor(url: string) {
+    const parsed = new URL(url);
+    this.host = parsed.hostname;
+    this.port = Number(parsed.port);
+  }
+
+  send(method: 'GET' | 'POST', path: string, body?: string, timeoutMs = 15_000): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: this.host,
+          port: this.port,
+          method,
+          path,
+          agent: this.agent,
+          headers: body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {},
+          timeout: timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** Decimal text of minor units, as a client would send an amount ("12.05"). */
+export const decimal = (minor: number) => `${Math.floor(minor / 100)}.${String(minor % 100).padStart(2, '0')}`;

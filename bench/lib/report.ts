@@ -1,0 +1,192 @@
+/** docs/BENCHMARKS.md: the machine, the command, a table per scenario, the summary, notes. */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { HotSpots } from './profile';
+import { type Figure, type ScenarioResult, factor, median, meetsGoal } from './results';
+
+export interface Machine {
+  cpus: string;
+  memory: string;
+  node: string;
+  java: string;
+  kafka: string;
+  kafkajs: string;
+  commit: string;
+  loadBefore: string;
+}
+
+export function describeMachine(rootDir: string, kafka: string): Machine {
+  const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: rootDir, encoding: 'utf8' });
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no', 'src'], { cwd: rootDir, encoding: 'utf8' });
+  const kafkajs = JSON.parse(readFileSync(join(rootDir, 'node_modules/kafkajs/package.json'), 'utf8')) as { version: string };
+  const list = cpus();
+  return {
+    cpus: `${list.length} × ${list[0]?.model.trim() ?? 'unknown'}`,
+    memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
+    node: process.version,
+    java: (java.stderr || java.stdout || 'not found').split('\n')[0].trim(),
+    kafka,
+    kafkajs: kafkajs.version,
+    commit: `${git.stdout.trim() || 'unknown'}${dirty.stdout.trim() ? ' (src/ with uncommitted changes)' : ''}`,
+    loadBefore: loadavg().map((load) => load.toFixed(2)).join(', '),
+  };
+}
+
+const n0 = (value: number) => Math.round(value).toLocaleString('en');
+
+export function formatValue(value: number, unit: string): string {
+  if (!Number.isFinite(value)) return '—';
+  switch (unit) {
+    case 'rec/s':
+    case 'req/s':
+    case 'records':
+    case 'MB':
+    case 'wallets':
+    case '':
+      return n0(value);
+    case 'ms':
+      return value < 10 ? value.toFixed(2) : value.toFixed(1);
+    case 's':
+      return value < 10 ? value.toFixed(2) : value.toFixed(1);
+    default:
+      return value.toFixed(value < 10 ? 2 : 1);
+  }
+}
+
+function versus(figure: Figure, ours: number, other: number | undefined): string {
+  if (other === undefined || !Number.isFinite(ours)) return '';
+  if (ours === 0 && figure.better === 'lower') return other === 0 ? 'same' : `none (original ${formatValue(other, figure.unit)})`;
+  if (other === 0) return '';
+  const times = factor(figure, ours, other);
+  return times >= 1 ? `${times.toFixed(times < 10 ? 2 : 1)}× better` : `${(1 / times).toFixed(2)}× worse`;
+}
+
+function shareOfCeiling(figure: Figure, ours: number): string {
+  if (figure.ceiling === undefined) return '';
+  return `${formatValue(figure.ceiling, figure.unit)} (ours ${Math.round((ours / figure.ceiling) * 100)} %)`;
+}
+
+function goalText(figure: Figure, ours: number): string {
+  const met = meetsGoal(figure, ours);
+  if (met === undefined) return '';
+  return `${figure.better === 'higher' ? '≥' : '≤'} ${formatValue(figure.goal!, figure.unit)} ${met ? '✅' : '❌'}`;
+}
+
+function scenarioTable(result: ScenarioResult): string[] {
+  const lines = [
+    '| figure | min | median | max | original | vs original | raw ceiling (share) | goal |',
+    '| --- | ---: | ---: | ---: | ---: | --- | --- | --- |',
+  ];
+  for (const figure of result.figures) {
+    const ours = median(figure.values);
+    const unit = figure.unit ? ` (${figure.unit})` : '';
+    const cells = [
+      `${figure.label}${unit}${figure.info ? ' ·' : ''}`,
+      formatValue(Math.min(...figure.values), figure.unit),
+      `**${formatValue(ours, figure.unit)}**`,
+      formatValue(Math.max(...figure.values), figure.unit),
+      figure.original === undefined ? '' : formatValue(figure.original, figure.unit),
+      versus(figure, ours, figure.original),
+      shareOfCeiling(figure, ours),
+      goalText(figure, ours),
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  return lines;
+}
+
+export interface Report {
+  machine: Machine;
+  command: string;
+  startedAt: Date;
+  seconds: number;
+  loadAfter: string;
+  results: ScenarioResult[];
+  errors: string[];
+  profile?: { hotSpots: HotSpots; count: number; seconds: number };
+  settings: string[];
+  /** Observations about the run as a whole (a busy machine, …). */
+  notes: string[];
+}
+
+export function renderReport(report: Report): string {
+  const failures = [...report.errors, ...report.results.flatMap((result) => result.failures.map((failure) => `${result.id}: ${failure}`))];
+  const out: string[] = [
+    '# Benchmarks',
+    '',
+    '<!-- Written by `npm run bench` (bench/run.ts); rerun it rather than editing this file. -->',
+    '',
+    failures.length > 0
+      ? `**FAILED**: ${failures.length} correctness problem(s) — a fast wrong answer is a failure, not a figure:\n\n${failures.map((failure) => `- ${failure}`).join('\n')}`
+      : '**Every scenario verified its results** (see *Verified* under each). Figures are medians of the repetitions unless a column says otherwise.',
+    '',
+    '## Machine and run',
+    '',
+    '| | |',
+    '| --- | --- |',
+    `| CPU | ${report.machine.cpus} |`,
+    `| memory | ${report.machine.memory} |`,
+    `| Node.js | ${report.machine.node} |`,
+    `| Java | ${report.machine.java} |`,
+    `| Kafka | ${report.machine.kafka} |`,
+    `| kafkajs | ${report.machine.kafkajs} |`,
+    `| commit | ${report.machine.commit} |`,
+    `| started | ${report.startedAt.toISOString()} |`,
+    `| duration | ${(report.seconds / 60).toFixed(1)} min |`,
+    `| load average (1, 5, 15 min) | before ${report.machine.loadBefore}; after ${report.loadAfter} |`,
+    `| command | \`${report.command}\` |`,
+    '',
+    ...report.settings.map((setting) => `- ${setting}`),
+    '',
+    '## Summary',
+    '',
+    '| scenario | figure | ours (median) | original | vs original | goal |',
+    '| --- | --- | ---: | ---: | --- | --- |',
+  ];
+  for (const result of report.results) {
+    for (const figure of result.figures) {
+      if (figure.info || (figure.goal === undefined && figure.original === undefined)) continue;
+      const ours = median(figure.values);
+      const unit = figure.unit ? ` ${figure.unit}` : '';
+      out.push(
+        `| ${result.id} | ${figure.label} | ${formatValue(ours, figure.unit)}${unit} | ${figure.original === undefined ? '' : formatValue(figure.original, figure.unit) + unit} | ${versus(figure, ours, figure.original)} | ${goalText(figure, ours)} |`,
+      );
+    }
+  }
+  out.push('', 'Columns: *vs original* is how many times better (or worse) our median is; *raw ceiling* is the raw kafkajs figure measured in this run on the same broker, and our share of it; a `·` marks a figure shown for context, without a goal.', '');
+  for (const result of report.results) {
+    out.push(`## ${result.id}: ${result.title}`, '', result.shape, '', ...scenarioTable(result), '');
+    if (result.details && result.details.length > 0) out.push(...result.details, '');
+    out.push('**Verified:**', '', ...result.checks.map((check) => `- ${check}`), '');
+    if (result.failures.length > 0) out.push('**Failed:**', '', ...result.failures.map((failure) => `- ${failure}`), '');
+    if (result.notes && result.notes.length > 0) out.push(...result.notes.map((note) => `> ${note}`), '');
+  }
+  if (report.profile) {
+    const { hotSpots, count, seconds } = report.profile;
+    out.push(
+      '## Profile of B2',
+      '',
+      `One extra B2 run (${count.toLocaleString('en')} deposits, ${seconds.toFixed(1)} s to lag 0 under the profiler) with \`node --cpu-prof\` on the processor process; ${hotSpots.totalSeconds.toFixed(1)} s of samples, idle excluded. Self time:`,
+      '',
+      '| area | share |',
+      '| --- | ---: |',
+      ...hotSpots.areas.map((area) => `| ${area.area} | ${(area.share * 100).toFixed(1)} % |`),
+      '',
+      '| function | where | share |',
+      '| --- | --- | ---: |',
+      ...hotSpots.functions.map((fn) => `| \`${fn.name}\` | ${fn.where} | ${(fn.share * 100).toFixed(1)} % |`),
+      '',
+      "The service's own functions by total time (themselves and all they call):",
+      '',
+      '| function | where | share |',
+      '| --- | --- | ---: |',
+      ...hotSpots.ownTotals.map((fn) => `| \`${fn.name}\` | ${fn.where} | ${(fn.share * 100).toFixed(1)} % |`),
+      '',
+    );
+  }
+  if (report.notes.length > 0) out.push('## Notes', '', ...report.notes.map((note) => `- ${note}`), '');
+  return out.join('\n');
+}

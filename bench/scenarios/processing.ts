@@ -1,0 +1,153 @@
+/**
+ * B2 (processing from empty stores), with B4 (cold restore) and B5 (restarts with local data)
+ * on the tables B2 built; B3 (hot keys), B6 (SIGKILL halfway) and Growth reuse the same run.
+ */
+import { rmSync } from 'node:fs';
+import { type BenchEnv, type ServiceProcess, processUsage } from '../lib/env';
+import { createStreamTopic, produceDeposits, serviceLag, waitForZeroLag } from '../lib/kafka';
+import { produceProbes, waitUntilProcessed, waitUntilRestored } from '../lib/probes';
+import { Expectation, verifyTables } from '../lib/verify';
+import { Workload } from '../lib/workload';
+
+export interface ProcessingOptions {
+  count: number;
+  wallets: number;
+  roundRobin?: boolean;
+  seed: number;
+  /** Extra environment for the processor (e.g. NODE_OPTIONS=--cpu-prof). */
+  processorEnv?: Record<string, string>;
+  /** Called on every lag sample while processing: (ms since the processor started, lag of the balance group). */
+  onSample?: (elapsedMs: number, balanceLag: number) => void;
+  /** How often lag is sampled, in ms [100]. */
+  sampleMs?: number;
+  /** SIGKILL the processor once the balance group has committed this many records. */
+  killAt?: number;
+  timeoutMs?: number;
+}
+
+export interface ProcessingRun {
+  prefix: string;
+  dataDir: string;
+  expectation: Expectation;
+  /** Still running (idle) unless the caller stops it. */
+  processor: ServiceProcess;
+  prefillSeconds: number;
+  /** From spawning the processor to every group's committed lag 0. */
+  seconds: number;
+  /** The part of it before the first commit: the process starting, joining, restoring. */
+  startupSeconds: number;
+  /** CPU time of the processor after its start-up, to lag 0. */
+  processingCpuSeconds: number;
+  peakRssMb: number;
+  cpuSeconds: number;
+  /** With killAt: when the first processor was killed (s after it started), and the second one's time to lag 0. */
+  killedAfterSeconds?: number;
+}
+
+/** Prefills `deposit`, starts one processor with all groups on empty stores, waits for lag 0. */
+export async function processOnce(env: BenchEnv, name: string, options: ProcessingOptions): Promise<ProcessingRun> {
+  const prefix = env.prefix(name);
+  const workload = new Workload(options.count, options.wallets, { seed: options.seed, roundRobin: options.roundRobin });
+  const depositTopic = `${prefix}deposit`;
+  await createStreamTopic(env.admin, depositTopic);
+  const { seconds: prefillSeconds } = await produceDeposits(env.kafka, depositTopic, options.count, workload.spec);
+  const dataDir = env.dataDir(name);
+  let processor = await env.processor({ prefix, dataDir, env: options.processorEnv });
+  const timeoutMs = options.timeoutMs ?? 900_000;
+  let killedAfterSeconds: number | undefined;
+  if (options.killAt !== undefined) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      processor.assertAlive();
+      const lag = await serviceLag(env.admin, prefix).catch(() => ({ balance: -1 }));
+      if (lag.balance >= 0 && options.count - lag.balance >= options.killAt) break;
+      if (Date.now() > deadline) throw new Error(`the balance group did not reach ${options.killAt} records`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await processor.stop('SIGKILL');
+    killedAfterSeconds = (Date.now() - processor.startedAt) / 1000;
+    processor = await env.processor({ prefix, dataDir, env: options.processorEnv }, 'processor (after SIGKILL)');
+  }
+  const started = processor.startedAt;
+  const current = processor;
+  // The last sample before the balance group's first commit ends the start-up.
+  let startup = { at: started, cpuSeconds: 0 };
+  let initialLag: number | undefined;
+  let progressed = false;
+  const doneAt = await waitForZeroLag(env.admin, prefix, timeoutMs, () => current.assertAlive(), options.sampleMs ?? 100, (lag) => {
+    const at = Date.now();
+    if (lag.balance >= 0 && !progressed) {
+      initialLag ??= lag.balance;
+      if (lag.balance < initialLag) progressed = true;
+      else startup = { at, cpuSeconds: processUsage(current.pid).cpuSeconds };
+    }
+    options.onSample?.(at - started, lag.balance);
+  });
+  const usage = processor.usage();
+  return {
+    prefix,
+    dataDir,
+    expectation: new Expectation(workload),
+    processor,
+    prefillSeconds,
+    seconds: (doneAt - started) / 1000,
+    startupSeconds: (startup.at - started) / 1000,
+    processingCpuSeconds: usage.cpuSeconds - startup.cpuSeconds,
+    peakRssMb: usage.peakRssMb,
+    cpuSeconds: usage.cpuSeconds,
+    killedAfterSeconds,
+  };
+}
+
+export interface RestartFigures {
+  coldRestoreSeconds: number;
+  restoredRecords: number;
+  restoreOnlySeconds: number;
+  sigtermStopSeconds: number;
+  afterSigtermSeconds: number;
+  afterSigkillSeconds: number;
+}
+
+/**
+ * B4 and B5 on the tables of a finished B2 run: stop, delete DATA_DIR, start (cold restore);
+ * SIGTERM, write probes, start (warm, until the probes are processed); the same after SIGKILL.
+ * The caller verifies the tables afterwards (the probes are in the expectation).
+ */
+export async function restarts(env: BenchEnv, run: ProcessingRun, rep: number): Promise<RestartFigures> {
+  const depositTopic = `${run.prefix}deposit`;
+  await run.processor.stop('SIGTERM');
+  rmSync(run.dataDir, { recursive: true, force: true });
+  const cold = await env.processor({ prefix: run.prefix, dataDir: run.dataDir }, 'processor (cold restore)');
+  const restored = await waitUntilRestored(cold);
+
+  const stopping = Date.now();
+  await cold.stop('SIGTERM');
+  const sigtermStopSeconds = (Date.now() - stopping) / 1000;
+  const probes = await produceProbes(env.kafka, depositTopic, `term${rep}`, run.expectation);
+  const afterTerm = await env.processor({ prefix: run.prefix, dataDir: run.dataDir }, 'processor (after SIGTERM)');
+  const termAt = await waitUntilProcessed(afterTerm, probes);
+
+  await afterTerm.stop('SIGKILL');
+  await produceProbes(env.kafka, depositTopic, `kill${rep}`, run.expectation);
+  const afterKill = await env.processor({ prefix: run.prefix, dataDir: run.dataDir }, 'processor (after SIGKILL)');
+  const killAt = await waitUntilProcessed(afterKill, probes);
+  run.processor = afterKill;
+  return {
+    coldRestoreSeconds: (restored.at - cold.startedAt) / 1000,
+    restoredRecords: restored.records,
+    restoreOnlySeconds: restored.restoreSeconds,
+    sigtermStopSeconds,
+    afterSigtermSeconds: (termAt - afterTerm.startedAt) / 1000,
+    afterSigkillSeconds: (killAt - afterKill.startedAt) / 1000,
+  };
+}
+
+/** Waits for lag 0, checks every wallet, stops the processor and drops the run's topics and data. */
+export async function verifyAndClean(env: BenchEnv, run: ProcessingRun) {
+  await waitForZeroLag(env.admin, run.prefix, 300_000, () => run.processor.assertAlive());
+  const verdict = await verifyTables(env.kafka, env.admin, run.prefix, run.expectation);
+  await run.processor.stop('SIGTERM');
+  rmSync(run.dataDir, { recursive: true, force: true });
+  await env.dropTopics(run.prefix);
+  return verdict;
+}

@@ -1,0 +1,167 @@
+/**
+ * B7 read path (GET /check under autocannon) and B8 freshness (deposits at a steady rate, each
+ * followed by GET /check?token=: how long from the 202 to the read that includes it). Both on
+ * wallets a processor has filled; B8 with the processor running, as in production.
+ */
+import type { BenchEnv, ServiceProcess } from '../lib/env';
+import { HttpClient, closedLoop, decimal } from '../lib/http';
+import { createStreamTopic, produceDeposits, waitForZeroLag } from '../lib/kafka';
+import { type ScenarioResult, newResult, percentile, record } from '../lib/results';
+import { Expectation, verifyTables } from '../lib/verify';
+import { MAX_AMOUNT_MINOR, Workload, random } from '../lib/workload';
+
+interface ReadEnv {
+  prefix: string;
+  workload: Workload;
+  expectation: Expectation;
+  api: ServiceProcess;
+  processor: ServiceProcess;
+}
+
+/** `wallets` wallets with one deposit each, processed; the API's views ready. */
+async function readEnv(env: BenchEnv, name: string, wallets: number): Promise<ReadEnv> {
+  const prefix = env.prefix(name);
+  const workload = new Workload(wallets, wallets, { roundRobin: true, seed: 11 });
+  await createStreamTopic(env.admin, `${prefix}deposit`);
+  await produceDeposits(env.kafka, `${prefix}deposit`, workload.count, workload.spec);
+  const processor = await env.processor({ prefix, dataDir: env.dataDir(`${name}-processor`) });
+  await waitForZeroLag(env.admin, prefix, 300_000, () => processor.assertAlive());
+  const api = await env.api({ prefix, dataDir: env.dataDir(`${name}-api`) });
+  await api.waitFor('/health/ready');
+  return { prefix, workload, expectation: new Expectation(workload), api, processor };
+}
+
+async function closeReadEnv(env: BenchEnv, read: ReadEnv): Promise<void> {
+  await Promise.all([read.api.stop('SIGTERM'), read.processor.stop('SIGTERM')]);
+  await env.dropTopics(read.prefix);
+}
+
+export interface ReadOptions {
+  reps: number;
+  wallets: number;
+  connections: number;
+  durationSeconds: number;
+}
+
+/** B7: GET /check/:wallet_id, every answer compared with the wallet's expected balance. */
+export async function readPath(env: BenchEnv, options: ReadOptions): Promise<ScenarioResult> {
+  const result = newResult(
+    'B7',
+    'Read path: GET /check',
+    `autocannon, ${options.connections} connections, ${options.durationSeconds} s, wallets random over ${options.wallets.toLocaleString('en')} filled ones; API alone serving, processor idle`,
+  );
+  const read = await readEnv(env, 'b7', options.wallets);
+  try {
+    const { balance } = read.workload.expectedBalances();
+    for (let rep = 0; rep < options.reps; rep++) {
+      const next = random(200 + rep);
+      let wrong = 0;
+      let checked = 0;
+      const load = await closedLoop<number>({
+        url: read.api.url,
+        connections: options.connections,
+        durationSeconds: options.durationSeconds,
+        method: 'GET',
+        next: () => {
+          const wallet = Math.floor(next() * options.wallets);
+          return { path: `/check/${read.workload.walletId(wallet)}`, context: wallet };
+        },
+        onResponse: (status, body, wallet) => {
+          if (status !== 200) return;
+          checked++;
+          if (/"balance_minor":"(\d+)"/.exec(body)?.[1] !== String(balance[wallet])) wrong++;
+        },
+      });
+      record(result, { label: 'req/s', unit: 'req/s', better: 'higher', goal: 20_000 }, load.requestsPerSecond);
+      record(result, { label: 'p50 latency', unit: 'ms', better: 'lower' }, load.p50Ms);
+      record(result, { label: 'p99 latency', unit: 'ms', better: 'lower', goal: 10 }, load.p99Ms);
+      record(result, { label: 'non-2xx answers and errors', unit: '', better: 'lower', goal: 0 }, load.failed);
+      result.checks.push(`run ${rep + 1}: ${checked} answers compared with the expected balance, ${wrong} wrong`);
+      if (wrong > 0) result.failures.push(`run ${rep + 1}: ${wrong} of ${checked} GET /check answers had a wrong balance`);
+    }
+  } finally {
+    await closeReadEnv(env, read);
+  }
+  return result;
+}
+
+export interface FreshnessOptions {
+  reps: number;
+  wallets: number;
+  ratePerSecond: number;
+  durationSeconds: number;
+}
+
+/** B8: deposits at a steady rate; each 202 followed by GET /check?token=; accept → visible. */
+export async function freshness(env: BenchEnv, options: FreshnessOptions): Promise<ScenarioResult> {
+  const result = newResult(
+    'B8',
+    'Freshness: accept → visible in GET /check',
+    `${options.ratePerSecond.toLocaleString('en')} deposits/s for ${options.durationSeconds} s over ${options.wallets.toLocaleString('en')} wallets, each 202 followed at once by GET /check/:wallet_id?token=…&wait_ms=5000; API and processor processes`,
+  );
+  const read = await readEnv(env, 'b8', options.wallets);
+  const client = new HttpClient(read.api.url);
+  try {
+    for (let rep = 0; rep < options.reps; rep++) {
+      const next = random(300 + rep);
+      const visible: number[] = [];
+      const posts: number[] = [];
+      const problems: string[] = [];
+      const unanswered: string[] = [];
+      let accepted = 0;
+      const one = async (index: number) => {
+        const walletId = `fresh-${Math.floor(next() * options.wallets)}`;
+        const amountMinor = 1 + Math.floor(next() * MAX_AMOUNT_MINOR);
+        const sent = performance.now();
+        const post = await client.send('POST', '/deposit', `{"wallet_id":"${walletId}","amount":"${decimal(amountMinor)}"}`);
+        const acceptedAt = performance.now();
+        if (post.status !== 202) return void unanswered.push(`POST ${index}: ${post.status} ${post.body.slice(0, 100)}`);
+        accepted++;
+        posts.push(acceptedAt - sent);
+        const answer = JSON.parse(post.body) as { token: string; accepted_at: string };
+        read.expectation.add({ walletId, amountMinor: BigInt(amountMinor), acceptedAtMs: Date.parse(answer.accepted_at) });
+        const check = await client.send('GET', `/check/${walletId}?token=${answer.token}&wait_ms=5000`);
+        const seen = performance.now();
+        if (check.status !== 200) return void unanswered.push(`check ${index}: ${check.status} ${check.body.slice(0, 100)}`);
+        const body = JSON.parse(check.body) as { balance_minor: string; deposit_count: number };
+        if (BigInt(body.balance_minor) < BigInt(amountMinor) || body.deposit_count < 1) {
+          return void problems.push(`check ${index}: ${walletId} shows ${body.balance_minor} in ${body.deposit_count} deposits, without the deposit of ${amountMinor}`);
+        }
+        visible.push(seen - acceptedAt);
+      };
+      const total = options.ratePerSecond * options.durationSeconds;
+      const started = performance.now();
+      const inFlight = new Set<Promise<void>>();
+      for (let index = 0; index < total; ) {
+        const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * options.ratePerSecond));
+        for (; index < due; index++) {
+          const request = one(index).catch((error: unknown) => void unanswered.push(`request ${index}: ${(error as Error).message}`));
+          inFlight.add(request);
+          void request.finally(() => inFlight.delete(request));
+        }
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      await Promise.all(inFlight);
+      const achieved = total / ((performance.now() - started) / 1000);
+      record(result, { label: 'accept → visible p50', unit: 'ms', better: 'lower' }, percentile(visible, 50));
+      record(result, { label: 'accept → visible p99', unit: 'ms', better: 'lower', goal: 100 }, percentile(visible, 99));
+      record(result, { label: 'accept → visible max', unit: 'ms', better: 'lower', info: true }, Math.max(...visible));
+      record(result, { label: 'POST /deposit p99', unit: 'ms', better: 'lower', info: true }, percentile(posts, 99));
+      record(result, { label: 'offered rate achieved', unit: 'req/s', better: 'higher', info: true }, achieved);
+      record(result, { label: 'deposits not accepted or not visible in 5 s', unit: '', better: 'lower', goal: 0 }, unanswered.length);
+      const firstUnanswered = unanswered.length > 0 ? ` (first: ${unanswered[0]})` : '';
+      result.checks.push(
+        `run ${rep + 1}: ${accepted} of ${total} accepted, ${visible.length} visible with their deposit through the token, ${problems.length} wrong${firstUnanswered}`,
+      );
+      result.failures.push(...problems.slice(0, 5).map((problem) => `run ${rep + 1}: ${problem}`));
+    }
+    await waitForZeroLag(env.admin, read.prefix, 300_000, () => read.processor.assertAlive());
+    const verdict = await verifyTables(env.kafka, env.admin, read.prefix, read.expectation);
+    result.checks.push(`afterwards: ${verdict.wallets - verdict.wrong} of ${verdict.wallets} wallets exact (balance, count, flag)`);
+    if (!verdict.ok) result.failures.push(`${verdict.wrong} wallets wrong after the runs: ${verdict.problems.slice(0, 3).join('; ')}`);
+  } finally {
+    client.close();
+    await closeReadEnv(env, read);
+  }
+  return result;
+}
