@@ -8,49 +8,48 @@ import { AppModule, type ServiceOptions } from './app.module.js';
 import { type AppConfigShape, ConfigError, loadConfig } from './config/config.js';
 import { toExactJson } from './http/exact-json.js';
 import { HttpErrorFilter } from './http/http-error.filter.js';
+import { fastifyOptions, limitInFlight } from './http/http-server.js';
 import { RequestValidationPipe } from './http/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { StoreInUseError, TopicMismatchError, connectStreams } from './streams/index.js';
 
-/** Largest accepted request body (SPEC: over 16 KiB is 413). */
-export const BODY_LIMIT_BYTES = 16 * 1024;
-
 /** The longest a graceful stop may take before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
+
+/** Of which: the longest the requests in flight are waited for. */
+const DRAIN_MS = 5_000;
 
 /**
  * Builds and starts one process of the service: the HTTP server (API routes when
  * `options.api`; health, metrics and docs always) and the chosen processor groups.
- * SIGTERM and SIGINT stop it gracefully: no new requests, in-flight ones finish, groups finish
- * their batch and commit, stores close; then exit 0.
+ * SIGTERM and SIGINT stop it gracefully: new requests get 503, requests in flight are answered,
+ * groups finish their batch and commit, stores close; then exit 0. A signal during start-up
+ * stops it the same way once it has started.
  */
 export async function runService(options: ServiceOptions): Promise<NestFastifyApplication> {
+  const stopper = new Stopper();
   if (existsSync('.env')) process.loadEnvFile('.env');
   const config = loadConfig();
-  const adapter = new FastifyAdapter({
-    bodyLimit: BODY_LIMIT_BYTES,
-    requestTimeout: config.http.requestTimeoutMs,
-    // Wallet ids are up to 128 characters; longer ones get a clear 422 from validation.
-    routerOptions: { maxParamLength: 512 },
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, options), new FastifyAdapter(fastifyOptions(config)), {
+    bufferLogs: true,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, options), adapter, { bufferLogs: true });
   app.useLogger(app.get(Logger));
-  configureHttp(app, config);
+  const drain = configureHttp(app, config);
   if (options.processors.length > 0) connectStreams(app);
   await app.init();
   // HTTP first: health and metrics answer while the groups restore their stores.
   await app.listen(config.http.port, config.http.host);
   if (options.processors.length > 0) await app.startAllMicroservices();
-  stopOnSignals(app);
+  stopper.ready(app, drain);
   return app;
 }
 
-function configureHttp(app: NestFastifyApplication, config: AppConfigShape): void {
+function configureHttp(app: NestFastifyApplication, config: AppConfigShape): (timeoutMs: number) => Promise<void> {
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
   fastify.setReplySerializer(toExactJson);
   // Only JSON bodies are taken; anything else is a 415.
   fastify.removeContentTypeParser('text/plain');
-  limitInFlight(fastify, config.http.maxInFlightRequests);
+  const inFlight = limitInFlight(fastify, config.http.maxInFlightRequests);
   recordHttpMetrics(fastify, app.get(MetricsService));
   app.useGlobalFilters(new HttpErrorFilter());
   app.useGlobalPipes(new RequestValidationPipe());
@@ -68,20 +67,7 @@ function configureHttp(app: NestFastifyApplication, config: AppConfigShape): voi
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
-}
-
-/** Past `max` requests in flight, new ones get 503 at once instead of queueing without end. */
-function limitInFlight(fastify: FastifyInstance, max: number): void {
-  let inFlight = 0;
-  fastify.addHook('onRequest', (request, reply, done) => {
-    if (inFlight >= max) {
-      void reply.code(503).header('Retry-After', '1').send({ error: 'too many requests in flight; retry' });
-      return;
-    }
-    inFlight++;
-    reply.raw.once('close', () => inFlight--);
-    done();
-  });
+  return (timeoutMs) => inFlight.drain(timeoutMs);
 }
 
 function recordHttpMetrics(fastify: FastifyInstance, metrics: MetricsService): void {
@@ -98,30 +84,50 @@ function recordHttpMetrics(fastify: FastifyInstance, metrics: MetricsService): v
   });
 }
 
-function stopOnSignals(app: NestFastifyApplication): void {
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    const logger = app.get(Logger);
-    logger.log(`${signal}: stopping`, 'Shutdown');
+/**
+ * Stops the process on SIGTERM and SIGINT, from the first moment: a signal that arrives while
+ * the service starts is kept, and acted on once it has started.
+ */
+class Stopper {
+  private app?: NestFastifyApplication;
+  private drain?: (timeoutMs: number) => Promise<void>;
+  private signal?: NodeJS.Signals;
+  private stopping = false;
+
+  constructor() {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.on(signal, () => {
+        this.signal ??= signal;
+        if (this.app) void this.stop();
+      });
+    }
+  }
+
+  ready(app: NestFastifyApplication, drain: (timeoutMs: number) => Promise<void>): void {
+    this.app = app;
+    this.drain = drain;
+    if (this.signal) void this.stop();
+  }
+
+  private async stop(): Promise<void> {
+    if (this.stopping || !this.app) return;
+    this.stopping = true;
+    const logger = this.app.get(Logger);
+    logger.log(`${this.signal}: stopping`, 'Shutdown');
     setTimeout(() => {
       logger.error(`not stopped after ${SHUTDOWN_GRACE_MS} ms; exiting anyway`, undefined, 'Shutdown');
       process.exit(1);
     }, SHUTDOWN_GRACE_MS).unref();
-    app.close().then(
-      () => {
-        logger.log('stopped', 'Shutdown');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error(`stop failed: ${String(error)}`, undefined, 'Shutdown');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+    try {
+      await this.drain!(DRAIN_MS);
+      await this.app.close();
+      logger.log('stopped', 'Shutdown');
+      process.exit(0);
+    } catch (error) {
+      logger.error(`stop failed: ${String(error)}`, undefined, 'Shutdown');
+      process.exit(1);
+    }
+  }
 }
 
 /** Ends the process with one clear line for the failures a user can fix, a stack otherwise. */

