@@ -89,10 +89,11 @@ const MAX_AMOUNT_MINOR = 300_000;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log;
-  // A wallet's deposits within one window sum to about this much on average; a threshold a bit
-  // above it is crossed by some wallets, at some moment, and never by others.
-  const typicalWindowMinor = (options.ratePerSecond / options.wallets) * (options.windowMs / 1000) * (MAX_AMOUNT_MINOR / 2);
-  const thresholdMinor = options.thresholdMinor ?? BigInt(Math.round(typicalWindowMinor * 1.6));
+  // A wallet's deposits within one window sum to about this much on average; a threshold about
+  // two standard deviations above it is crossed by some wallets, at some moment, and never by others.
+  const depositsPerWindow = (options.ratePerSecond / options.wallets) * (options.windowMs / 1000);
+  const typicalWindowMinor = depositsPerWindow * (MAX_AMOUNT_MINOR / 2);
+  const thresholdMinor = options.thresholdMinor ?? BigInt(Math.round(typicalWindowMinor * (1 + 2 / Math.sqrt(Math.max(1, depositsPerWindow)))));
   const broker: LocalKafkaOptions = { ...defaultLocalKafkaOptions(process.cwd()), instance: 'chaos', port: options.brokerPort };
   await stopLocalKafka(broker);
   wipeLocalKafka(broker);
