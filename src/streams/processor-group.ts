@@ -88,8 +88,8 @@ export class ProcessorGroup {
       sessionTimeout,
       heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)),
       maxWaitTimeInMs: 250,
-      maxBytesPerPartition: this.deps.maxBatchBytes ?? 2 * 1024 * 1024,
-      maxBytes: 32 * 1024 * 1024,
+      maxBytesPerPartition: this.deps.maxBatchBytes ?? 512 * 1024,
+      maxBytes: 3 * 1024 * 1024,
     });
     this.consumer = consumer;
     const logicalOf = new Map(this.definition.inputs.map((input) => [this.physical(input.name), input.name]));
