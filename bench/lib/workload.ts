@@ -34,6 +34,8 @@ export class Workload {
   readonly wallet: Int32Array;
   readonly amount: Int32Array;
   readonly startMs: number;
+  /** Prepended to every wallet id, so that workloads on one topic do not share wallets. */
+  readonly namespace: string;
 
   /**
    * `count` deposits over `wallets` wallets: random wallets (or round-robin with `roundRobin`,
@@ -54,8 +56,6 @@ export class Workload {
     }
     this.startMs = Date.now();
   }
-
-  readonly namespace: string;
 
   walletId(walletIndex: number): string {
     return `${this.namespace}${walletName(walletIndex)}`;

@@ -3,6 +3,7 @@
  * on the tables B2 built; B3 (hot keys), B6 (SIGKILL halfway) and Growth reuse the same run.
  */
 import { rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type BenchEnv, type ServiceProcess, processUsage } from '../lib/env';
 import { createStreamTopic, produceDeposits, serviceLag, waitForZeroLag } from '../lib/kafka';
 import { produceProbes, waitUntilProcessed, waitUntilRestored } from '../lib/probes';
@@ -16,8 +17,8 @@ export interface ProcessingOptions {
   seed: number;
   /** Extra environment for the processor (e.g. NODE_OPTIONS=--cpu-prof). */
   processorEnv?: Record<string, string>;
-  /** Called on every lag sample while processing: (ms since the processor started, lag of the balance group). */
-  onSample?: (elapsedMs: number, balanceLag: number) => void;
+  /** Called on every lag sample while processing: ms since the processor started, each group's lag. */
+  onSample?: (elapsedMs: number, lag: Record<string, number>) => void;
   /** How often lag is sampled, in ms [100]. */
   sampleMs?: number;
   /** SIGKILL the processor once the balance group has committed this many records. */
@@ -40,6 +41,8 @@ export interface ProcessingRun {
   processingCpuSeconds: number;
   peakRssMb: number;
   cpuSeconds: number;
+  /** From the processor's own metrics at lag 0 (MB): V8 heap used and total, and memory outside it (buffers, LevelDB, …). */
+  memory?: { heapUsedMb: number; heapTotalMb: number; externalMb: number; rssMb: number };
   /** With killAt: when the first processor was killed (s after it started), and the second one's time to lag 0. */
   killedAfterSeconds?: number;
 }
@@ -62,7 +65,7 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
       const lag = await serviceLag(env.admin, prefix).catch(() => ({ balance: -1 }));
       if (lag.balance >= 0 && options.count - lag.balance >= options.killAt) break;
       if (Date.now() > deadline) throw new Error(`the balance group did not reach ${options.killAt} records`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
     }
     await processor.stop('SIGKILL');
     killedAfterSeconds = (Date.now() - processor.startedAt) / 1000;
@@ -81,10 +84,23 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
       if (lag.balance < initialLag) progressed = true;
       else startup = { at, cpuSeconds: processUsage(current.pid).cpuSeconds };
     }
-    options.onSample?.(at - started, lag.balance);
+    options.onSample?.(at - started, lag);
   });
   const usage = processor.usage();
+  const memory = await processor
+    .text('/metrics')
+    .then((text) => {
+      const mb = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+      return {
+        heapUsedMb: mb('nodejs_heap_size_used_bytes'),
+        heapTotalMb: mb('nodejs_heap_size_total_bytes'),
+        externalMb: mb('nodejs_external_memory_bytes'),
+        rssMb: mb('process_resident_memory_bytes'),
+      };
+    })
+    .catch(() => undefined);
   return {
+    memory,
     prefix,
     dataDir,
     expectation: new Expectation(workload),
