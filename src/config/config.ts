@@ -15,6 +15,7 @@ import {
 } from 'class-validator';
 import { Type } from 'class-transformer';
 import { InvalidAmountError, parseAmount } from '../money/money.js';
+import type { KafkaConnection } from '../streams/index.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -137,23 +138,10 @@ class Environment {
   CHECK_MAX_WAIT_MS = 30_000;
 }
 
-export interface KafkaConfig {
-  brokers: string[];
-  clientId: string;
-  topicPrefix: string;
-  partitions: number;
-  /** A number, or 'auto': min(3, brokers in the cluster). */
-  replicationFactor: number | 'auto';
-  /** Explicit min.insync.replicas; by default 2 when the replication factor is 3 or more, else 1. */
-  minInsyncReplicas?: number;
-  sessionTimeoutMs: number;
-  ssl?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized: boolean };
-  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
-}
-
 /** The whole configuration, by namespace; built once at start-up and injected as {@link AppConfig}. */
 export interface AppConfigShape {
-  kafka: KafkaConfig;
+  /** How the streams core reaches Kafka. */
+  kafka: KafkaConnection;
   http: {
     host: string;
     port: number;
