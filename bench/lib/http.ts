@@ -57,7 +57,8 @@ export async function closedLoop<Context>(options: LoadOptions<Context>): Promis
 
 /** A keep-alive HTTP client for paced (open-loop) requests. */
 export class HttpClient {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1024 });
+  // No socket limit: an open-loop client must not queue requests itself.
+  private readonly agent = new Agent({ keepAlive: true });
   private readonly host: string;
   private readonly port: number;
 
