@@ -8,7 +8,7 @@ import { AppModule, type ServiceOptions } from './app.module.js';
 import { type AppConfigShape, ConfigError, loadConfig } from './config/config.js';
 import { toExactJson } from './http/exact-json.js';
 import { HttpErrorFilter } from './http/http-error.filter.js';
-import { fastifyOptions, limitInFlight } from './http/http-server.js';
+import { fastifyOptions, limitInFlight, parseJsonBodies } from './http/http-server.js';
 import { RequestValidationPipe } from './http/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { StoreInUseError, TopicMismatchError, connectStreams } from './streams/index.js';
@@ -32,6 +32,8 @@ export async function runService(options: ServiceOptions): Promise<NestFastifyAp
   const config = loadConfig();
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, options), new FastifyAdapter(fastifyOptions(config)), {
     bufferLogs: true,
+    // Bodies are JSON only, parsed by parseJsonBodies below (a form body is a 415).
+    bodyParser: false,
   });
   app.useLogger(app.get(Logger));
   const drain = configureHttp(app, config);
@@ -49,6 +51,7 @@ function configureHttp(app: NestFastifyApplication, config: AppConfigShape): (ti
   fastify.setReplySerializer(toExactJson);
   // Only JSON bodies are taken; anything else is a 415.
   fastify.removeContentTypeParser('text/plain');
+  parseJsonBodies(fastify);
   const inFlight = limitInFlight(fastify, config.http.maxInFlightRequests);
   recordHttpMetrics(fastify, app.get(MetricsService));
   app.useGlobalFilters(new HttpErrorFilter());

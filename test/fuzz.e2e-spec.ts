@@ -229,8 +229,10 @@ describe('hostile input (fuzzing the running service)', () => {
       const members = [`"wallet_id":"${walletId}"`, '"amount":1'];
       const extra = `${JSON.stringify(name)}:${value}`;
       const reply = await postDeposit({ 'content-type': 'application/json' }, `{${(first ? [extra, ...members] : [...members, extra]).join(',')}}`);
-      expectAnswer(reply, [422], [name]);
-      settle(reply, { statuses: [422], walletId }, walletId);
+      // A __proto__ key nested in the value is refused by the JSON parser itself, with a 400.
+      const statuses = hasProtoKey(JSON.parse(value)) ? [400, 422] : [422];
+      expectAnswer(reply, statuses, [name]);
+      settle(reply, { statuses, walletId }, walletId);
     });
   }, 600_000);
 

@@ -82,8 +82,10 @@ describe('GET /metrics', () => {
     await eventually('the dead letter and caught-up groups in /metrics', async () => {
       text = (await sut.request('GET', '/metrics')).body;
       const lags = samples(text, 'stream_group_lag_records').filter((sample) => sample.labels.topic === 'deposit');
+      const deadLetters = (group: string) => sum(samples(text, 'stream_group_dead_letters').filter((sample) => sample.labels.group === group));
       return (
-        sum(samples(text, 'stream_group_dead_letters').filter((sample) => sample.labels.group === 'balance')) >= 1 &&
+        deadLetters('balance') >= 1 &&
+        deadLetters('threshold') >= 1 &&
         (value(text, 'stream_group_records_processed_total', { group: 'balance' }) ?? 0) >= N &&
         lags.length > 0 &&
         lags.every((sample) => sample.value === 0)

@@ -2,6 +2,7 @@ import { STATUS_CODES, createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import secureJson from 'secure-json-parse';
 import type { AppConfigShape } from '../config/config.js';
 
 /** How long a stopping service still takes new connections, answering them 503. */
@@ -55,6 +56,28 @@ export function fastifyOptions(config: AppConfigShape): FastifyServerOptions {
       void (reply as unknown as { code(status: number): { send(body: unknown): void } }).code(status).send({ error: message });
     },
   };
+}
+
+/**
+ * JSON bodies parsed as fastify's own parser does (no `__proto__` or `constructor.prototype`
+ * keys, a leading BOM ignored), but saying which of the two things is wrong with a refused body:
+ * not JSON, or a key that could reach an object's prototype.
+ */
+export function parseJsonBodies(fastify: FastifyInstance): void {
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') return done(badRequest('the body is empty; send a JSON object'), undefined);
+    try {
+      done(null, secureJson.parse(body as string, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (error) {
+      const prototypeKey = (error as Error).message.includes('forbidden prototype property');
+      done(badRequest(prototypeKey ? 'the body must not contain __proto__ or constructor.prototype keys' : 'the body is not valid JSON'), undefined);
+    }
+  });
+}
+
+function badRequest(message: string): Error {
+  return Object.assign(new Error(message), { statusCode: 400 });
 }
 
 /**
