@@ -9,18 +9,20 @@ import { BenchEnv } from './lib/env';
 import { type HotSpots, hotSpots } from './lib/profile';
 import type { ScenarioResult } from './lib/results';
 import { type Ceilings, baseline } from './scenarios/baseline';
+import { core } from './scenarios/core';
 import { ingest } from './scenarios/ingest';
 import { processOnce, verifyAndClean } from './scenarios/processing';
 import { type GrowthRun, growth, hotKeys, killHalfway, processing } from './scenarios/processing-scenarios';
 import { freshness, readPath } from './scenarios/reads';
 
-export const SCENARIOS = ['ceiling', 'B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'growth'] as const;
+export const SCENARIOS = ['ceiling', 'core', 'B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'growth'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Sizes of every scenario (issue 7's shapes by default). */
 export interface BenchPlan {
   reps: number;
   ceiling: { count: number; perSend: number };
+  core: { count: number; keys: number };
   b1: { connections: number; durationSeconds: number; wallets: number; modes: ReadonlyArray<'stopped' | 'running'> };
   b2: { count: number; wallets: number };
   b3: { count: number; wallets: number; slices: number };
@@ -34,6 +36,7 @@ export interface BenchPlan {
 export const defaultPlan = (): BenchPlan => ({
   reps: 3,
   ceiling: { count: 300_000, perSend: 5000 },
+  core: { count: 200_000, keys: 20_000 },
   b1: { connections: 100, durationSeconds: 20, wallets: 100_000, modes: ['stopped', 'running'] },
   b2: { count: 1_000_000, wallets: 100_000 },
   b3: { count: 200_000, wallets: 100, slices: 5 },
@@ -50,6 +53,7 @@ export function scalePlan(plan: BenchPlan, factor: number): BenchPlan {
   return {
     ...plan,
     ceiling: { ...plan.ceiling, count: count(plan.ceiling.count, plan.ceiling.perSend) },
+    core: { count: count(plan.core.count, 100), keys: count(plan.core.keys, 10) },
     b1: { ...plan.b1, durationSeconds: count(plan.b1.durationSeconds, 2), wallets: count(plan.b1.wallets, 10) },
     b2: { count: count(plan.b2.count, 100), wallets: count(plan.b2.wallets, 10) },
     b3: { ...plan.b3, count: count(plan.b3.count, plan.b3.wallets * plan.b3.slices) },
@@ -112,6 +116,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
         ceilings = measured;
       });
     }
+    if (wanted.has('core')) await step('core', async () => void results.push(await core(env, { reps: plan.reps, ...plan.core })));
     if (wanted.has('B1')) await step('B1', async () => void results.push(await ingest(env, { reps: plan.reps, ...plan.b1, produceCeiling: ceilings?.produceRate })));
     if (wanted.has('B2') || wanted.has('B4') || wanted.has('B5')) {
       await step('B2 (with B4, B5)', async () => {

@@ -19,6 +19,7 @@ A full run (every scenario) takes about 15 minutes on a quiet 2-core machine.
 
 Scenarios (default: all): ${SCENARIOS.join(', ')}
   ceiling  raw kafkajs producer and eachBatch consumer on the same broker
+  core     the streams core alone (its sum test group): records/s processed, restored cold
   B1       POST /deposit, 100 connections, 20 s, processors stopped and running
   B2       1M deposits over 100k wallets, one processor from empty stores, to lag 0
   B3       200k deposits over 100 wallets, the rate in slices

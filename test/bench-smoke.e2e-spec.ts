@@ -7,10 +7,11 @@ import { renderReport } from '../bench/lib/report';
  * `npm run bench`'s job, on a quiet machine).
  */
 describe('npm run bench (smoke)', () => {
-  it('runs B1, B2 with B4 and B5, and B6 small, and every one verifies its results', async () => {
+  it('runs the core, B1, B2 with B4 and B5, and B6 small, and every one verifies its results', async () => {
     const plan: BenchPlan = {
       ...defaultPlan(),
       reps: 1,
+      core: { count: 3000, keys: 300 },
       b1: { connections: 10, durationSeconds: 1, wallets: 50, modes: ['running'] },
       b2: { count: 3000, wallets: 300 },
       b6: { count: 10_000, wallets: 300 },
@@ -18,7 +19,7 @@ describe('npm run bench (smoke)', () => {
     const lines: string[] = [];
     const outcome = await runBench({
       rootDir: process.cwd(),
-      scenarios: new Set(['B1', 'B2', 'B4', 'B5', 'B6']),
+      scenarios: new Set(['core', 'B1', 'B2', 'B4', 'B5', 'B6']),
       plan,
       brokers: process.env.KAFKA_BROKERS,
       port: 0,
@@ -29,7 +30,7 @@ describe('npm run bench (smoke)', () => {
     });
 
     expect(outcome.errors).toEqual([]);
-    expect(outcome.results.map((result) => result.id)).toEqual(['B1', 'B2', 'B4', 'B5', 'B6']);
+    expect(outcome.results.map((result) => result.id)).toEqual(['Core', 'B1', 'B2', 'B4', 'B5', 'B6']);
     for (const result of outcome.results) {
       expect({ id: result.id, failures: result.failures }).toEqual({ id: result.id, failures: [] });
       expect(result.checks.length).toBeGreaterThan(0);
