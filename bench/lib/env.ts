@@ -5,11 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { type LocalKafkaOptions, defaultLocalKafkaOptions, startLocalKafka, stopLocalKafka, wipeLocalKafka } from '../../scripts/kafka/launcher';
+import { freePort } from '../../scripts/lib/free-port';
 import { ManagedProcess } from '../../scripts/lib/managed-process';
 
 export interface BenchEnvOptions {
@@ -25,16 +25,6 @@ export interface BenchEnvOptions {
   serviceEnv?: Record<string, string>;
   log: (line: string) => void;
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 
 /** Peak resident memory and CPU time of a live process, from /proc. */
 export function processUsage(pid: number): { peakRssMb: number; cpuSeconds: number } {
