@@ -80,6 +80,7 @@ describe('the wallet service over HTTP', () => {
       ['a bad wallet id', { wallet_id: 'no spaces', amount: 1 }, {}, 422, 'wallet_id must be 1-128 characters'],
       ['a 129-character wallet id', { wallet_id: 'w'.repeat(129), amount: 1 }, {}, 422, 'wallet_id must be 1-128 characters'],
       ['an unknown field', { wallet_id: 'w', amount: 1, currency: 'EUR' }, {}, 422, 'unknown field currency'],
+      ['an empty body', '', {}, 400, 'the body is empty'],
       ['a __proto__ key', '{"wallet_id":"w","amount":1,"meta":{"__proto__":{"admin":true}}}', {}, 400, 'must not contain __proto__'],
       ['an array', [{ wallet_id: 'w', amount: 1 }], {}, 422, 'the body must be a JSON object'],
       ['an empty Idempotency-Key', { wallet_id: 'w', amount: 1 }, { 'Idempotency-Key': '' }, 400, 'Idempotency-Key must be'],

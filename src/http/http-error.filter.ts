@@ -10,7 +10,6 @@ interface FastifyError {
 function clearer(status: number, message: string): string {
   if (status === HttpStatus.PAYLOAD_TOO_LARGE) return 'the request body is larger than 16384 bytes';
   if (status === HttpStatus.UNSUPPORTED_MEDIA_TYPE) return 'Content-Type must be application/json';
-  if (status === HttpStatus.BAD_REQUEST && /not valid JSON|Unexpected token|JSON/.test(message)) return 'the body is not valid JSON';
   return message;
 }
 
