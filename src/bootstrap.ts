@@ -40,11 +40,18 @@ export async function runService(options: ServiceOptions): Promise<NestFastifyAp
   if (options.processors.length > 0) connectStreams(app);
   await app.init();
   // HTTP first: health and metrics answer while the groups restore their stores.
-  await app.listen(config.http.port, config.http.host);
+  await app.listen({ port: config.http.port, host: config.http.host, backlog: LISTEN_BACKLOG });
   if (options.processors.length > 0) await app.startAllMicroservices();
   stopper.ready(app, drain);
   return app;
 }
+
+/**
+ * Connections the kernel queues until the service accepts them (capped by net.core.somaxconn).
+ * Node's default of 511 overflows when hundreds of clients connect at once while the event loop
+ * is busy, and an overflowed connection is reset instead of answered.
+ */
+const LISTEN_BACKLOG = 4096;
 
 function configureHttp(app: NestFastifyApplication, config: AppConfigShape): (timeoutMs: number) => Promise<void> {
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
