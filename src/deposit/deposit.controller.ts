@@ -41,7 +41,7 @@ export class DepositController {
     description: '1-128 printable characters. A retry with the same key and body gets the original answer and is counted once, across restarts; the same key with another body is 409.',
   })
   @ApiAcceptedResponse({ type: DepositResponseDto })
-  @ApiBadRequestResponse({ type: ErrorDto, description: 'Malformed JSON, or an invalid Idempotency-Key' })
+  @ApiBadRequestResponse({ type: ErrorDto, description: 'Malformed or empty JSON, a __proto__ or constructor.prototype key, or an invalid Idempotency-Key' })
   @ApiConflictResponse({ type: ErrorDto, description: 'The Idempotency-Key was used with a different body' })
   @ApiPayloadTooLargeResponse({ type: ErrorDto, description: 'The body is larger than 16 KiB' })
   @ApiUnsupportedMediaTypeResponse({ type: ErrorDto, description: 'Content-Type is not application/json' })
