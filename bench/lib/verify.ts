@@ -4,6 +4,7 @@
  * restoration read), read by the bench's own consumer.
  */
 import type { Admin, Kafka } from 'kafkajs';
+import { exceedsInSomeWindow } from '../../scripts/lib/threshold-rule';
 import { topics } from '../../src/topics';
 import { type DepositSpec, readTable } from './kafka';
 import { THRESHOLD_MINOR, WINDOW_MS, type Workload } from './workload';
@@ -72,26 +73,13 @@ export class Expectation {
       expected.set(walletId, {
         balanceMinor: certain.reduce((sum, deposit) => sum + deposit.amountMinor, 0n),
         count: certain.length,
-        flagged: exceedsInSomeWindow(certain),
+        flagged: exceedsInSomeWindow(certain, THRESHOLD_MINOR, WINDOW_MS),
         deposits: certain,
         uncertain,
       });
     }
     return expected;
   }
-}
-
-/** The rule, recomputed from a wallet's deposits. */
-export function exceedsInSomeWindow(deposits: DepositSpec[]): boolean {
-  const sorted = [...deposits].sort((a, b) => a.acceptedAtMs - b.acceptedAtMs);
-  let first = 0;
-  let sum = 0n;
-  for (const deposit of sorted) {
-    sum += deposit.amountMinor;
-    while (sorted[first].acceptedAtMs <= deposit.acceptedAtMs - WINDOW_MS) sum -= sorted[first++].amountMinor;
-    if (sum > THRESHOLD_MINOR) return true;
-  }
-  return false;
 }
 
 /** The deposits of unknown outcome that, added to the certain ones, give exactly `balance` in `count`; undefined when none do. */

@@ -13,6 +13,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { type LocalKafkaOptions, defaultLocalKafkaOptions, startLocalKafka, stopLocalKafka, wipeLocalKafka } from '../kafka/launcher';
 import { freePort } from '../lib/free-port';
 import { ManagedProcess } from '../lib/managed-process';
+import { exceedsInSomeWindow } from '../lib/threshold-rule';
 
 export interface ChaosOptions {
   durationMs: number;
@@ -249,7 +250,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         inconsistent++;
         problems.push(`${walletId}: balance ${check.balance_minor}/${check.deposit_count} but history ${sum}/${history.length}`);
       }
-      const expected = exceedsInSomeWindow(history, thresholdMinor, BigInt(options.windowMs));
+      const expected = exceedsInSomeWindow(history, thresholdMinor, options.windowMs);
       if (expected) flagged++;
       if (check.above_threshold !== expected) {
         flagMismatches++;
@@ -294,19 +295,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
-/** The rule, recomputed: some window (t − W, t] of the deposits' event times sums to more than the threshold. */
-export function exceedsInSomeWindow(deposits: Array<{ acceptedAtMs: bigint; amountMinor: bigint }>, thresholdMinor: bigint, windowMs: bigint): boolean {
-  const sorted = [...deposits].sort((a, b) => (a.acceptedAtMs < b.acceptedAtMs ? -1 : a.acceptedAtMs > b.acceptedAtMs ? 1 : 0));
-  let start = 0;
-  let sum = 0n;
-  for (const deposit of sorted) {
-    sum += deposit.amountMinor;
-    while (sorted[start].acceptedAtMs <= deposit.acceptedAtMs - windowMs) sum -= sorted[start++].amountMinor;
-    if (sum > thresholdMinor) return true;
-  }
-  return false;
-}
-
 async function get(url: string): Promise<{ status: number; body: unknown; text: string }> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
@@ -324,7 +312,7 @@ async function get(url: string): Promise<{ status: number; body: unknown; text: 
 }
 
 async function fullHistory(apiUrl: string, walletId: string) {
-  const entries: Array<{ depositId: string; amountMinor: bigint; acceptedAtMs: bigint }> = [];
+  const entries: Array<{ depositId: string; amountMinor: bigint; acceptedAtMs: number }> = [];
   let cursor: string | null = null;
   do {
     const page = (await get(`${apiUrl}/wallets/${walletId}/deposits?limit=100${cursor ? `&cursor=${cursor}` : ''}`)).body as {
@@ -332,7 +320,7 @@ async function fullHistory(apiUrl: string, walletId: string) {
       next_cursor: string | null;
     };
     for (const deposit of page.deposits) {
-      entries.push({ depositId: deposit.deposit_id, amountMinor: toMinor(deposit.amount), acceptedAtMs: BigInt(Date.parse(deposit.accepted_at)) });
+      entries.push({ depositId: deposit.deposit_id, amountMinor: toMinor(deposit.amount), acceptedAtMs: Date.parse(deposit.accepted_at) });
     }
     cursor = page.next_cursor;
   } while (cursor);
