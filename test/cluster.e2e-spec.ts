@@ -3,24 +3,10 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
-import {
-  type LocalKafkaOptions,
-  defaultLocalKafkaOptions,
-  startLocalKafka,
-  startLocalKafkaNodes,
-  stopLocalKafka,
-  wipeLocalKafka,
-} from '../scripts/kafka/launcher.js';
+import { startLocalKafkaNodes, stopLocalKafka } from '../scripts/kafka/launcher.js';
 import { uniquePrefix } from './support/kafka.js';
+import { OwnBroker } from './support/own-broker.js';
 import { Service, scratchDir } from './support/service.js';
-
-const instance = (name: string, port: number, more: Partial<LocalKafkaOptions> = {}): LocalKafkaOptions => ({
-  ...defaultLocalKafkaOptions(process.cwd()),
-  instance: name,
-  port,
-  timeoutMs: 180_000,
-  ...more,
-});
 
 /**
  * Deposits with Idempotency-Keys from `clients` concurrent clients until `stop()`, each retried
@@ -115,21 +101,19 @@ async function settle(service: Service, brokers: string[], prefix: string, sasl?
 }
 
 describe('a 3-broker cluster', () => {
-  const cluster = instance('cluster3', Number(process.env.CLUSTER_KAFKA_PORT ?? 19692), { nodes: 3 });
+  const cluster = new OwnBroker('cluster3', Number(process.env.CLUSTER_KAFKA_PORT ?? 19692), { nodes: 3 });
   const data = scratchDir('cluster');
   let service: Service | undefined;
 
   afterAll(async () => {
     await service?.stop();
-    await stopLocalKafka(cluster);
-    wipeLocalKafka(cluster);
+    await cluster.destroy();
     rmSync(data, { recursive: true, force: true });
   }, 120_000);
 
   it('replicates every topic 3 times, and counts every acknowledged deposit once while a broker is down', async () => {
-    await stopLocalKafka(cluster);
-    wipeLocalKafka(cluster);
-    const { brokers } = await startLocalKafka(cluster);
+    await cluster.start(true);
+    const brokers = cluster.brokers;
     const prefix = uniquePrefix('cluster');
     service = await Service.start('service', { entry: 'main', topicPrefix: prefix, dataDir: join(data, 'a'), env: { KAFKA_BROKERS: brokers } });
 
@@ -144,9 +128,9 @@ describe('a 3-broker cluster', () => {
     const wallets = Array.from({ length: 20 }, (_, i) => `c${i}`);
     const traffic = load(service, wallets);
     await sleep(4000);
-    await stopLocalKafka(cluster, [2]);
+    await stopLocalKafka(cluster.options, [2]);
     await sleep(8000);
-    await startLocalKafkaNodes(cluster, [2]);
+    await startLocalKafkaNodes(cluster.options, [2]);
     await sleep(4000);
     await traffic.stop();
     await settle(service, brokers.split(','), prefix);
@@ -158,21 +142,19 @@ describe('a 3-broker cluster', () => {
 
 describe('a broker with a SASL/SCRAM listener', () => {
   const sasl = { username: 'depositaja', password: 'scram-secret-1' };
-  const secured = instance('sasl-service', Number(process.env.SASL_KAFKA_PORT ?? 19792), { sasl });
+  const secured = new OwnBroker('sasl-service', Number(process.env.SASL_KAFKA_PORT ?? 19792), { sasl });
   const data = scratchDir('sasl');
   let service: Service | undefined;
 
   afterAll(async () => {
     await service?.stop();
-    await stopLocalKafka(secured);
-    wipeLocalKafka(secured);
+    await secured.destroy();
     rmSync(data, { recursive: true, force: true });
   }, 120_000);
 
   it('serves the whole path when the service authenticates with SCRAM-SHA-256', async () => {
-    await stopLocalKafka(secured);
-    wipeLocalKafka(secured);
-    const { brokers } = await startLocalKafka(secured);
+    await secured.start(true);
+    const brokers = secured.brokers;
     service = await Service.start('service', {
       entry: 'main',
       topicPrefix: uniquePrefix('sasl'),

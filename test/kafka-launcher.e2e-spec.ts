@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { type Admin, Kafka, type KafkaConfig, type Producer, logLevel } from 'kafkajs';
 import {
   type LocalKafkaOptions,
-  defaultLocalKafkaOptions,
   localKafkaStatus,
   startLocalKafka,
   startLocalKafkaNodes,
@@ -10,16 +9,10 @@ import {
   wipeLocalKafka,
 } from '../scripts/kafka/launcher.js';
 import { eventually } from './support/kafka.js';
+import { throwawayKafkaOptions as instance } from './support/own-broker.js';
 
 // Each suite runs its own throwaway instance on its own ports, apart from the shared test broker
 // (19092): created fresh, stopped and deleted afterwards, also when a test fails.
-const instance = (name: string, port: number, more: Partial<LocalKafkaOptions> = {}): LocalKafkaOptions => ({
-  ...defaultLocalKafkaOptions(process.cwd()),
-  instance: name,
-  port,
-  timeoutMs: 180_000,
-  ...more,
-});
 
 async function fresh(options: LocalKafkaOptions): Promise<string[]> {
   await stopLocalKafka(options);
