@@ -1,6 +1,6 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { ApiProperty } from '@nestjs/swagger';
+import { IsString, MaxLength, MinLength } from 'class-validator';
+import { LimitQueryDto } from '../../http/limit-query.dto.js';
 
 export class LookupQueryDto {
   @ApiProperty({ description: 'A table or store of this process (GET /monitor/api/tables)', example: 'balance-table' })
@@ -16,12 +16,4 @@ export class LookupQueryDto {
   key!: string;
 }
 
-export class FlagEventsQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer' })
-  @Min(1, { message: 'limit must be at least 1' })
-  @Max(100, { message: 'limit must be at most 100' })
-  limit?: number;
-}
+export class FlagEventsQueryDto extends LimitQueryDto {}
