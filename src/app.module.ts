@@ -29,13 +29,18 @@ export interface ServiceOptions {
   processors: readonly ProcessorName[];
 }
 
+/** What one thread of a process runs: `operations` are health, metrics and the monitor (main thread only). */
+interface ThreadModules extends ServiceOptions {
+  operations: boolean;
+}
+
 /**
  * The service as modules: operations (config, logs, metrics, health) always; the API
  * (deposits, wallet reads, admin) and each processor group when this process runs them.
  */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfigShape, options: ServiceOptions): DynamicModule {
+  static forRoot(config: AppConfigShape, options: ThreadModules): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -46,9 +51,7 @@ export class AppModule {
           dataDir: config.dataDir,
           emitter: { lingerMs: config.http.produceLingerMs, timeoutMs: 4500 },
         }),
-        MetricsModule,
-        HealthModule,
-        MonitorModule,
+        ...(options.operations ? [MetricsModule, HealthModule, MonitorModule] : []),
         ...(options.api ? [DepositModule, WalletModule, AdminModule] : []),
         ...options.processors.map((name) => PROCESSOR_MODULES[name]),
       ],

@@ -1,17 +1,19 @@
 import { existsSync } from 'node:fs';
+import type { ThreadPort } from './streams/index.js';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type ServiceOptions } from './app.module.js';
+import { ProcessorThreadError, type ProcessorThreadData, ProcessorThreads, type ThreadMessage } from './processor-threads.js';
 import { type AppConfigShape, ConfigError, loadConfig } from './config/config.js';
 import { toExactJson } from './http/exact-json.js';
 import { HttpErrorFilter } from './http/http-error.filter.js';
 import { fastifyOptions, limitInFlight, parseJsonBodies } from './http/http-server.js';
 import { RequestValidationPipe } from './http/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';
-import { StoreInUseError, TopicMismatchError, connectStreams } from './streams/index.js';
+import { StoreInUseError, StreamsRuntime, TopicMismatchError, connectStreams, serveGroups } from './streams/index.js';
 
 /** The longest a graceful stop may take before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -21,29 +23,71 @@ const DRAIN_MS = 5_000;
 
 /**
  * Builds and starts one process of the service: the HTTP server (API routes when
- * `options.api`; health, metrics and docs always) and the chosen processor groups.
+ * `options.api`; health, metrics and docs always) and the chosen processor groups, on
+ * PROCESSOR_THREADS worker threads (or on this thread when that is 0).
  * SIGTERM and SIGINT stop it gracefully: new requests get 503, requests in flight are answered,
  * groups finish their batch and commit, stores close; then exit 0. A signal during start-up
- * stops it the same way once it has started.
+ * stops it the same way once it has started. A processor thread that dies stops it all (exit 1).
  */
 export async function runService(options: ServiceOptions): Promise<NestFastifyApplication> {
   const stopper = new Stopper();
   if (existsSync('.env')) process.loadEnvFile('.env');
   const config = loadConfig();
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, options), new FastifyAdapter(fastifyOptions(config)), {
-    bufferLogs: true,
+  const threads = options.processors.length > 0 ? config.processorThreads : 0;
+  const here = threads > 0 ? [] : options.processors;
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, { ...options, processors: here, operations: true }),
+    new FastifyAdapter(fastifyOptions(config)),
     // Bodies are JSON only, parsed by parseJsonBodies below (a form body is a 415).
-    bodyParser: false,
-  });
+    { bufferLogs: true, bodyParser: false },
+  );
   app.useLogger(app.get(Logger));
   const drain = configureHttp(app, config);
-  if (options.processors.length > 0) connectStreams(app);
+  if (here.length > 0) connectStreams(app);
   await app.init();
   // HTTP first: health and metrics answer while the groups restore their stores.
   await app.listen({ port: config.http.port, host: config.http.host, backlog: LISTEN_BACKLOG });
-  if (options.processors.length > 0) await app.startAllMicroservices();
-  stopper.ready(app, drain);
+  if (here.length > 0) await app.startAllMicroservices();
+  let processorThreads: ProcessorThreads | undefined;
+  if (threads > 0) {
+    processorThreads = await ProcessorThreads.start(threads, options.processors, config, app.get(StreamsRuntime), app.get(Logger), (reason) =>
+      stopper.fail(reason),
+    );
+  }
+  stopper.ready(app, drain, processorThreads);
   return app;
+}
+
+/**
+ * The body of a processor thread (processor-thread.ts): the chosen groups, no HTTP; their
+ * statuses go to the main thread over `port`, and it says when to stop.
+ */
+export async function runProcessorsOnThread(data: ProcessorThreadData, port: ThreadPort): Promise<void> {
+  const config = { ...loadConfig(), dataDir: data.dataDir, log: { ...loadConfig().log, format: data.logFormat } };
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, { api: false, processors: data.processors, operations: false }),
+    new FastifyAdapter(),
+    { bufferLogs: true },
+  );
+  app.useLogger(app.get(Logger));
+  connectStreams(app);
+  await app.init();
+  await app.startAllMicroservices();
+  const stopServing = serveGroups(app.get(StreamsRuntime).localGroups, port);
+  port.on('message', (message) => {
+    if ((message as ThreadMessage).kind !== 'thread.stop') return;
+    void app.close().then(
+      () => {
+        stopServing();
+        process.exit(0);
+      },
+      (error: unknown) => {
+        app.get(Logger).error(`stop failed: ${String(error)}`, undefined, 'Shutdown');
+        process.exit(1);
+      },
+    );
+  });
+  port.postMessage({ kind: 'thread.started' } satisfies ThreadMessage);
 }
 
 /**
@@ -101,7 +145,9 @@ function recordHttpMetrics(fastify: FastifyInstance, metrics: MetricsService): v
 class Stopper {
   private app?: NestFastifyApplication;
   private drain?: (timeoutMs: number) => Promise<void>;
+  private threads?: ProcessorThreads;
   private signal?: NodeJS.Signals;
+  private failure?: string;
   private stopping = false;
 
   constructor() {
@@ -113,26 +159,34 @@ class Stopper {
     }
   }
 
-  ready(app: NestFastifyApplication, drain: (timeoutMs: number) => Promise<void>): void {
+  ready(app: NestFastifyApplication, drain: (timeoutMs: number) => Promise<void>, threads?: ProcessorThreads): void {
     this.app = app;
     this.drain = drain;
-    if (this.signal) void this.stop();
+    this.threads = threads;
+    if (this.signal || this.failure) void this.stop();
+  }
+
+  /** A part of the service died: stop the rest, and exit 1. */
+  fail(reason: string): void {
+    this.failure ??= reason;
+    if (this.app) void this.stop();
   }
 
   private async stop(): Promise<void> {
     if (this.stopping || !this.app) return;
     this.stopping = true;
     const logger = this.app.get(Logger);
-    logger.log(`${this.signal}: stopping`, 'Shutdown');
+    if (this.failure) logger.error(`${this.failure}: stopping the service`, undefined, 'Shutdown');
+    else logger.log(`${this.signal}: stopping`, 'Shutdown');
     setTimeout(() => {
       logger.error(`not stopped after ${SHUTDOWN_GRACE_MS} ms; exiting anyway`, undefined, 'Shutdown');
       process.exit(1);
     }, SHUTDOWN_GRACE_MS).unref();
     try {
       await this.drain!(DRAIN_MS);
-      await this.app.close();
+      await Promise.all([this.threads?.stop(SHUTDOWN_GRACE_MS - DRAIN_MS), this.app.close()]);
       logger.log('stopped', 'Shutdown');
-      process.exit(0);
+      process.exit(this.failure ? 1 : 0);
     } catch (error) {
       logger.error(`stop failed: ${String(error)}`, undefined, 'Shutdown');
       process.exit(1);
@@ -140,19 +194,23 @@ class Stopper {
   }
 }
 
-/** Ends the process with one clear line for the failures a user can fix, a stack otherwise. */
-export function exitOnStartupFailure(error: unknown): never {
+/** One clear line for the start-up failures a user can fix, a stack otherwise. */
+export function describeStartupFailure(error: unknown): string {
   const known =
     error instanceof ConfigError ||
     error instanceof TopicMismatchError ||
     error instanceof StoreInUseError ||
+    error instanceof ProcessorThreadError ||
     (error instanceof Error && error.message.startsWith('cannot reach Kafka'));
-  if (known) {
-    process.stderr.write(`depositaja: ${(error as Error).message}\n`);
-  } else if ((error as NodeJS.ErrnoException)?.code === 'EADDRINUSE') {
-    process.stderr.write(`depositaja: cannot listen: ${(error as Error).message} (another process has the port; set PORT)\n`);
-  } else {
-    process.stderr.write(`depositaja: start-up failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  if (known) return (error as Error).message;
+  if ((error as NodeJS.ErrnoException)?.code === 'EADDRINUSE') {
+    return `cannot listen: ${(error as Error).message} (another process has the port; set PORT)`;
   }
+  return `start-up failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+}
+
+/** Ends the process with {@link describeStartupFailure}. */
+export function exitOnStartupFailure(error: unknown): never {
+  process.stderr.write(`depositaja: ${describeStartupFailure(error)}\n`);
   process.exit(1);
 }

@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 
 const dir = process.env.BENCH_CPU_PROFILE_DIR;
 if (dir) {
@@ -17,7 +18,7 @@ if (dir) {
     session.post('Profiler.stop', (error, result) => {
       if (error) return;
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, `${process.pid}.cpuprofile`), JSON.stringify(result.profile));
+      writeFileSync(join(dir, `${process.pid}-${threadId}.cpuprofile`), JSON.stringify(result.profile));
     });
   });
 }

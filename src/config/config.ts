@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import {
   IsBooleanString,
@@ -136,6 +137,10 @@ class Environment {
   @Max(60_000)
   @IsInt({ message: 'CHECK_MAX_WAIT_MS must be an integer' })
   CHECK_MAX_WAIT_MS = 30_000;
+
+  @IsString()
+  @Matches(/^(auto|\d{1,2})$/, { message: 'PROCESSOR_THREADS must be auto or an integer from 0 to 99' })
+  PROCESSOR_THREADS = 'auto';
 }
 
 /** The whole configuration, by namespace; built once at start-up and injected as {@link AppConfig}. */
@@ -151,6 +156,11 @@ export interface AppConfigShape {
     checkMaxWaitMs: number;
   };
   dataDir: string;
+  /**
+   * Worker threads that run the processor groups beside the main thread (which serves HTTP);
+   * 0 runs them on the main thread. From PROCESSOR_THREADS; `auto` is one less than the cores.
+   */
+  processorThreads: number;
   threshold: { amountMinor: bigint; windowMs: number };
   admin: { token?: string };
   log: { level: LogLevel; format: 'json' | 'pretty' };
@@ -161,6 +171,7 @@ export abstract class AppConfig implements AppConfigShape {
   abstract kafka: AppConfigShape['kafka'];
   abstract http: AppConfigShape['http'];
   abstract dataDir: string;
+  abstract processorThreads: number;
   abstract threshold: AppConfigShape['threshold'];
   abstract admin: AppConfigShape['admin'];
   abstract log: AppConfigShape['log'];
@@ -235,6 +246,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
       checkMaxWaitMs: parsed.CHECK_MAX_WAIT_MS,
     },
     dataDir: parsed.DATA_DIR,
+    processorThreads: parsed.PROCESSOR_THREADS === 'auto' ? Math.max(0, availableParallelism() - 1) : Number(parsed.PROCESSOR_THREADS),
     threshold: { amountMinor: thresholdMinor, windowMs: parsed.THRESHOLD_WINDOW_MS },
     admin: { token: parsed.ADMIN_TOKEN },
     log: { level: parsed.LOG_LEVEL, format: parsed.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json') },

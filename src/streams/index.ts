@@ -8,6 +8,7 @@ export { type Codec, protobufCodec } from './codec.js';
 export { type ProcessorContext, type StoreAccess, PoisonRecordError } from './context.js';
 export { type Delivery, EmitError, Emitter } from './emitter.js';
 export { type GroupDefinition, type GroupHandlerExtras, defineGroup } from './group.js';
+export { type GroupSource, RemoteGroups, type ThreadPort, serveGroups } from './group-port.js';
 export type { AppliedOffsets } from './batch.js';
 export type { KafkaConnection } from './kafka-client.js';
 export type { GroupStatus, PartitionStatus } from './processor-group.js';

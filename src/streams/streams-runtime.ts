@@ -4,6 +4,7 @@ import type { RecordHandler } from './batch.js';
 import { errorMessage } from './context.js';
 import { Emitter } from './emitter.js';
 import type { GroupDefinition } from './group.js';
+import type { GroupSource, StoreSize } from './group-port.js';
 import { type KafkaConnection, createKafka, physicalName } from './kafka-client.js';
 import type { CommitStep } from './partition-state.js';
 import { type GroupStatus, ProcessorGroup } from './processor-group.js';
@@ -65,6 +66,8 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
   private readonly topics = new Map<string, Topic>();
   private readonly views = new Map<string, View<unknown>>();
   private readonly groups: ProcessorGroup[] = [];
+  /** Where group statuses come from: this thread's groups, and those of processor threads. */
+  private readonly groupSources: GroupSource[] = [new LocalGroups(this.groups)];
   private readonly partitionCounts = new Map<string, number>();
   private kafkaReachable = false;
   private probeTimer?: NodeJS.Timeout;
@@ -186,16 +189,47 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
     this.groups.length = 0;
   }
 
+  /** Adds the groups of another thread to what health, metrics and the monitor see. */
+  addGroupSource(source: GroupSource): void {
+    this.groupSources.push(source);
+  }
+
+  /** This thread's own groups, for serving to another thread. */
+  get localGroups(): GroupSource {
+    return this.groupSources[0];
+  }
+
   health(): StreamsHealth {
     return {
       kafka: this.kafkaReachable,
       views: Object.fromEntries([...this.views].map(([name, view]) => [name, view.ready])),
-      groups: Object.fromEntries(this.groups.map((group) => [group.definition.name, group.status().running])),
+      groups: Object.fromEntries(this.groupStatuses().map((group) => [group.group, group.running])),
     };
   }
 
+  /**
+   * Every group's status. A group that runs on several threads of this process (each owning
+   * some partitions) shows as one, running when every thread's instance runs.
+   */
   groupStatuses(): GroupStatus[] {
-    return this.groups.map((group) => group.status());
+    const merged = new Map<string, GroupStatus>();
+    for (const status of this.groupSources.flatMap((source) => source.statuses())) {
+      const seen = merged.get(status.group);
+      merged.set(
+        status.group,
+        seen
+          ? {
+              group: status.group,
+              running: seen.running && status.running,
+              partitions: [...seen.partitions, ...status.partitions].sort((a, b) => a.partition - b.partition),
+              processed: seen.processed + status.processed,
+              recordsPerSecond: seen.recordsPerSecond + status.recordsPerSecond,
+              retrying: seen.retrying + status.retrying,
+            }
+          : status,
+      );
+    }
+    return [...merged.values()];
   }
 
   viewStatuses(): ViewStatus[] {
@@ -204,11 +238,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
 
   /** Names of the tables and stores this process can look keys up in (views, and groups' own). */
   tables(): string[] {
-    const names = new Set<string>(this.views.keys());
-    for (const group of this.groups) {
-      for (const table of [group.definition.table, ...(group.definition.stores ?? [])]) names.add(table.name);
-    }
-    return [...names].sort();
+    return [...new Set([...this.views.keys(), ...this.groupSources.flatMap((source) => source.tables())])].sort();
   }
 
   /**
@@ -221,9 +251,9 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
       const entry = view.entry(key);
       return entry && { table, key, source: 'view', value: entry.value, applied: entry.applied };
     }
-    for (const group of this.groups) {
-      const found = await group.lookup(table, key);
-      if (found) return { table, key, source: `group ${group.definition.name}, partition ${found.partition}`, value: found.value, applied: found.applied };
+    for (const source of this.groupSources) {
+      const found = await source.lookup(table, key);
+      if (found) return { table, key, source: `group ${found.group}, partition ${found.partition}`, value: found.value, applied: found.applied };
     }
     return undefined;
   }
@@ -234,12 +264,8 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Local store sizes in bytes, by group and partition. */
-  async storeSizes(): Promise<Array<{ group: string; partition: number; bytes: number }>> {
-    const sizes: Array<{ group: string; partition: number; bytes: number }> = [];
-    for (const group of this.groups) {
-      for (const [partition, bytes] of await group.storeSizes()) sizes.push({ group: group.definition.name, partition, bytes });
-    }
-    return sizes;
+  async storeSizes(): Promise<StoreSize[]> {
+    return (await Promise.all(this.groupSources.map((source) => source.storeSizes()))).flat();
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -249,5 +275,34 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
     await this.emitterProducer.close();
     await this.admin.disconnect().catch(() => undefined);
     await this.probeAdmin.disconnect().catch(() => undefined);
+  }
+}
+
+/** The processor groups of this thread, as a {@link GroupSource}. */
+class LocalGroups implements GroupSource {
+  constructor(private readonly groups: readonly ProcessorGroup[]) {}
+
+  statuses(): GroupStatus[] {
+    return this.groups.map((group) => group.status());
+  }
+
+  tables(): string[] {
+    return this.groups.flatMap((group) => [group.definition.table, ...(group.definition.stores ?? [])].map((table) => table.name));
+  }
+
+  async lookup(table: string, key: string) {
+    for (const group of this.groups) {
+      const found = await group.lookup(table, key);
+      if (found) return { group: group.definition.name, ...found };
+    }
+    return undefined;
+  }
+
+  async storeSizes(): Promise<StoreSize[]> {
+    const sizes: StoreSize[] = [];
+    for (const group of this.groups) {
+      for (const [partition, bytes] of await group.storeSizes()) sizes.push({ group: group.definition.name, partition, bytes });
+    }
+    return sizes;
   }
 }
