@@ -1,5 +1,5 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 interface FastifyError {
   statusCode?: number;
@@ -26,7 +26,8 @@ export class HttpErrorFilter implements ExceptionFilter {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const [status, message, headers] = this.describe(exception);
     if (status >= 500 && status !== HttpStatus.SERVICE_UNAVAILABLE && status !== HttpStatus.GATEWAY_TIMEOUT) {
-      this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+      const request = host.switchToHttp().getRequest<FastifyRequest>();
+      this.logger.error(`request ${request.id}: ${exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)}`);
     }
     reply.status(status).headers({ ...headers, 'content-type': 'application/json; charset=utf-8' }).send({ error: message });
   }

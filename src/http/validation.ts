@@ -2,8 +2,34 @@ import { type ArgumentMetadata, UnprocessableEntityException, ValidationPipe } f
 import type { ValidationError } from 'class-validator';
 
 /**
+ * A DTO that checks a request value itself, for the hot routes: one function of plain code
+ * instead of class-transformer and class-validator's reflection on every request (which cost
+ * 40-70 µs of a 150 µs request). `parse` returns the DTO or throws {@link refuse}.
+ */
+export interface SelfParsing<T> {
+  parse(value: Record<string, unknown>): T;
+}
+
+function isSelfParsing(metatype: unknown): metatype is SelfParsing<unknown> {
+  return typeof (metatype as Partial<SelfParsing<unknown>> | undefined)?.parse === 'function';
+}
+
+/** The fields of `value` that are not in `allowed`, as the validation's messages name them. */
+export function unknownFields(value: Record<string, unknown>, allowed: readonly string[]): string[] {
+  return Object.keys(value)
+    .filter((key) => !allowed.includes(key))
+    .map((key) => `unknown field ${key}`);
+}
+
+/** Ends a request with 422 and every problem found, or returns when there is none. */
+export function refuseIfAny(problems: readonly string[]): void {
+  if (problems.length > 0) throw new UnprocessableEntityException(problems.join('; '));
+}
+
+/**
  * The global validation of request bodies and queries against their DTO classes: unknown
- * fields are refused, and every problem is a 422 `{"error": "…"}` naming the fields.
+ * fields are refused, and every problem is a 422 `{"error": "…"}` naming the fields. DTOs of the
+ * hot routes parse themselves ({@link SelfParsing}); the others go through class-validator.
  */
 export class RequestValidationPipe extends ValidationPipe {
   constructor() {
@@ -29,6 +55,9 @@ export class RequestValidationPipe extends ValidationPipe {
       if (depth(value) > MAX_DEPTH) throw new UnprocessableEntityException(`the ${metadata.type} is nested deeper than ${MAX_DEPTH} levels`);
       const inherited = Object.keys(value).find((key) => key in Object.prototype || key === '__proto__');
       if (inherited !== undefined) throw new UnprocessableEntityException(`unknown field ${inherited}`);
+    }
+    if (isSelfParsing(metadata.metatype) && typeof value === 'object' && value !== null) {
+      return metadata.metatype.parse(value as Record<string, unknown>);
     }
     return super.transform(value, metadata);
   }

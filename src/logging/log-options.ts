@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type LevelWithSilent, type LoggerOptions, stdTimeFunctions } from 'pino';
-import type { Options as PinoHttpOptions } from 'pino-http';
 import type { AppConfigShape } from '../config/config.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -24,8 +22,6 @@ const REDACTED_PATHS = [
   'config.admin',
   'config.kafka.sasl',
 ];
-
-type Request = IncomingMessage & { originalUrl?: string; id?: string };
 
 /** The request's path without its query string (which may carry a token). */
 export function requestPath(request: { originalUrl?: string; url?: string }): string {
@@ -104,26 +100,20 @@ export function loggerOptions(config: AppConfigShape): LoggerOptions {
   };
 }
 
-const madeUp = (error: Error) => /^failed with status code \d+$/.test(error.message);
+/** A request as its log line shows it: id, method and path (never the query, which may carry a token). */
+export interface RequestSummary {
+  id: string;
+  method: string;
+  url: string;
+}
 
-/** pino-http's options: one line per request with its id, method, path, status and time. */
-export function httpLoggerOptions(config: AppConfigShape): PinoHttpOptions<Request, ServerResponse> {
+/** The log line of an answered request: its level, its fields and its message. */
+export function requestLine(request: RequestSummary, statusCode: number, responseTimeMs: number) {
+  const path = requestPath(request);
+  const responseTime = Math.round(responseTimeMs);
   return {
-    ...loggerOptions(config),
-    // Fastify gives each request its id (see RequestIds) and @fastify/middie hands it on as
-    // request.id, which pino-http takes as it is; this is for a request fastify did not see.
-    genReqId: (request) => requestId(request.headers['x-request-id']),
-    customLogLevel: (request, response, error) => requestLogLevel(request.method ?? 'GET', requestPath(request), response.statusCode, !!error),
-    customSuccessMessage: (request, response, ms) => `${request.method} ${requestPath(request)} ${response.statusCode} in ${ms} ms`,
-    // pino-http makes up an Error for every 5xx answer; its stack points into pino-http and says
-    // nothing (a real failure is logged with its stack by the exception filter), so it is left out.
-    customErrorMessage: (request, response, error) =>
-      `${request.method} ${requestPath(request)} ${response.statusCode}${madeUp(error) ? '' : `: ${error.message}`}`,
-    customErrorObject: (_request, _response, error, value: Record<string, unknown>) =>
-      madeUp(error) ? Object.fromEntries(Object.entries(value).filter(([key]) => key !== 'err')) : value,
-    serializers: {
-      req: (request: { id: string; method: string; url: string }) => ({ id: request.id, method: request.method, path: requestPath(request) }),
-      res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
-    },
+    level: requestLogLevel(request.method, path, statusCode, false),
+    fields: { req: { id: request.id, method: request.method, path }, res: { statusCode }, responseTime },
+    message: `${request.method} ${path} ${statusCode} in ${responseTime} ms`,
   };
 }

@@ -1,12 +1,15 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
-import { requestId } from './log-options.js';
+import { PinoLogger } from 'nestjs-pino';
+import type { Logger } from 'pino';
+import { requestId, requestLine } from './log-options.js';
 
 /**
- * Request ids on fastify: each request's id is the client's X-Request-Id when it is sane, a new
- * UUID otherwise; it is the id of the request's log lines (fastify hands it to the logging
- * middleware) and goes back to the client as X-Request-Id, on every response, errors included.
+ * Request ids and request lines on fastify: each request's id is the client's X-Request-Id when
+ * it is sane, a new UUID otherwise; it goes back to the client as X-Request-Id, on every
+ * response, errors included, and its line (method, path, status, time) is logged when it is
+ * answered, at the level `requestLogLevel` gives.
  */
 @Injectable()
 export class RequestIds implements OnModuleInit {
@@ -19,6 +22,16 @@ export class RequestIds implements OnModuleInit {
     fastify.addHook('onSend', (request, reply, payload, done) => {
       void reply.header('X-Request-Id', request.id);
       done(null, payload);
+    });
+    // Request lines carry their fields ready-made (requestLine): past pino-http's serializers, and
+    // without redaction (their fields are id, method, path without query, status and time).
+    const identity = (value: unknown) => value;
+    let requestLogger: Logger | undefined;
+    fastify.addHook('onResponse', (request, reply, done) => {
+      const logger = (requestLogger ??= PinoLogger.root?.child({}, { serializers: { req: identity, res: identity }, redact: { paths: [] } }));
+      const line = requestLine(request, reply.statusCode, reply.elapsedTime);
+      if (logger?.isLevelEnabled(line.level)) logger[line.level as 'info'](line.fields, line.message);
+      done();
     });
   }
 }

@@ -1,35 +1,10 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Matches, type ValidationArguments, ValidateBy } from 'class-validator';
+import { refuseIfAny, unknownFields } from '../../http/validation.js';
 import { InvalidAmountError, parseAmount } from '../../money/money.js';
-import { WALLET_ID_PATTERN, WALLET_ID_RULE } from '../../wallet/wallet-id.js';
-
-/** A JSON number or a decimal string, > 0, at most 2 decimals, at most 10^12 (see parseAmount). */
-const IsAmount = () =>
-  ValidateBy({
-    name: 'isAmount',
-    validator: {
-      validate: (value: unknown) => {
-        try {
-          parseAmount(value);
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      defaultMessage: (args?: ValidationArguments) => {
-        try {
-          parseAmount(args?.value);
-          return 'amount is invalid';
-        } catch (error) {
-          return error instanceof InvalidAmountError ? error.message : 'amount is invalid';
-        }
-      },
-    },
-  });
+import { WALLET_ID_RULE, isWalletId } from '../../wallet/wallet-id.js';
 
 export class DepositRequestDto {
   @ApiProperty({ description: 'The wallet: 1-128 characters of A-Z a-z 0-9 . _ : -, case-sensitive', example: '0x1a35ab' })
-  @Matches(WALLET_ID_PATTERN, { message: WALLET_ID_RULE })
   wallet_id!: string;
 
   @ApiProperty({
@@ -37,8 +12,20 @@ export class DepositRequestDto {
     description: 'Greater than 0, at most 2 decimal places, at most 1000000000000. A JSON number (read by its shortest decimal form) or a decimal string.',
     example: 2000,
   })
-  @IsAmount()
   amount!: number | string;
+
+  /** Checks a request body (see SelfParsing): every problem at once, unknown fields first. */
+  static parse(body: Record<string, unknown>): DepositRequestDto {
+    const problems = unknownFields(body, ['wallet_id', 'amount']);
+    if (!isWalletId(body.wallet_id)) problems.push(WALLET_ID_RULE);
+    try {
+      parseAmount(body.amount);
+    } catch (error) {
+      problems.push(error instanceof InvalidAmountError ? error.message : 'amount is invalid');
+    }
+    refuseIfAny(problems);
+    return Object.assign(new DepositRequestDto(), { wallet_id: body.wallet_id, amount: body.amount });
+  }
 }
 
 export class DepositResponseDto {

@@ -1,20 +1,27 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { refuseIfAny, unknownFields } from '../../http/validation.js';
 
 export class CheckQueryDto {
   @ApiPropertyOptional({ description: 'A token from POST /deposit (or an admin flag): answer only once the views include that event' })
-  @IsOptional()
-  @IsString()
   token?: string;
 
   @ApiPropertyOptional({ description: 'With a token: the longest wait in ms (default 5000; at most CHECK_MAX_WAIT_MS)', minimum: 0, default: 5000 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'wait_ms must be an integer' })
-  @Min(0, { message: 'wait_ms must be at least 0' })
-  @Max(600_000, { message: 'wait_ms must be at most 600000' })
   wait_ms?: number;
+
+  /** Checks the query (see SelfParsing); `wait_ms` becomes a number. */
+  static parse(query: Record<string, unknown>): CheckQueryDto {
+    const problems = unknownFields(query, ['token', 'wait_ms']);
+    const { token } = query;
+    if (token !== undefined && typeof token !== 'string') problems.push('token must be a string');
+    const waitMs = query.wait_ms === undefined ? undefined : Number(query.wait_ms);
+    if (waitMs !== undefined) {
+      if (!Number.isInteger(waitMs)) problems.push('wait_ms must be an integer');
+      else if (waitMs < 0) problems.push('wait_ms must be at least 0');
+      else if (waitMs > 600_000) problems.push('wait_ms must be at most 600000');
+    }
+    refuseIfAny(problems);
+    return Object.assign(new CheckQueryDto(), { token, wait_ms: waitMs });
+  }
 }
 
 export class CheckResponseDto {
