@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # depositaja: one image for the API (`node dist/main.js [--no-processors]`) and the processors
 # (`node dist/processor.js [--balance] [--threshold] [--flagger]`). See docs/docker.md.
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
@@ -26,7 +26,7 @@ RUN mkdir -p /data && chown node:node /data
 # The image's unprivileged "node" user, by number so that the runtime needs no name lookup.
 USER 1000:1000
 EXPOSE 8080
-# No curl in slim images; Node 20 has fetch.
+# No curl in slim images; Node has fetch.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "dist/main.js"]

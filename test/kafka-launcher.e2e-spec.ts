@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { type Admin, Kafka, type KafkaConfig, type Producer, logLevel } from 'kafkajs';
 import {
@@ -167,4 +171,19 @@ describe('the local Kafka launcher with three nodes', () => {
 
     expect((await consumeAll(kafka, topic, 6)).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
   }, 300_000);
+});
+
+describe('the local Kafka launcher without its prerequisites', () => {
+  it('names what is missing in one line when java is not on PATH, even with the jars resolved', () => {
+    // node alone on PATH: the jars are resolved by the global setup, java cannot be found.
+    const bin = mkdtempSync(join(tmpdir(), 'depositaja-nojava-'));
+    symlinkSync(process.execPath, join(bin, 'node'));
+    const result = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'scripts/kafka.ts', 'start', '--instance', 'nojava', '--port', '39192'], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: bin },
+    });
+
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe('kafka: java not found on PATH: install Java 17 or newer, or point KAFKA_BROKERS at a running Kafka');
+  });
 });

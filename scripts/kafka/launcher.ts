@@ -117,6 +117,18 @@ function requireTool(command: string, args: string[], hint: string): void {
   if (probe.error) throw new LocalKafkaError(`${command} not found on PATH: ${hint}`);
 }
 
+const JAVA_HINT = 'install Java 17 or newer, or point KAFKA_BROKERS at a running Kafka';
+
+/** Java 17 or newer on PATH, or one clear line saying what is missing. */
+function requireJava(): void {
+  const probe = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (probe.error) throw new LocalKafkaError(`java not found on PATH: ${JAVA_HINT}`);
+  // `java -version` prints e.g. 'openjdk version "17.0.15"' (or "1.8.0_392" before Java 9) on stderr.
+  const version = /version "(\d+)(?:\.(\d+))?/.exec(`${probe.stderr}${probe.stdout}`);
+  const major = version ? (version[1] === '1' ? Number(version[2]) : Number(version[1])) : undefined;
+  if (major !== undefined && major < 17) throw new LocalKafkaError(`java on PATH is Java ${major}; Apache Kafka needs Java 17 or newer: ${JAVA_HINT}`);
+}
+
 /**
  * Resolves the broker's jars from Maven Central into `.kafka/lib/<version>` unless they are
  * there already (a marker file is written last, so an interrupted download is redone).
@@ -124,8 +136,8 @@ function requireTool(command: string, args: string[], hint: string): void {
 export function ensureJars(options: LocalKafkaOptions): string {
   const dir = libDir(options);
   const marker = join(dir, '.complete');
+  requireJava();
   if (existsSync(marker)) return dir;
-  requireTool('java', ['-version'], 'install Java 17 or newer, or point KAFKA_BROKERS at a running Kafka');
   requireTool('mvn', ['-v'], 'install Apache Maven, or point KAFKA_BROKERS at a running Kafka');
   options.log?.(`resolving Apache Kafka ${options.version} jars from Maven Central into ${dir}`);
   rmSync(dir, { recursive: true, force: true });
@@ -312,7 +324,7 @@ function format(options: LocalKafkaOptions, node: NodeInfo, lib: string, cluster
     { encoding: 'utf8' },
   );
   if (result.status !== 0) {
-    throw new LocalKafkaError(`formatting the storage of node ${node.id} failed: ${(result.stderr || result.stdout).trim()}`);
+    throw new LocalKafkaError(`formatting the storage of node ${node.id} failed: ${(result.stderr || result.stdout || String(result.error)).trim()}`);
   }
 }
 
@@ -336,7 +348,7 @@ function launch(options: LocalKafkaOptions, node: NodeInfo, lib: string): ChildP
     { detached: true, stdio: ['ignore', out, out] },
   );
   closeSync(out);
-  if (child.pid === undefined) throw new LocalKafkaError(`could not start java for node ${node.id}`);
+  if (child.pid === undefined) throw new LocalKafkaError(`could not start java for node ${node.id}: ${JAVA_HINT}`);
   const pidFile: PidFile = {
     pid: child.pid,
     clientPort: node.clientPort,
