@@ -11,6 +11,7 @@ import { type AppConfigShape, ConfigError, loadConfig } from './config/config.js
 import { toExactJson } from './http/exact-json.js';
 import { HttpErrorFilter } from './http/http-error.filter.js';
 import { fastifyOptions, limitInFlight, parseJsonBodies } from './http/http-server.js';
+import { acceptOnMoreQueues } from './http/more-listeners.js';
 import { RequestValidationPipe } from './http/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { StoreInUseError, StreamsRuntime, TopicMismatchError, connectStreams, serveGroups } from './streams/index.js';
@@ -42,11 +43,12 @@ export async function runService(options: ServiceOptions): Promise<NestFastifyAp
     { bufferLogs: true, bodyParser: false },
   );
   app.useLogger(app.get(Logger));
-  const drain = configureHttp(app, config);
+  const http = configureHttp(app, config);
   if (here.length > 0) connectStreams(app);
   await app.init();
   // HTTP first: health and metrics answer while the groups restore their stores.
   await app.listen({ port: config.http.port, host: config.http.host, backlog: LISTEN_BACKLOG });
+  http.alsoClose(await acceptOnMoreQueues(app.getHttpServer(), MORE_ACCEPT_QUEUES));
   if (here.length > 0) await app.startAllMicroservices();
   let processorThreads: ProcessorThreads | undefined;
   if (threads > 0) {
@@ -54,7 +56,7 @@ export async function runService(options: ServiceOptions): Promise<NestFastifyAp
       stopper.fail(reason),
     );
   }
-  stopper.ready(app, drain, processorThreads);
+  stopper.ready(app, (timeoutMs) => http.drain(timeoutMs), processorThreads);
   return app;
 }
 
@@ -97,14 +99,18 @@ export async function runProcessorsOnThread(data: ProcessorThreadData, port: Thr
  */
 const LISTEN_BACKLOG = 4096;
 
-function configureHttp(app: NestFastifyApplication, config: AppConfigShape): (timeoutMs: number) => Promise<void> {
+/** Further descriptors of the listening socket (see acceptOnMoreQueues): up to 65 accepts per event-loop turn. */
+const MORE_ACCEPT_QUEUES = 64;
+
+function configureHttp(app: NestFastifyApplication, config: AppConfigShape): ReturnType<typeof limitInFlight> {
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
   fastify.setReplySerializer(toExactJson);
   // Only JSON bodies are taken; anything else is a 415.
   fastify.removeContentTypeParser('text/plain');
   parseJsonBodies(fastify);
-  const inFlight = limitInFlight(fastify, config.http.maxInFlightRequests);
-  recordHttpMetrics(fastify, app.get(MetricsService));
+  const metrics = app.get(MetricsService);
+  const inFlight = limitInFlight(fastify, config.http.maxInFlightRequests, config.http.overloadLatencyMs, () => metrics.requestsShed.inc());
+  recordHttpMetrics(fastify, metrics);
   app.useGlobalFilters(new HttpErrorFilter());
   app.useGlobalPipes(new RequestValidationPipe());
 
@@ -121,7 +127,7 @@ function configureHttp(app: NestFastifyApplication, config: AppConfigShape): (ti
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
-  return (timeoutMs) => inFlight.drain(timeoutMs);
+  return inFlight;
 }
 
 function recordHttpMetrics(fastify: FastifyInstance, metrics: MetricsService): void {

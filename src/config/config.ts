@@ -135,6 +135,12 @@ class Environment {
   @Type(() => Number)
   @Min(0)
   @Max(60_000)
+  @IsInt({ message: 'OVERLOAD_LATENCY_MS must be an integer' })
+  OVERLOAD_LATENCY_MS = 500;
+
+  @Type(() => Number)
+  @Min(0)
+  @Max(60_000)
   @IsInt({ message: 'CHECK_MAX_WAIT_MS must be an integer' })
   CHECK_MAX_WAIT_MS = 30_000;
 
@@ -152,6 +158,8 @@ export interface AppConfigShape {
     port: number;
     requestTimeoutMs: number;
     maxInFlightRequests: number;
+    /** The latency the adaptive concurrency limit keeps the 90th percentile under; 0: a fixed limit. */
+    overloadLatencyMs: number;
     produceLingerMs: number;
     checkMaxWaitMs: number;
   };
@@ -242,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
       port: parsed.PORT,
       requestTimeoutMs: parsed.REQUEST_TIMEOUT_MS,
       maxInFlightRequests: parsed.MAX_IN_FLIGHT_REQUESTS,
+      overloadLatencyMs: parsed.OVERLOAD_LATENCY_MS,
       produceLingerMs: parsed.PRODUCE_LINGER_MS,
       checkMaxWaitMs: parsed.CHECK_MAX_WAIT_MS,
     },

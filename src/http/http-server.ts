@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import secureJson from 'secure-json-parse';
 import type { AppConfigShape } from '../config/config.js';
+import { AdaptiveLimit } from './adaptive-limit.js';
 
 /** How long a stopping service still takes new connections, answering them 503. */
 const LAME_DUCK_MS = 250;
@@ -80,30 +81,54 @@ function badRequest(message: string): Error {
   return Object.assign(new Error(message), { statusCode: 400 });
 }
 
+/** Probes answer even under overload: a load balancer must not take a busy instance for a dead one. */
+const NEVER_SHED = /^\/(health\/(live|ready)|metrics)(\?|$)/;
+
+/** Requests that wait on purpose (read-your-writes with a token) say nothing about load. */
+const WAITS_ON_PURPOSE = /[?&]token=/;
+
 /**
- * Bounds the requests in flight (past `max`, new ones get 503 at once instead of queueing
- * without end) and drains them on stop: `drain()` stops accepting connections, answers new
- * requests on open ones 503 with `Connection: close`, and waits (up to `timeoutMs`) until every
- * request in flight is answered. What is still open afterwards can be closed without dropping
- * a request.
+ * Bounds the requests in flight and drains them on stop. Past the limit, new requests get 503
+ * with Retry-After at once instead of queueing: the limit is `maxInFlight`, and with
+ * `targetLatencyMs` > 0 it adapts ({@link AdaptiveLimit}) so that the answered requests' 90th
+ * percentile latency stays under the target. Health probes and metrics are never refused.
+ * `drain()` stops accepting connections, answers new requests on open ones 503 with
+ * `Connection: close`, and waits (up to `timeoutMs`) until every request in flight is answered.
+ * What is still open afterwards can be closed without dropping a request.
  */
-export function limitInFlight(fastify: FastifyInstance, max: number): { drain(timeoutMs: number): Promise<void> } {
+export function limitInFlight(
+  fastify: FastifyInstance,
+  maxInFlight: number,
+  targetLatencyMs: number,
+  onShed?: () => void,
+): { drain(timeoutMs: number): Promise<void>; alsoClose(servers: ReadonlyArray<{ close(): unknown }>): void } {
   let inFlight = 0;
   let closing = false;
-  fastify.addHook('onRequest', (_request, reply, done) => {
+  const listeners: Array<{ close(): unknown }> = [];
+  const limit = new AdaptiveLimit({ max: maxInFlight, min: Math.min(maxInFlight, 16), targetMs: targetLatencyMs > 0 ? targetLatencyMs : Infinity });
+  fastify.addHook('onRequest', (request, reply, done) => {
     if (closing) {
       void reply.code(503).header('Retry-After', '1').header('Connection', 'close').send({ error: 'the service is stopping; retry' });
       return;
     }
-    if (inFlight >= max) {
-      void reply.code(503).header('Retry-After', '1').send({ error: 'too many requests in flight; retry' });
+    const exempt = NEVER_SHED.test(request.url);
+    if (!exempt && !limit.admits(inFlight)) {
+      onShed?.();
+      void reply.code(503).header('Retry-After', '1').send({ error: 'the service is at capacity; retry' });
       return;
     }
     inFlight++;
-    reply.raw.once('close', () => inFlight--);
+    const sampled = !exempt && !WAITS_ON_PURPOSE.test(request.url);
+    reply.raw.once('close', () => {
+      inFlight--;
+      if (sampled) limit.sample(reply.elapsedTime);
+    });
     done();
   });
   return {
+    alsoClose(servers) {
+      listeners.push(...servers);
+    },
     async drain(timeoutMs: number): Promise<void> {
       closing = true;
       // A moment more of taking connections (and answering them 503): a client that connected
@@ -111,6 +136,7 @@ export function limitInFlight(fastify: FastifyInstance, max: number): { drain(ti
       await sleep(LAME_DUCK_MS);
       // Then stop taking connections; those already taken keep going until they are answered.
       fastify.server.close();
+      for (const listener of listeners) listener.close();
       const deadline = Date.now() + timeoutMs;
       // A connection taken a moment ago may still be sending its request: give it a chance to
       // arrive (and be answered 503) before the rest is closed.

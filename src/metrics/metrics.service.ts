@@ -43,6 +43,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly requestsShed = new Counter({
+    name: 'http_requests_shed_total',
+    help: 'Requests refused with 503 at once because the service was at its (adaptive) concurrency limit',
+    registers: [this.registry],
+  });
+
   readonly depositsRejected = new Counter({
     name: 'deposits_rejected_total',
     help: 'Deposits refused, by reason',
