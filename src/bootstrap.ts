@@ -12,6 +12,7 @@ import { toExactJson } from './http/exact-json.js';
 import { HttpErrorFilter } from './http/http-error.filter.js';
 import { fastifyOptions, limitInFlight, parseJsonBodies } from './http/http-server.js';
 import { acceptOnMoreQueues } from './http/more-listeners.js';
+import { documentEdgeResponses } from './http/openapi.js';
 import { RequestValidationPipe } from './http/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { StoreInUseError, StreamsRuntime, TopicMismatchError, connectStreams, serveGroups } from './streams/index.js';
@@ -114,7 +115,7 @@ function configureHttp(app: NestFastifyApplication, config: AppConfigShape): Ret
   app.useGlobalFilters(new HttpErrorFilter());
   app.useGlobalPipes(new RequestValidationPipe());
 
-  const document = SwaggerModule.createDocument(
+  const document = documentEdgeResponses(SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('depositaja')
@@ -125,7 +126,7 @@ function configureHttp(app: NestFastifyApplication, config: AppConfigShape): Ret
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' })
       .build(),
-  );
+  ));
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
   return inFlight;
 }

@@ -2,6 +2,7 @@ import { Body, Controller, Delete, HttpCode, HttpStatus, Param, Put, UseGuards }
 import {
   ApiAcceptedResponse,
   ApiBearerAuth,
+  ApiBody,
   ApiOperation,
   ApiServiceUnavailableResponse,
   ApiTags,
@@ -32,6 +33,7 @@ export class AdminController {
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({ summary: 'Flag a wallet by hand', description: 'A manual flag event on the flag stream: it survives restarts and replays.' })
   @ApiAcceptedResponse({ type: FlagResponseDto })
+  @ApiBody({ type: FlagRequestDto, required: false, description: 'Optional: the reason, kept with the flag' })
   flag(@Param() { wallet_id }: WalletParamsDto, @Body() body: FlagRequestDto): Promise<FlagResponseDto> {
     return this.emit(wallet_id, true, body.reason);
   }
@@ -43,6 +45,7 @@ export class AdminController {
     description: 'Deposits accepted up to now no longer count towards the threshold; a new window over it flags again.',
   })
   @ApiAcceptedResponse({ type: FlagResponseDto })
+  @ApiBody({ type: FlagRequestDto, required: false, description: 'Optional: the reason, kept with the flag' })
   unflag(@Param() { wallet_id }: WalletParamsDto, @Body() body: FlagRequestDto): Promise<FlagResponseDto> {
     return this.emit(wallet_id, false, body.reason);
   }

@@ -8,6 +8,7 @@ import {
   ApiServiceUnavailableResponse,
   ApiTags,
   ApiUnauthorizedResponse,
+  ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AdminGuard } from '../admin/admin.guard.js';
@@ -66,6 +67,7 @@ export class MonitorController {
   })
   @ApiOkResponse({ schema: { example: { table: 'balance-table', key: '0x1a35ab', source: 'view', value: { balanceMinor: '200000', depositCount: '1' }, applied: { deposit: 7 } } } })
   @ApiNotFoundResponse({ type: ErrorDto, description: 'Unknown table, or no value under the key here' })
+  @ApiUnprocessableEntityResponse({ type: ErrorDto, description: 'table or key missing or invalid, or an unknown query field' })
   @ApiUnauthorizedResponse({ type: ErrorDto, description: 'Missing or wrong bearer token' })
   @ApiServiceUnavailableResponse({ type: ErrorDto, description: 'ADMIN_TOKEN is not set (admin disabled)' })
   async lookup(@Query() { table, key }: LookupQueryDto): Promise<LookupResult> {
@@ -82,6 +84,7 @@ export class MonitorController {
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Monitor: the latest flag changes this process read, newest first, one per wallet (admin)' })
   @ApiOkResponse({ description: '`available` is false in a process without a view of the flag table' })
+  @ApiUnprocessableEntityResponse({ type: ErrorDto, description: 'limit out of range, or an unknown query field' })
   @ApiUnauthorizedResponse({ type: ErrorDto, description: 'Missing or wrong bearer token' })
   @ApiServiceUnavailableResponse({ type: ErrorDto, description: 'ADMIN_TOKEN is not set (admin disabled)' })
   async flags(@Query() { limit }: FlagEventsQueryDto): Promise<{ available: boolean; events: FlagEvent[] }> {
