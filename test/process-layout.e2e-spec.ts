@@ -1,0 +1,72 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { testKafka, uniquePrefix } from './support/kafka.js';
+import { Service, scratchDir } from './support/service.js';
+import { TestProcess } from './support/processes.js';
+import { brokers } from './support/kafka.js';
+
+/**
+ * `node dist/main.js` as `npm start` runs it: the API on the main thread, the processor groups
+ * on a worker thread (PROCESSOR_THREADS), and still one process to the outside: one log stream,
+ * one health and metrics view, one SIGTERM; a part that cannot run stops the whole.
+ */
+describe('the default process layout', () => {
+  const data = scratchDir('layout');
+
+  afterAll(() => rmSync(data, { recursive: true, force: true }));
+
+  it('runs the groups on a worker thread, shows them in its health and metrics, and stops all on SIGTERM', async () => {
+    const sut = await Service.start('service', {
+      entry: 'main',
+      topicPrefix: uniquePrefix('layout'),
+      dataDir: join(data, 'threads'),
+      env: { PROCESSOR_THREADS: '1', LOG_LEVEL: 'info' },
+    });
+    try {
+      const accepted = await sut.deposit('layout-w1', '12.34');
+      const checked = await sut.check('layout-w1', `?token=${accepted.body.token}`);
+      const ready = await sut.request('GET', '/health/ready');
+      const metrics = (await sut.request('GET', '/metrics')).body as string;
+
+      expect(checked.body).toMatchObject({ balance: 12.34, deposit_count: 1 });
+      expect(ready.body).toMatchObject({ status: 'ready', groups: { balance: true, threshold: true, flagger: true } });
+      for (const group of ['balance', 'threshold', 'flagger']) {
+        expect(metrics).toContain(`stream_group_running{group="${group}"} 1`);
+        expect(metrics).toMatch(new RegExp(`stream_group_partitions\\{group="${group}",state="running"\\} 6`));
+      }
+      expect(sut.process.lines(/running on 1 worker thread/)).toHaveLength(1);
+      // The thread's own lines come out of the same stream.
+      expect(sut.process.lines(/"context":"Group:balance".*joined/)).toHaveLength(1);
+    } finally {
+      const exited = await sut.stop('SIGTERM');
+      expect(exited.code).toBe(0);
+      expect(sut.process.lines(/"msg":"stopped"/)).toHaveLength(1);
+    }
+  }, 120_000);
+
+  it('stops the whole service, with the reason, when a processor thread cannot start', async () => {
+    const prefix = uniquePrefix('layout-bad');
+    const admin = testKafka().admin();
+    await admin.connect();
+    // A group table with a partition count unlike the group's inputs: co-partitioning is the
+    // processor thread's check (the main thread only views the table).
+    await admin.createTopics({
+      topics: [{ topic: `${prefix}threshold-table`, numPartitions: 2, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+
+    const service = new TestProcess('service', 'dist/main.js', [], {
+      KAFKA_BROKERS: brokers().join(','),
+      KAFKA_TOPIC_PREFIX: prefix,
+      DATA_DIR: join(data, 'bad'),
+      PORT: '0',
+      HOST: '127.0.0.1',
+      PROCESSOR_THREADS: '1',
+    });
+    const exited = await service.exited;
+
+    expect(exited.code).toBe(1);
+    expect(service.lines(/^depositaja: /).join('\n')).toContain(`topic ${prefix}threshold-table has 2 partitions`);
+  }, 120_000);
+});
