@@ -10,7 +10,7 @@ import { type HotSpots, hotSpots } from './lib/profile';
 import type { ScenarioResult } from './lib/results';
 import { type Ceilings, baseline } from './scenarios/baseline';
 import { core } from './scenarios/core';
-import { ingest } from './scenarios/ingest';
+import { type IngestLayout, ingest } from './scenarios/ingest';
 import { processOnce, verifyAndClean } from './scenarios/processing';
 import { type GrowthRun, growth, hotKeys, killHalfway, processing } from './scenarios/processing-scenarios';
 import { freshness, readPath } from './scenarios/reads';
@@ -23,11 +23,11 @@ export interface BenchPlan {
   reps: number;
   ceiling: { count: number; perSend: number };
   core: { count: number; keys: number };
-  b1: { connections: number; durationSeconds: number; wallets: number; modes: ReadonlyArray<'stopped' | 'running'> };
+  b1: { connections: readonly number[]; durationSeconds: number; wallets: number; layouts: readonly IngestLayout[] };
   b2: { count: number; wallets: number };
   b3: { count: number; wallets: number; slices: number };
   b6: { count: number; wallets: number };
-  b7: { wallets: number; connections: number; durationSeconds: number };
+  b7: { wallets: number; connections: readonly number[]; durationSeconds: number };
   b8: { wallets: number; ratePerSecond: number; durationSeconds: number };
   growth: { sizes: number[]; wallets: number };
   profile: { count: number; wallets: number };
@@ -37,11 +37,11 @@ export const defaultPlan = (): BenchPlan => ({
   reps: 3,
   ceiling: { count: 300_000, perSend: 5000 },
   core: { count: 200_000, keys: 20_000 },
-  b1: { connections: 100, durationSeconds: 20, wallets: 100_000, modes: ['stopped', 'running'] },
+  b1: { connections: [100, 1000, 2000], durationSeconds: 20, wallets: 100_000, layouts: ['default', 'split'] },
   b2: { count: 1_000_000, wallets: 100_000 },
   b3: { count: 200_000, wallets: 100, slices: 5 },
   b6: { count: 1_000_000, wallets: 100_000 },
-  b7: { wallets: 100_000, connections: 100, durationSeconds: 10 },
+  b7: { wallets: 100_000, connections: [100, 1000], durationSeconds: 10 },
   b8: { wallets: 100_000, ratePerSecond: 2000, durationSeconds: 10 },
   growth: { sizes: [100_000, 1_000_000, 3_000_000], wallets: 100_000 },
   profile: { count: 1_000_000, wallets: 100_000 },

@@ -20,13 +20,13 @@ A full run (every scenario) takes about 15 minutes on a quiet 2-core machine.
 Scenarios (default: all): ${SCENARIOS.join(', ')}
   ceiling  raw kafkajs producer and eachBatch consumer on the same broker
   core     the streams core alone (its sum test group): records/s processed, restored cold
-  B1       POST /deposit, 100 connections, 20 s, processors stopped and running
+  B1       POST /deposit, 100, 1,000 and 2,000 connections, 20 s, as npm start runs it and split
   B2       1M deposits over 100k wallets, one processor from empty stores, to lag 0
   B3       200k deposits over 100 wallets, the rate in slices
   B4       cold restore of the B2 tables (runs B2)
   B5       restart with local data after SIGTERM and after SIGKILL (runs B2)
   B6       SIGKILL halfway through B2, restart, every balance exact
-  B7       GET /check, 100 connections
+  B7       GET /check, 100 and 1,000 connections, as npm start runs it
   B8       accept → visible in GET /check at 2,000 deposits/s
   growth   B2 at 100k, 1M and 3M deposits
 

@@ -50,8 +50,8 @@ describe('the OpenAPI document', () => {
   }
 
   function probes(template: string, operation: Operation): Probe[] {
-    const auth = operation.security ? { authorization: `Bearer ${ADMIN_TOKEN}` } : {};
-    const json = { 'content-type': 'application/json' };
+    const auth: Record<string, string> = operation.security ? { authorization: `Bearer ${ADMIN_TOKEN}` } : {};
+    const json: Record<string, string> = { 'content-type': 'application/json' };
     const path = (wallet: string) => template.replace('{wallet_id}', wallet);
     const query = (operation.parameters ?? []).filter((parameter) => parameter.in === 'query');
     const valid = path('0x1a35ab') + (template === '/monitor/api/lookup' ? '?table=balance-table&key=0x1a35ab' : '');

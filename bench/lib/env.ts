@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
-import { type LocalKafkaOptions, defaultLocalKafkaOptions, startLocalKafka, stopLocalKafka, wipeLocalKafka } from '../../scripts/kafka/launcher';
+import { type LocalKafkaOptions, defaultLocalKafkaOptions, localKafkaPids, startLocalKafka, stopLocalKafka, wipeLocalKafka } from '../../scripts/kafka/launcher';
 import { freePort } from '../../scripts/lib/free-port';
 import { ManagedProcess } from '../../scripts/lib/managed-process';
 
@@ -35,6 +35,13 @@ export function processUsage(pid: number): { peakRssMb: number; cpuSeconds: numb
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
   return { peakRssMb: hwmKb / 1024, cpuSeconds: ticks / CLOCK_TICKS };
+}
+
+/** CPU time of one thread of a live process (its main thread when `tid` is the pid), from /proc. */
+export function threadCpuSeconds(pid: number, tid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 // sysconf(_SC_CLK_TCK): 100 on every Linux Node runs on.
@@ -98,6 +105,8 @@ export interface ServiceSpec {
   dataDir: string;
   /** Extra environment, e.g. NODE_OPTIONS for a CPU profile. */
   env?: Record<string, string>;
+  /** Keep only this many of the last output lines (LOG_LEVEL=info logs every request). */
+  keepLines?: number;
 }
 
 export class BenchEnv {
@@ -157,11 +166,21 @@ export class BenchEnv {
       LOG_FORMAT: 'json',
       ...this.options.serviceEnv,
       ...spec.env,
-    });
+    }, [], spec.keepLines);
     const service = new ServiceProcess(child, port);
     this.processes.add(service);
     void child.exited.then(() => this.processes.delete(service));
     return service;
+  }
+
+  /** node dist/main.js as `npm start` runs it: the API, and the three groups on processor threads. */
+  main(spec: ServiceSpec, name = 'service'): Promise<ServiceProcess> {
+    return this.spawn(name, 'dist/main.js', [], spec);
+  }
+
+  /** Process ids of the bench's own broker (none when it uses a cluster it was given). */
+  brokerPids(): number[] {
+    return this.ownBroker ? localKafkaPids(this.ownBroker) : [];
   }
 
   /** node dist/processor.js: the three groups, no API. */

@@ -9,6 +9,10 @@ export interface LoadResult {
   ok: number;
   /** Non-2xx answers, connection errors and timeouts. */
   failed: number;
+  /** Of which: requests without an answer within the client's 10 s. */
+  timeouts: number;
+  /** Of which: answers other than 2xx. */
+  non2xx: number;
   statuses: Record<string, number>;
 }
 
@@ -51,6 +55,8 @@ export async function closedLoop<Context>(options: LoadOptions<Context>): Promis
     p99Ms: result.latency.p99,
     ok: result['2xx'],
     failed: result.non2xx + result.errors + result.timeouts,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
     statuses,
   };
 }

@@ -15,51 +15,67 @@ interface ReadEnv {
   workload: Workload;
   expectation: Expectation;
   api: ServiceProcess;
-  processor: ServiceProcess;
+  processes: ServiceProcess[];
 }
 
-/** `wallets` wallets with one deposit each, processed; the API's views ready. */
-async function readEnv(env: BenchEnv, name: string, wallets: number): Promise<ReadEnv> {
+/**
+ * `wallets` wallets with one deposit each, processed; the API's views ready. `default`: the
+ * service as `npm start` runs it (one process); `split`: an API process and a processor process.
+ */
+async function readEnv(env: BenchEnv, name: string, wallets: number, layout: 'default' | 'split'): Promise<ReadEnv> {
   const prefix = env.prefix(name);
   const workload = new Workload(wallets, wallets, { roundRobin: true, seed: 11 });
   await createStreamTopic(env.admin, `${prefix}deposit`);
   await produceDeposits(env.kafka, `${prefix}deposit`, workload.count, workload.spec);
+  const base = { prefix, expectation: new Expectation(workload), workload };
+  if (layout === 'default') {
+    const service = await env.main({ prefix, dataDir: env.dataDir(`${name}-service`) });
+    await waitForZeroLag(env.admin, prefix, 300_000, () => service.assertAlive());
+    await service.waitFor('/health/ready');
+    return { ...base, api: service, processes: [service] };
+  }
   const processor = await env.processor({ prefix, dataDir: env.dataDir(`${name}-processor`) });
   await waitForZeroLag(env.admin, prefix, 300_000, () => processor.assertAlive());
   const api = await env.api({ prefix, dataDir: env.dataDir(`${name}-api`) });
   await api.waitFor('/health/ready');
-  return { prefix, workload, expectation: new Expectation(workload), api, processor };
+  return { ...base, api, processes: [api, processor] };
 }
 
 async function closeReadEnv(env: BenchEnv, read: ReadEnv): Promise<void> {
-  await Promise.all([read.api.stop('SIGTERM'), read.processor.stop('SIGTERM')]);
+  await Promise.all(read.processes.map((process) => process.stop('SIGTERM')));
   await env.dropTopics(read.prefix);
 }
 
 export interface ReadOptions {
   reps: number;
   wallets: number;
-  connections: number;
+  connections: readonly number[];
   durationSeconds: number;
 }
+
+/** The original's GET /check figures (issue 11), by connections. */
+const ORIGINAL_READS: Record<number, { rate: number; p99: number }> = { 100: { rate: 12_329, p99: 24 }, 1000: { rate: 16_704, p99: 166 } };
 
 /** B7: GET /check/:wallet_id, every answer compared with the wallet's expected balance. */
 export async function readPath(env: BenchEnv, options: ReadOptions): Promise<ScenarioResult> {
   const result = newResult(
     'B7',
     'Read path: GET /check',
-    `autocannon, ${options.connections} connections, ${options.durationSeconds} s, wallets random over ${options.wallets.toLocaleString('en')} filled ones; API alone serving, processor idle`,
+    `autocannon, ${options.connections.join(' and ')} connections, ${options.durationSeconds} s, wallets random over ${options.wallets.toLocaleString('en')} filled ones; the service as npm start runs it, processors idle`,
   );
-  const read = await readEnv(env, 'b7', options.wallets);
+  const read = await readEnv(env, 'b7', options.wallets, 'default');
   try {
     const { balance } = read.workload.expectedBalances();
+    for (const connections of options.connections)
     for (let rep = 0; rep < options.reps; rep++) {
+      const original = ORIGINAL_READS[connections];
+      const at = `${connections.toLocaleString('en')} conn.`;
       const next = random(200 + rep);
       let wrong = 0;
       let checked = 0;
       const load = await closedLoop<number>({
         url: read.api.url,
-        connections: options.connections,
+        connections,
         durationSeconds: options.durationSeconds,
         method: 'GET',
         next: () => {
@@ -72,12 +88,12 @@ export async function readPath(env: BenchEnv, options: ReadOptions): Promise<Sce
           if (/"balance_minor":"(\d+)"/.exec(body)?.[1] !== String(balance[wallet])) wrong++;
         },
       });
-      record(result, { label: 'req/s', unit: 'req/s', better: 'higher', goal: 20_000 }, load.requestsPerSecond);
-      record(result, { label: 'p50 latency', unit: 'ms', better: 'lower' }, load.p50Ms);
-      record(result, { label: 'p99 latency', unit: 'ms', better: 'lower', goal: 10 }, load.p99Ms);
-      record(result, { label: 'non-2xx answers and errors', unit: '', better: 'lower', goal: 0 }, load.failed);
-      result.checks.push(`run ${rep + 1}: ${checked} answers compared with the expected balance, ${wrong} wrong`);
-      if (wrong > 0) result.failures.push(`run ${rep + 1}: ${wrong} of ${checked} GET /check answers had a wrong balance`);
+      record(result, { label: `req/s, ${at}`, unit: 'req/s', better: 'higher', ...(original ? { original: original.rate, goal: original.rate } : {}) }, load.requestsPerSecond);
+      record(result, { label: `p50 latency, ${at}`, unit: 'ms', better: 'lower' }, load.p50Ms);
+      record(result, { label: `p99 latency, ${at}`, unit: 'ms', better: 'lower', ...(original ? { original: original.p99 } : {}) }, load.p99Ms);
+      record(result, { label: `non-2xx answers and errors, ${at}`, unit: '', better: 'lower', goal: 0 }, load.failed);
+      result.checks.push(`${at}, run ${rep + 1}: ${checked} answers compared with the expected balance, ${wrong} wrong`);
+      if (wrong > 0) result.failures.push(`${at}, run ${rep + 1}: ${wrong} of ${checked} GET /check answers had a wrong balance`);
     }
   } finally {
     await closeReadEnv(env, read);
@@ -101,7 +117,7 @@ export async function freshness(env: BenchEnv, options: FreshnessOptions): Promi
     'Freshness: accept → visible in GET /check',
     `${options.ratePerSecond.toLocaleString('en')} deposits/s for ${options.durationSeconds} s over ${options.wallets.toLocaleString('en')} wallets, each 202 followed at once by GET /check/:wallet_id?token=…&wait_ms=5000; API and processor processes, after ${WARM_UP_SECONDS} s of the same load not reported`,
   );
-  const read = await readEnv(env, 'b8', options.wallets);
+  const read = await readEnv(env, 'b8', options.wallets, 'split');
   const client = new HttpClient(read.api.url);
   try {
     // Rep -1 warms the service up (JIT, connections) for WARM_UP_SECONDS and is not reported:
@@ -172,7 +188,7 @@ export async function freshness(env: BenchEnv, options: FreshnessOptions): Promi
       );
       result.failures.push(...problems.slice(0, 5).map((problem) => `run ${rep + 1}: ${problem}`));
     }
-    await waitForZeroLag(env.admin, read.prefix, 300_000, () => read.processor.assertAlive());
+    await waitForZeroLag(env.admin, read.prefix, 300_000, () => read.processes.at(-1)!.assertAlive());
     const verdict = await verifyTables(env.kafka, env.admin, read.prefix, read.expectation);
     result.checks.push(
       `afterwards: ${verdict.wallets - verdict.wrong} of ${verdict.wallets} wallets exact (balance, count, flag), counting every 202 once and ${verdict.uncertainCounted} of the ${verdict.uncertain} deposits without an answer at most once`,

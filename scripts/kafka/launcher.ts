@@ -553,6 +553,13 @@ function configuredNodes(options: LocalKafkaOptions): number {
   return existsSync(dir) ? readdirSync(dir).filter((name) => name.startsWith('node-')).length : 0;
 }
 
+/** Process ids of the instance's running nodes. */
+export function localKafkaPids(options: LocalKafkaOptions): number[] {
+  return nodesOf(options)
+    .map((node) => runningPid(node))
+    .filter((pid): pid is number => pid !== undefined);
+}
+
 export function localKafkaStatus(options: LocalKafkaOptions): LocalKafkaStatus {
   const configured = configuredNodes(options);
   const running = nodesOf({ ...options, nodes: Math.max(configured, options.nodes) }).filter(

@@ -18,6 +18,8 @@ export class ManagedProcess {
     env: Record<string, string>,
     /** Options for node itself, e.g. ['--cpu-prof']. */
     nodeArgs: string[] = [],
+    /** Keep only about this many of the last output lines (a process logging every request). */
+    keepLines = Infinity,
   ) {
     this.child = spawn(process.execPath, ['--enable-source-maps', ...nodeArgs, script, ...args], {
       env: { ...process.env, LOG_FORMAT: 'json', ...env },
@@ -25,6 +27,7 @@ export class ManagedProcess {
     });
     const collect = (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n')) if (line.trim()) this.output.push(line);
+      if (this.output.length > 2 * keepLines) this.output.splice(0, this.output.length - keepLines);
       for (const listener of this.listeners) listener();
     };
     this.child.stdout!.on('data', collect);
