@@ -79,6 +79,9 @@ export function recordEncoder(Encoder: KafkaEncoderClass) {
   };
 }
 
+/** The kafkajs release whose internals the replacements below stand in for. */
+export const PATCHED_VERSION = '2.2.4';
+
 function install(path: string, exports: unknown): void {
   if (require.cache[path]) return;
   const patched = new Module(path);
@@ -91,6 +94,12 @@ function install(path: string, exports: unknown): void {
 // Only where modules are CommonJS (the built service); elsewhere (jest's ESM mode) kafkajs
 // stays as it is, which changes its speed, not its results.
 if (typeof require === 'function' && typeof module === 'object') {
+  // The replacements stand in for two internal files of one release: refuse any other, loudly.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's package.json, CommonJS only
+  const { version } = require('kafkajs/package.json') as { version: string };
+  if (version !== PATCHED_VERSION) {
+    throw new Error(`kafkajs ${version} is installed; src/streams/kafkajs-patches.ts replaces internals of kafkajs ${PATCHED_VERSION} exactly: check them against ${version} first`);
+  }
   install(require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js'), groupMessagesPerPartition);
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's internal encoder, CommonJS only
   const encoder = require('kafkajs/src/protocol/encoder.js') as KafkaEncoderClass;
