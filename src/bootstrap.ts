@@ -6,7 +6,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type ServiceOptions } from './app.module.js';
-import { ProcessorThreadError, type ProcessorThreadData, ProcessorThreads, type ThreadMessage } from './processor-threads.js';
+import { ProcessorThreadError, type ProcessorThreadData, ProcessorThreads, type ThreadMessage, processorThreadCount } from './processor-threads.js';
 import { type AppConfigShape, ConfigError, loadConfig } from './config/config.js';
 import { toExactJson } from './http/exact-json.js';
 import { HttpErrorFilter } from './http/http-error.filter.js';
@@ -35,7 +35,7 @@ export async function runService(options: ServiceOptions): Promise<NestFastifyAp
   const stopper = new Stopper();
   if (existsSync('.env')) process.loadEnvFile('.env');
   const config = loadConfig();
-  const threads = options.processors.length > 0 ? config.processorThreads : 0;
+  const threads = options.processors.length > 0 ? processorThreadCount(config.processorThreads, options.api) : 0;
   const here = threads > 0 ? [] : options.processors;
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, { ...options, processors: here, operations: true }),

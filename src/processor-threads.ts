@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { LoggerService } from '@nestjs/common';
@@ -15,6 +16,18 @@ export interface ProcessorThreadData {
 
 /** Lifecycle messages between the main thread and a processor thread. */
 export type ThreadMessage = { kind: 'thread.started' } | { kind: 'thread.failed'; message: string } | { kind: 'thread.stop' };
+
+/**
+ * How many processor threads a process runs: the setting, or for `auto` one per core beside the
+ * main thread where that adds parallelism. A process that serves the API keeps its main thread
+ * for HTTP (cores − 1 threads); one without the API gains nothing from a single thread beside an
+ * idle main thread, so it runs its groups on the main thread unless it has three cores or more.
+ */
+export function processorThreadCount(setting: number | 'auto', servesApi: boolean, cores = availableParallelism()): number {
+  if (setting !== 'auto') return setting;
+  if (servesApi) return Math.max(0, cores - 1);
+  return cores >= 3 ? cores - 1 : 0;
+}
 
 /** A processor thread could not start; the message says why, in one line. */
 export class ProcessorThreadError extends Error {}

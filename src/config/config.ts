@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import {
   IsBooleanString,
@@ -166,9 +165,9 @@ export interface AppConfigShape {
   dataDir: string;
   /**
    * Worker threads that run the processor groups beside the main thread (which serves HTTP);
-   * 0 runs them on the main thread. From PROCESSOR_THREADS; `auto` is one less than the cores.
+   * 0 runs them on the main thread. From PROCESSOR_THREADS; see `processorThreadCount`.
    */
-  processorThreads: number;
+  processorThreads: number | 'auto';
   threshold: { amountMinor: bigint; windowMs: number };
   admin: { token?: string };
   log: { level: LogLevel; format: 'json' | 'pretty' };
@@ -179,7 +178,7 @@ export abstract class AppConfig implements AppConfigShape {
   abstract kafka: AppConfigShape['kafka'];
   abstract http: AppConfigShape['http'];
   abstract dataDir: string;
-  abstract processorThreads: number;
+  abstract processorThreads: number | 'auto';
   abstract threshold: AppConfigShape['threshold'];
   abstract admin: AppConfigShape['admin'];
   abstract log: AppConfigShape['log'];
@@ -255,7 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
       checkMaxWaitMs: parsed.CHECK_MAX_WAIT_MS,
     },
     dataDir: parsed.DATA_DIR,
-    processorThreads: parsed.PROCESSOR_THREADS === 'auto' ? Math.max(0, availableParallelism() - 1) : Number(parsed.PROCESSOR_THREADS),
+    processorThreads: parsed.PROCESSOR_THREADS === 'auto' ? 'auto' : Number(parsed.PROCESSOR_THREADS),
     threshold: { amountMinor: thresholdMinor, windowMs: parsed.THRESHOLD_WINDOW_MS },
     admin: { token: parsed.ADMIN_TOKEN },
     log: { level: parsed.LOG_LEVEL, format: parsed.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json') },
