@@ -24,6 +24,7 @@ describe('the default process layout', () => {
     });
     try {
       const accepted = await sut.deposit('layout-w1', '12.34');
+      expect(accepted.status).toBe(202);
       const checked = await sut.check('layout-w1', `?token=${accepted.body.token}`);
       const ready = await sut.request('GET', '/health/ready');
       const metrics = (await sut.request('GET', '/metrics')).body as string;

@@ -1,5 +1,7 @@
+import { isMainThread } from 'node:worker_threads';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
+import { destination } from 'pino';
 import type { AppConfigShape } from '../config/config.js';
 import { loggerOptions } from './log-options.js';
 import { RequestIds } from './request-ids.js';
@@ -20,7 +22,14 @@ export class LoggingModule {
           // The request lines are written by RequestIds from a fastify hook: one pino call per
           // request, instead of pino-http's middleware with a child logger per request.
           forRoutes: [],
-          pinoHttp: loggerOptions(config),
+          pinoHttp:
+            config.log.format === 'json' && isMainThread
+              ? // Written asynchronously: a slow reader of stdout (a log shipper, a full pipe) must
+                // never stall the request path, as pino's default synchronous writes do (they sleep
+                // and retry on a full pipe). Beyond 16 MiB unwritten, lines are dropped; whatever is
+                // buffered is flushed at exit.
+                [loggerOptions(config), destination({ dest: 1, sync: false, minLength: 0, maxLength: 16 * 1024 * 1024 })]
+              : loggerOptions(config),
         }),
       ],
       providers: [RequestIds],

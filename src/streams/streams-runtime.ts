@@ -141,7 +141,14 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
       for (const topic of [...group.inputs, group.table, ...(group.stores ?? []), ...(group.outputs ?? [])]) names.add(this.physical(topic.name));
       for (const input of group.inputs) names.add(deadLetterTopicName(this.physical(input.name)));
     }
-    const { topics } = await retryTransient(() => this.admin.fetchTopicMetadata({ topics: [...names] }));
+    // Topics just created have no leader for a moment: wait for every partition's, so that a
+    // process that says it is ready takes its first deposit rather than refusing it.
+    const { topics } = await retryTransient(async () => {
+      const metadata = await this.admin.fetchTopicMetadata({ topics: [...names] });
+      const leaderless = metadata.topics.filter((topic) => topic.partitions.some((partition) => partition.leader < 0));
+      if (leaderless.length > 0) throw Object.assign(new Error(`no leader yet for ${leaderless.map((topic) => topic.name).join(', ')}`), { retriable: true });
+      return metadata;
+    }, 40);
     for (const topic of topics) this.partitionCounts.set(topic.name, topic.partitions.length);
     this.kafkaReachable = true;
 
