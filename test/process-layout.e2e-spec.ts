@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { testKafka, uniquePrefix } from './support/kafka.js';
+import { eventually, testKafka, uniquePrefix } from './support/kafka.js';
 import { Service, scratchDir } from './support/service.js';
 import { TestProcess } from './support/processes.js';
 import { brokers } from './support/kafka.js';
@@ -27,7 +27,12 @@ describe('the default process layout', () => {
       expect(accepted.status).toBe(202);
       const checked = await sut.check('layout-w1', `?token=${accepted.body.token}`);
       const ready = await sut.request('GET', '/health/ready');
-      const metrics = (await sut.request('GET', '/metrics')).body as string;
+      // Partitions show as running once caught up with their changelogs, a moment after joining.
+      let metrics = '';
+      await eventually('every partition running in /metrics', async () => {
+        metrics = (await sut.request('GET', '/metrics')).body as string;
+        return (metrics.match(/stream_group_partitions\{group="\w+",state="running"\} 6/g) ?? []).length === 3;
+      });
 
       expect(checked.body).toMatchObject({ balance: 12.34, deposit_count: 1 });
       expect(ready.body).toMatchObject({ status: 'ready', groups: { balance: true, threshold: true, flagger: true } });
