@@ -135,7 +135,7 @@ class Environment {
   @Min(0)
   @Max(60_000)
   @IsInt({ message: 'OVERLOAD_LATENCY_MS must be an integer' })
-  OVERLOAD_LATENCY_MS = 500;
+  OVERLOAD_LATENCY_MS = 1000;
 
   @Type(() => Number)
   @Min(0)

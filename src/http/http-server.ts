@@ -90,8 +90,8 @@ const WAITS_ON_PURPOSE = /[?&]token=/;
 /**
  * Bounds the requests in flight and drains them on stop. Past the limit, new requests get 503
  * with Retry-After at once instead of queueing: the limit is `maxInFlight`, and with
- * `targetLatencyMs` > 0 it adapts ({@link AdaptiveLimit}) so that the answered requests' 90th
- * percentile latency stays under the target. Health probes and metrics are never refused.
+ * `targetLatencyMs` > 0 it adapts ({@link AdaptiveLimit}): while the answered requests' 90th
+ * percentile latency is over the target, no more than the service answers in that time. Health probes and metrics are never refused.
  * `drain()` stops accepting connections, answers new requests on open ones 503 with
  * `Connection: close`, and waits (up to `timeoutMs`) until every request in flight is answered.
  * What is still open afterwards can be closed without dropping a request.
@@ -121,7 +121,7 @@ export function limitInFlight(
     const sampled = !exempt && !WAITS_ON_PURPOSE.test(request.url);
     reply.raw.once('close', () => {
       inFlight--;
-      if (sampled) limit.sample(reply.elapsedTime);
+      if (sampled) limit.answer(reply.elapsedTime);
     });
     done();
   });
