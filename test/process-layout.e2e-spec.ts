@@ -1,7 +1,9 @@
 import { rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { eventually, testKafka, uniquePrefix } from './support/kafka.js';
-import { Service, scratchDir } from './support/service.js';
+import { Service, freePort, scratchDir } from './support/service.js';
 import { TestProcess } from './support/processes.js';
 import { brokers } from './support/kafka.js';
 
@@ -49,6 +51,44 @@ describe('the default process layout', () => {
       expect(sut.process.lines(/"msg":"stopped"/)).toHaveLength(1);
     }
   }, 120_000);
+
+  it('answers every request that arrives while it starts, none left to time out', async () => {
+    const port = await freePort();
+    const service = new TestProcess('service', 'dist/main.js', [], {
+      KAFKA_BROKERS: brokers().join(','),
+      KAFKA_TOPIC_PREFIX: uniquePrefix('layout-start'),
+      DATA_DIR: join(data, 'start'),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      REQUEST_TIMEOUT_MS: '3000',
+    });
+    const statuses = new Map<number | 'refused', number>();
+    const probe = () =>
+      new Promise<number | 'refused'>((resolve) => {
+        // A new connection each time: some reach the listening socket before, during and after
+        // the service sets up its further accept queues.
+        const sent = request({ port, host: '127.0.0.1', path: '/health/live', agent: false }, (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode!));
+        });
+        sent.on('error', () => resolve('refused'));
+        sent.end();
+      });
+    const deadline = Date.now() + 12_000;
+    await Promise.all(
+      Array.from({ length: 30 }, async () => {
+        while (Date.now() < deadline) {
+          const status = await probe();
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          if (status === 'refused') await sleep(10);
+        }
+      }),
+    );
+    await service.kill('SIGTERM');
+
+    expect(statuses.get(200)).toBeGreaterThan(100);
+    expect([...statuses.keys()].filter((status) => status !== 200 && status !== 'refused')).toEqual([]);
+  }, 60_000);
 
   it('stops the whole service, with the reason, when a processor thread cannot start', async () => {
     const prefix = uniquePrefix('layout-bad');
