@@ -1,12 +1,10 @@
 import { existsSync } from 'node:fs';
-import type { ThreadPort } from './streams/index.js';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type ServiceOptions } from './app.module.js';
-import { ProcessorThreadError, type ProcessorThreadData, ProcessorThreads, type ThreadMessage, processorThreadCount } from './processor-threads.js';
 import { type AppConfigShape, ConfigError, loadConfig } from './config/config.js';
 import { toExactJson } from './http/exact-json.js';
 import { HttpErrorFilter } from './http/http-error.filter.js';
@@ -15,7 +13,8 @@ import { acceptOnMoreQueues } from './http/more-listeners.js';
 import { documentEdgeResponses } from './http/openapi.js';
 import { RequestValidationPipe } from './http/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';
-import { StoreInUseError, StreamsRuntime, TopicMismatchError, connectStreams, serveGroups } from './streams/index.js';
+import { ProcessorThreadError, type ProcessorThreadData, ProcessorThreads, type ThreadMessage, processorThreadCount } from './processor-threads.js';
+import { StoreInUseError, StreamsRuntime, type ThreadPort, TopicMismatchError, connectStreams, serveGroups } from './streams/index.js';
 
 /** The longest a graceful stop may take before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -66,7 +65,8 @@ export async function runService(options: ServiceOptions): Promise<NestFastifyAp
  * statuses go to the main thread over `port`, and it says when to stop.
  */
 export async function runProcessorsOnThread(data: ProcessorThreadData, port: ThreadPort): Promise<void> {
-  const config = { ...loadConfig(), dataDir: data.dataDir, log: { ...loadConfig().log, format: data.logFormat } };
+  const loaded = loadConfig();
+  const config = { ...loaded, dataDir: data.dataDir, log: { ...loaded.log, format: data.logFormat } };
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, { api: false, processors: data.processors, operations: false }),
     new FastifyAdapter(),

@@ -14,7 +14,7 @@ import {
 import type { FastifyReply } from 'fastify';
 import { ErrorDto } from '../http/error.dto.js';
 import { HttpErrorWithHeaders } from '../http/http-error.filter.js';
-import { Money, parseAmount } from '../money/money.js';
+import { Money } from '../money/money.js';
 import { DepositRequestDto, DepositResponseDto } from './dto/deposit.dto.js';
 import { DepositService, DepositUnavailableError, IdempotencyConflictError } from './deposit.service.js';
 import { JsonBodyGuard } from './json-body.guard.js';
@@ -56,7 +56,7 @@ export class DepositController {
       throw new HttpErrorWithHeaders(HttpStatus.BAD_REQUEST, 'Idempotency-Key must be 1-128 printable ASCII characters', {});
     }
     try {
-      const accepted = await this.deposits.accept(body.wallet_id, parseAmount(body.amount), key);
+      const accepted = await this.deposits.accept(body.wallet_id, body.amountMinor, key);
       if (accepted.replayed) void reply.header('Idempotent-Replayed', 'true');
       return {
         deposit_id: accepted.depositId,

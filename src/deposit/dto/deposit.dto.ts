@@ -14,17 +14,21 @@ export class DepositRequestDto {
   })
   amount!: number | string;
 
+  /** `amount` in minor units, exact: parsed once, here (not a field of the body). */
+  amountMinor!: bigint;
+
   /** Checks a request body (see SelfParsing): every problem at once, unknown fields first. */
   static parse(body: Record<string, unknown>): DepositRequestDto {
     const problems = unknownFields(body, ['wallet_id', 'amount']);
     if (!isWalletId(body.wallet_id)) problems.push(WALLET_ID_RULE);
+    let amountMinor = 0n;
     try {
-      parseAmount(body.amount);
+      amountMinor = parseAmount(body.amount);
     } catch (error) {
       problems.push(error instanceof InvalidAmountError ? error.message : 'amount is invalid');
     }
     refuseIfAny(problems);
-    return Object.assign(new DepositRequestDto(), { wallet_id: body.wallet_id, amount: body.amount });
+    return Object.assign(new DepositRequestDto(), { wallet_id: body.wallet_id, amount: body.amount, amountMinor });
   }
 }
 
