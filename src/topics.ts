@@ -16,7 +16,7 @@ export const topics = {
   /** Group balance: wallet id → balance, deposit count, last deposit time. */
   balanceTable: tableTopic('balance-table', BalanceStateSchema),
   /** Group balance: "<wallet>/h/<seq>" → a counted deposit (history); "<wallet>/k/<deposit id>" → the same, for idempotency keys. */
-  balanceDeposits: tableTopic('balance-deposits-table', DepositRecordSchema),
+  balanceDeposits: tableTopic('balance-deposits-table', DepositRecordSchema, { writeOnce: true }),
   /** Group threshold: wallet id → the deposits of its current window, and whether it is flagged. */
   thresholdTable: tableTopic('threshold-table', WindowStateSchema),
   /** Group flagger: wallet id → flag, its source and time. */

@@ -94,17 +94,35 @@ describe('streams core on a real broker', () => {
       });
       runtimes.push(runtime);
       const view = runtime.view(sumTopics.sums);
+      entriesView = runtime.view(sumTopics.entries);
       await runtime.onModuleInit();
       return view;
     };
+    let entriesView: View<{ value: string }> | undefined;
 
     /** Waits until the group has committed every record and the view has read every change. */
     const settle = async (view: View<Sum>, timeoutMs = 90_000) => {
       await eventually('the sum group to commit every record', async () => (await groupLag(admin, topic('sum'), topic('numbers'))) === 0, timeoutMs);
-      const ends = await endOffsets(admin, topic('sums'));
-      await eventually('the view to read the whole changelog', () =>
-        view.status().partitions.every(({ partition, position }) => position >= (ends.get(partition) ?? 0)),
-      );
+      for (const [changelog, reader] of [['sums', view], ['sum-entries', entriesView!]] as const) {
+        const ends = await endOffsets(admin, topic(changelog));
+        await eventually(`the view of ${changelog} to read the whole changelog`, () =>
+          reader.status().partitions.every(({ partition, position }) => position >= (ends.get(partition) ?? 0)),
+        );
+      }
+    };
+
+    /** Every key's entries in the write-once store (one per number, numbered 1…count), against what was sent. */
+    const entryDifferences = async () => {
+      const wrong: string[] = [];
+      for (const [key, { sum, count }] of expected) {
+        const entries = await entriesView!.entries(`${key}/`);
+        const numbered = entries.map(([entryKey]) => Number(entryKey.slice(key.length + 1))).sort((a, b) => a - b);
+        const total = entries.reduce((n, [, entry]) => n + BigInt(entry.value), 0n);
+        if (total !== sum || numbered.join() !== Array.from({ length: count }, (_, i) => i + 1).join()) {
+          wrong.push(`${key}: expected entries 1…${count} summing to ${sum}, got [${numbered.join()}] summing to ${total}`);
+        }
+      }
+      return wrong;
     };
 
     /** Every key's sum and count in the view, against what was sent. */
@@ -119,7 +137,7 @@ describe('streams core on a real broker', () => {
       return wrong;
     };
 
-    return { prefix, topic, expected, startProcessor, send, openView, settle, differences };
+    return { prefix, topic, expected, startProcessor, send, openView, settle, differences, entryDifferences };
   }
 
   const numbers = (count: number, keys: number, seed: number): Array<[string, bigint]> =>
@@ -158,6 +176,7 @@ describe('streams core on a real broker', () => {
     await w.settle(view);
 
     expect(w.differences(view)).toEqual([]);
+    expect(await w.entryDifferences()).toEqual([]);
     expect([...w.expected.values()].reduce((n, entry) => n + entry.count, 0)).toBe(20_000);
   }, 240_000);
 
@@ -180,6 +199,7 @@ describe('streams core on a real broker', () => {
     expect(processor.lines(/restored \d+ records/).length).toBe(6);
     expect(processor.lines(/restoring \d+ changelog records \(cold\)/).length).toBe(6);
     expect(w.differences(view)).toEqual([]);
+    expect(await w.entryDifferences()).toEqual([]);
   }, 120_000);
 
   it('splits the partitions between two processes, and the survivor takes over when one is killed', async () => {
@@ -297,6 +317,7 @@ describe('streams core on a real broker', () => {
       await w.settle(view);
 
       expect(w.differences(view)).toEqual([]);
+      expect(await w.entryDifferences()).toEqual([]);
     },
     240_000,
   );

@@ -30,6 +30,7 @@ export function defineGroup<G extends GroupDefinition>(definition: G): G {
   if (new Set(changelogs).size !== changelogs.length) {
     throw new Error(`group ${definition.name}: table and stores need distinct topics`);
   }
+  if (definition.table.writeOnce) throw new Error(`group ${definition.name}: its table ${definition.table.name} is overwritten by key; only stores can be write-once`);
   if (definition.inputs.length === 0) throw new Error(`group ${definition.name}: no input topics`);
   return definition;
 }

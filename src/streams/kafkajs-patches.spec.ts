@@ -1,11 +1,13 @@
 import { createRequire } from 'node:module';
-import { recordEncoder } from './kafkajs-patches.js';
+import { recordDecoder, recordEncoder } from './kafkajs-patches.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare bytes with.
 const load = createRequire(`${process.cwd()}/package.json`);
 const Encoder = load('kafkajs/src/protocol/encoder.js');
 const original = load('kafkajs/src/protocol/recordBatch/record/v0/index.js');
 const Long = load('kafkajs/src/utils/long.js');
+const Decoder = load('kafkajs/src/protocol/decoder.js');
+const originalDecoder = load('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
 
 describe(recordEncoder.name, () => {
   const patched = recordEncoder(Encoder);
@@ -19,5 +21,27 @@ describe(recordEncoder.name, () => {
     ['offsets and times', { key: 'k', value: 'v', offsetDelta: 99_999, timestampDelta: Long.fromNumber(1_796_000_000_123) }],
   ])('writes the bytes kafkajs writes: %s', (_case, record) => {
     expect(patched(record as never).buffer).toEqual(original(record).buffer);
+  });
+});
+
+describe(recordDecoder.name, () => {
+  const patched = recordDecoder(Long);
+  const decodeWith = (decode: (decoder: unknown, context: unknown) => unknown, record: object, context: object) => {
+    const bytes = new Decoder(original(record).buffer).readVarIntBytes();
+    return decode(new Decoder(bytes), context);
+  };
+  const batch = { firstOffset: '1234567', firstTimestamp: '1796000000000', magicByte: 2, timestampType: 0, maxTimestamp: '1796000000999' };
+
+  it.each([
+    ['a key and a value', { key: Buffer.from('wallet-1'), value: Buffer.from([1, 2, 3]), offsetDelta: 7, timestampDelta: 12 }, batch],
+    ['no key, no value', { key: null, value: null }, batch],
+    ['headers, one repeated, one empty', { key: 'k', value: 'v', headers: { applied: 'deposit=12345', a: ['1', '2', '3'], b: '' } }, batch],
+    ['a negative time delta', { key: 'k', value: 'v', timestampDelta: -5 }, batch],
+    ['a time delta past 49 bits', { key: 'k', value: 'v', timestampDelta: Long.fromNumber(2 ** 52) }, batch],
+    ['offsets past 2^53', { key: 'k', value: 'v', offsetDelta: 3 }, { ...batch, firstOffset: '9007199254740990' }],
+    ['log append time', { key: 'k', value: 'v', timestampDelta: 40 }, { ...batch, timestampType: 1 }],
+    ['a control batch', { key: 'k', value: 'v' }, { ...batch, isControlBatch: true }],
+  ])('reads what kafkajs reads: %s', (_case, record, context) => {
+    expect(decodeWith(patched as never, record, context)).toEqual(decodeWith(originalDecoder, record, context));
   });
 });

@@ -1,13 +1,16 @@
 /**
- * Two fixes to kafkajs 2.2.4, its last release, found by profiling the processors (B2):
+ * Three fixes to kafkajs 2.2.4, its last release, found by profiling the processors (B2):
  *
  * - its producer groups a send's messages by partition by copying the partition's array for
  *   every message (`[...current, message]`): O(n²) in the messages of a partition, 9 % of the
  *   CPU on batches of thousands;
  * - it encodes each record, and each header, into a fresh zero-filled 512-byte buffer before
- *   copying it into the batch: most of the garbage the processors make.
+ *   copying it into the batch: most of the garbage the processors made;
+ * - it decodes each fetched record's offset and timestamp by parsing the batch's first offset
+ *   and time from text into 64-bit objects and adding, one allocation per varint byte, and
+ *   its headers by copying an object per header.
  *
- * The replacements write the same bytes (see kafkajs-patches.spec.ts). They are installed in
+ * The replacements write and read the same bytes (see kafkajs-patches.spec.ts). They are installed in
  * the module cache before kafkajs loads those files, so this module is imported before kafkajs.
  */
 import Module from 'node:module';
@@ -79,6 +82,88 @@ export function recordEncoder(Encoder: KafkaEncoderClass) {
   };
 }
 
+interface KafkaDecoder {
+  buffer: Buffer;
+  offset: number;
+  readInt8(): number;
+  readVarInt(): number;
+  readVarLong(): object;
+  readVarIntBytes(): Buffer | null;
+  readVarIntString(): string | null;
+}
+
+/** What kafkajs's record batch decoder hands each record's decoder. */
+interface BatchContext {
+  firstOffset: string;
+  firstTimestamp: string;
+  magicByte?: number;
+  isControlBatch?: boolean;
+  timestampType?: number;
+  maxTimestamp?: string;
+}
+
+const LOG_APPEND_TIME = 1;
+
+/**
+ * A zigzag varlong as a number, or undefined past 7 bytes (49 bits), where the caller falls back
+ * to kafkajs's 64-bit reader from the same position.
+ */
+function readSmallVarLong(decoder: KafkaDecoder): number | undefined {
+  const { buffer } = decoder;
+  let at = decoder.offset;
+  let result = 0;
+  let factor = 1;
+  for (let index = 0; index < 7; index++) {
+    const byte = buffer[at++];
+    result += (byte & 0x7f) * factor;
+    if (byte < 0x80) {
+      decoder.offset = at;
+      return result % 2 === 0 ? result / 2 : -(result + 1) / 2;
+    }
+    factor *= 128;
+  }
+  return undefined;
+}
+
+interface KafkaLong {
+  fromValue(value: string): { add(other: unknown): { toString(): string } };
+  fromNumber(value: number): unknown;
+}
+
+/** `base` + `delta` as kafkajs writes it (decimal text), in numbers while they are exact. */
+function addToText(base: string, delta: number | object, Long: KafkaLong): string {
+  if (typeof delta === 'number') {
+    const sum = Number(base) + delta;
+    if (Number.isSafeInteger(sum) && Number.isSafeInteger(Number(base))) return String(sum);
+  }
+  return Long.fromValue(base)
+    .add(typeof delta === 'number' ? Long.fromNumber(delta) : delta)
+    .toString();
+}
+
+/** kafkajs's record v0 decoder: the same message objects, offsets and times in numbers while exact. */
+export function recordDecoder(Long: KafkaLong) {
+  return (decoder: KafkaDecoder, batchContext: BatchContext) => {
+    const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
+    const attributes = decoder.readInt8();
+    const timestampDelta = readSmallVarLong(decoder) ?? decoder.readVarLong();
+    const timestamp = timestampType === LOG_APPEND_TIME && maxTimestamp ? maxTimestamp : addToText(firstTimestamp, timestampDelta, Long);
+    const offset = addToText(firstOffset, decoder.readVarInt(), Long);
+    const key = decoder.readVarIntBytes();
+    const value = decoder.readVarIntBytes();
+    const headers: Record<string, Buffer | null | Array<Buffer | null>> = {};
+    const headerCount = decoder.readVarInt();
+    for (let index = 0; index < headerCount; index++) {
+      const name = decoder.readVarIntString() as string;
+      const headerValue = decoder.readVarIntBytes();
+      const before = headers[name];
+      if (before === undefined) headers[name] = headerValue;
+      else headers[name] = Array.isArray(before) ? [...before, headerValue] : [before, headerValue];
+    }
+    return { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord: isControlBatch, batchContext };
+  };
+}
+
 /** The kafkajs release whose internals the replacements below stand in for. */
 export const PATCHED_VERSION = '2.2.4';
 
@@ -104,4 +189,7 @@ if (typeof require === 'function' && typeof module === 'object') {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's internal encoder, CommonJS only
   const encoder = require('kafkajs/src/protocol/encoder.js') as KafkaEncoderClass;
   install(require.resolve('kafkajs/src/protocol/recordBatch/record/v0/index.js'), recordEncoder(encoder));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's 64-bit integers, CommonJS only
+  const long = require('kafkajs/src/utils/long.js') as KafkaLong;
+  install(require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'), recordDecoder(long));
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { Admin, Kafka } from 'kafkajs';
@@ -8,6 +9,7 @@ import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { type OutgoingRecord, TransactionalProducer, partitionFor } from './producer.js';
 import { retryTransient } from './retry.js';
 import { APPLIED_HEADER, LocalStore, decodeStored, encodeStored, formatApplied, parseApplied } from './state-store.js';
+import { STORE_BATCH_HEADER, decodeStoreBatch, encodeStoreBatches } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
 /** Progress of a restoration: changelog records read of those there were to read. */
@@ -58,6 +60,8 @@ export class PartitionState implements StateSource {
   private readonly logger: Logger;
   private store?: LocalStore;
   private readonly changelogs: string[];
+  /** Changelogs of write-once stores, whose records are `StoreBatch`es. */
+  private readonly writeOnce: Set<string>;
   private readonly producer: TransactionalProducer;
   restore?: RestoreProgress;
 
@@ -68,6 +72,7 @@ export class PartitionState implements StateSource {
   ) {
     this.logger = new Logger(`${group.name}/${partition}`);
     this.changelogs = [group.table, ...(group.stores ?? [])].map((table) => this.physical(table.name));
+    this.writeOnce = new Set((group.stores ?? []).filter((store) => store.writeOnce).map((store) => this.physical(store.name)));
     this.producer = new TransactionalProducer(deps.kafka, `${this.physical(group.name)}-${partition}`);
   }
 
@@ -129,6 +134,10 @@ export class PartitionState implements StateSource {
     const space = isTable ? TABLE_SPACE : storeSpace(this.logicalStore(topic));
     for (const record of records) {
       if (record.key === null) continue;
+      if (record.headers[STORE_BATCH_HEADER] !== undefined) {
+        if (record.value !== null) for (const { key, value } of decodeStoreBatch(record.value)) yield { space, key, value };
+        continue;
+      }
       let value: Uint8Array | undefined;
       if (record.value !== null) {
         value = isTable
@@ -200,8 +209,15 @@ export class PartitionState implements StateSource {
     const changes: Array<{ space: string; key: string; value: Uint8Array }> = [];
     for (const [storeName, values] of result.stores) {
       const topic = this.physical(storeName);
+      if (this.writeOnce.has(topic)) {
+        // A fresh key for each record: compaction must never take one for an older one.
+        const entries = [...values].map(([key, value]) => ({ key, value }));
+        for (const batch of encodeStoreBatches(entries)) {
+          records.push({ topic, partition: this.partition, key: randomUUID(), value: batch, headers: { [STORE_BATCH_HEADER]: '1' } });
+        }
+      }
       for (const [key, value] of values) {
-        records.push({ topic, partition: this.partition, key, value });
+        if (!this.writeOnce.has(topic)) records.push({ topic, partition: this.partition, key, value });
         changes.push({ space: storeSpace(storeName), key, value });
       }
     }

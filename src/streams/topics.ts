@@ -20,6 +20,12 @@ export interface TableTopic<T = unknown> {
   readonly kind: 'table';
   readonly name: string;
   readonly codec: Codec<T>;
+  /**
+   * Its keys are written once and never overwritten (a history, an index of ids). As a group's
+   * store, each commit's changes to it go to the changelog as one record (a `StoreBatch`), not
+   * one per key: compaction could never reclaim such records, and fewer cost less everywhere.
+   */
+  readonly writeOnce?: boolean;
 }
 
 export type Topic<T = unknown> = StreamTopic<T> | TableTopic<T>;
@@ -40,8 +46,8 @@ export function streamTopic<Desc extends DescMessage>(name: string, schema: Desc
 }
 
 /** A table (compacted changelog) whose values are protobuf messages of `schema`. */
-export function tableTopic<Desc extends DescMessage>(name: string, schema: Desc): TableTopic<MessageShape<Desc>> {
-  return { kind: 'table', name, codec: protobufCodec(schema) };
+export function tableTopic<Desc extends DescMessage>(name: string, schema: Desc, options: { writeOnce?: boolean } = {}): TableTopic<MessageShape<Desc>> {
+  return { kind: 'table', name, codec: protobufCodec(schema), ...(options.writeOnce && { writeOnce: true }) };
 }
 
 /** The dead-letter topic of a stream: poison records of `topic` land there. */

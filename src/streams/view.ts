@@ -6,6 +6,7 @@ import { ChangelogReader, type ChangelogRecord } from './changelog-reader.js';
 import { errorMessage } from './context.js';
 import { retryTransient } from './retry.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
+import { STORE_BATCH_HEADER, decodeStoreBatch } from './store-batch.js';
 import { APPLIED_HEADER, LocalStore, decodeStored, encodeStored, parseApplied } from './state-store.js';
 import type { TableTopic } from './topics.js';
 
@@ -121,22 +122,22 @@ export class View<T> {
 
   private async apply(partition: number, records: ChangelogRecord[], next: number, highWatermark: number): Promise<void> {
     const store = this.open();
-    const changes = records
-      .filter((record) => record.key !== null)
-      .map((record) => ({
-        space: SPACE,
-        key: record.key!,
-        value:
-          record.value === null
-            ? undefined
-            : encodeStored({ bytes: record.value, applied: parseApplied(record.headers[APPLIED_HEADER]?.toString()) }),
-      }));
+    const changes: Array<{ space: string; key: string; value: Uint8Array | undefined; offset: number }> = [];
+    for (const record of records) {
+      if (record.headers[STORE_BATCH_HEADER] !== undefined) {
+        if (record.value === null) continue;
+        for (const { key, value } of decodeStoreBatch(record.value)) {
+          changes.push({ space: SPACE, key, value: encodeStored({ bytes: value, applied: {} }), offset: record.offset });
+        }
+      } else if (record.key !== null) {
+        const applied = record.value === null ? undefined : parseApplied(record.headers[APPLIED_HEADER]?.toString());
+        changes.push({ space: SPACE, key: record.key, value: applied && encodeStored({ bytes: record.value!, applied }), offset: record.offset });
+      }
+    }
     await store.write(changes, [{ topic: this.topic, partition, next }]);
     this.positions.set(partition, next);
     const readAt = Date.now();
-    for (const record of records.slice(-RECENT_CHANGES)) {
-      if (record.key !== null) this.changes.push({ key: record.key, partition, offset: record.offset, readAt });
-    }
+    for (const { key, offset } of changes.slice(-RECENT_CHANGES)) this.changes.push({ key, partition, offset, readAt });
     if (this.changes.length > RECENT_CHANGES) this.changes.splice(0, this.changes.length - RECENT_CHANGES);
     this.ends.set(partition, Math.max(highWatermark, next));
     if (this.waiters.size > 0) {

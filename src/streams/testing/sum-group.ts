@@ -11,7 +11,7 @@ import { streamTopic, type TableTopic } from '../topics.js';
  * A domain-free processor group for the core's own tests: sums int64 numbers per key.
  * Negative numbers are poison; `7` fails transiently (after setting its effects) while
  * `failSevens` is set; every number
- * over 1000 is echoed to `big`. Each number is also kept in a store under `<key>/<count>`.
+ * over 1000 is echoed to `big`. Each number is also kept in a write-once store under `<key>/<count>`.
  */
 export interface Sum {
   sum: string;
@@ -23,13 +23,13 @@ export const jsonCodec = <T>(): Codec<T> => ({
   decode: (bytes) => JSON.parse(new TextDecoder().decode(bytes)) as T,
 });
 
-const table = <T>(name: string): TableTopic<T> => ({ kind: 'table', name, codec: jsonCodec<T>() });
+const table = <T>(name: string, options: { writeOnce?: boolean } = {}): TableTopic<T> => ({ kind: 'table', name, codec: jsonCodec<T>(), ...options });
 
 export const sumTopics = {
   numbers: streamTopic('numbers', Int64ValueSchema),
   big: streamTopic('big', Int64ValueSchema),
   sums: table<Sum>('sums'),
-  entries: table<{ value: string }>('sum-entries'),
+  entries: table<{ value: string }>('sum-entries', { writeOnce: true }),
 };
 
 export const sumGroup = defineGroup({
