@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
+import { topics } from '../contracts/topic-map.js';
 import { StreamsModule } from '../streams/index.js';
-import { topics } from '../topics.js';
 import { AdminController } from './admin.controller.js';
 import { AdminGuard } from './admin.guard.js';
 

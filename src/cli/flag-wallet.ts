@@ -9,10 +9,10 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Logger } from '@nestjs/common';
 import { ConfigError, loadConfig } from '../config/config.js';
-import { manualFlagEvent } from '../flagger/flag-event.js';
+import { manualFlagEvent } from '../contracts/flag-event.js';
+import { topics } from '../contracts/topic-map.js';
+import { WALLET_ID_RULE, isWalletId } from '../contracts/wallet-id.js';
 import { StreamsRuntime } from '../streams/index.js';
-import { topics } from '../topics.js';
-import { WALLET_ID_RULE, isWalletId } from '../wallet/wallet-id.js';
 
 const HELP = `Usage: npm run flag-wallet -- --wallet <id> [--remove] [--reason <text>] [--brokers host:port]
 

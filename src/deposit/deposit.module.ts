@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
+import { topics } from '../contracts/topic-map.js';
 import { StreamsModule } from '../streams/index.js';
-import { topics } from '../topics.js';
 import { WalletModule } from '../wallet/wallet.module.js';
 import { DepositController } from './deposit.controller.js';
 import { DepositService } from './deposit.service.js';

@@ -1,12 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { idempotencyKey } from '../balance/deposit-keys.js';
+import { newDeposit } from '../contracts/deposit-event.js';
+import { idempotencyKey } from '../contracts/deposit-keys.js';
+import { encodeReadToken } from '../contracts/read-token.js';
+import { topics } from '../contracts/topic-map.js';
 import type { DepositRecord } from '../gen/depositaja/v1/balance_pb.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { EmitError, Emitter } from '../streams/index.js';
-import { topics } from '../topics.js';
-import { encodeReadToken } from '../wallet/read-token.js';
 import { WalletService } from '../wallet/wallet.service.js';
-import { newDeposit } from './deposit-event.js';
 
 /** A deposit Kafka has acknowledged, as the client is told. */
 export interface AcceptedDeposit {

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
+import { topics } from '../contracts/topic-map.js';
 import { StreamsModule } from '../streams/index.js';
-import { topics } from '../topics.js';
 import { WalletController } from './wallet.controller.js';
 import { WalletService } from './wallet.service.js';
 
