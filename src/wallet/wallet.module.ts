@@ -9,6 +9,5 @@ import { WalletService } from './wallet.service.js';
   imports: [StreamsModule.forView(topics.balanceTable, topics.flaggerTable, topics.thresholdTable, topics.balanceDeposits)],
   controllers: [WalletController],
   providers: [WalletService],
-  exports: [WalletService],
 })
 export class WalletModule {}

@@ -89,9 +89,4 @@ export class WalletService {
     const deposits = rows.slice(0, limit).map(([key, record]) => ({ ...record, seq: seqOfHistoryKey(key) }));
     return { deposits, more: rows.length > limit };
   }
-
-  /** The counted deposit with this id, if it came with an Idempotency-Key. */
-  keyed(entryKey: string): DepositRecord | undefined {
-    return this.deposits.get(entryKey);
-  }
 }
