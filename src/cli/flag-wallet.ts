@@ -4,7 +4,7 @@
  * Flags (or with --remove, unflags) a wallet by hand: a manual flag event on the flag stream,
  * exactly as the admin API emits it. Configuration as for the service (environment, .env).
  */
-import '../node-version.js';
+import '../config/node-version.js';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Logger } from '@nestjs/common';
