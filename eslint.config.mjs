@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'src/gen/', '.kafka/', 'coverage/', 'data/', 'tmp/'] },
+  { ignores: ['dist/', 'dist-test/', 'node_modules/', 'src/gen/', '.kafka/', 'coverage/', 'data/', 'tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -20,7 +20,7 @@ export default tseslint.config(
   },
   {
     // Command-line scripts talk to their user on stdout.
-    files: ['scripts/**/*.ts', 'src/cli/**/*.ts', 'src/main.ts', 'src/processor.ts', 'src/streams/testing/sum-app.ts', 'bench/**/*.ts'],
+    files: ['scripts/**/*.ts', 'src/cli/**/*.ts', 'src/main.ts', 'src/processor.ts', 'test/apps/**/*.ts', 'bench/**/*.ts'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -2,7 +2,7 @@
  * npm run kafka:start | kafka:stop | kafka:status — a local Apache Kafka (KRaft) without Docker.
  * See scripts/kafka/launcher.ts for what it does and where it keeps its files.
  */
-import '../src/node-version.js';
+import '../src/config/node-version.js';
 import { parseArgs } from 'node:util';
 import {
   LocalKafkaError,

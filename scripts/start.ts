@@ -5,7 +5,7 @@
  *   npm run start:processor -- --balance
  * The broker is left running for the next start; `npm run kafka:stop` stops it.
  */
-import '../src/node-version.js';
+import '../src/config/node-version.js';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { LocalKafkaError, defaultLocalKafkaOptions, startLocalKafka } from './kafka/launcher.js';

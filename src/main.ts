@@ -3,7 +3,7 @@
  *   node dist/main.js                   API + balance, threshold and flagger
  *   node dist/main.js --no-processors   API only (scale reads and writes apart from processing)
  */
-import './node-version.js';
+import './config/node-version.js';
 import { parseArgs } from 'node:util';
 import { PROCESSOR_NAMES } from './app.module.js';
 import { exitOnStartupFailure, runService } from './bootstrap.js';

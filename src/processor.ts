@@ -4,7 +4,7 @@
  *   node dist/processor.js --balance --threshold --flagger   any subset
  * The process still serves /health and /metrics on PORT.
  */
-import './node-version.js';
+import './config/node-version.js';
 import { parseArgs } from 'node:util';
 import { PROCESSOR_NAMES } from './app.module.js';
 import { exitOnStartupFailure, runService } from './bootstrap.js';

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import type { Admin, Producer } from 'kafkajs';
-import { newDeposit } from '../src/deposit/deposit-event.js';
+import { newDeposit } from '../src/contracts/deposit-event.js';
 import { DepositSchema } from '../src/gen/depositaja/v1/deposit_pb.js';
 import { FlagEventSchema, FlagSource } from '../src/gen/depositaja/v1/flag_pb.js';
 import { eventually, testKafka, uniquePrefix } from './support/kafka.js';

@@ -6,14 +6,14 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { Int64ValueSchema } from '@bufbuild/protobuf/wkt';
 import type { Admin, Producer } from 'kafkajs';
 import { StreamsRuntime } from '../src/streams/streams-runtime.js';
-import { type Sum, sumTopics } from '../src/streams/testing/sum-group.js';
 import type { View } from '../src/streams/view.js';
-import { TestProcess } from './support/processes.js';
+import { type Sum, sumTopics } from './apps/sum-group.js';
 import { brokers, endOffsets, eventually, groupLag, testKafka, uniquePrefix } from './support/kafka.js';
+import { TestProcess } from './support/processes.js';
 
 /**
  * The streams core against a real broker, through the `sum` test group running in child
- * processes (dist/streams/testing/sum-app.js) that are killed with SIGKILL and restarted.
+ * processes (test/apps/sum-app.ts, built into dist-test/) that are killed with SIGKILL and restarted.
  * Each test has its own topics (a unique prefix) and its own local stores.
  */
 describe('streams core on a real broker', () => {
@@ -47,7 +47,7 @@ describe('streams core on a real broker', () => {
     const expected = new Map<string, { sum: bigint; count: number }>();
 
     const startProcessor = (instance: string, extraEnv: Record<string, string> = {}) => {
-      const child = new TestProcess(`sum-app ${instance}`, 'dist/streams/testing/sum-app.js', [], {
+      const child = new TestProcess(`sum-app ${instance}`, 'dist-test/test/apps/sum-app.js', [], {
         KAFKA_BROKERS: brokers().join(','),
         KAFKA_TOPIC_PREFIX: prefix,
         KAFKA_PARTITIONS: String(partitions),

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { toBinary } from '@bufbuild/protobuf';
-import { newDeposit } from '../src/deposit/deposit-event.js';
+import { newDeposit } from '../src/contracts/deposit-event.js';
 import { DepositSchema } from '../src/gen/depositaja/v1/deposit_pb.js';
 import { brokers, testKafka, uniquePrefix } from './support/kafka.js';
 import { Service, scratchDir } from './support/service.js';

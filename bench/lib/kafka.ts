@@ -6,9 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Admin, type IHeaders, type Kafka, Partitioners } from 'kafkajs';
-import { newDeposit } from '../../src/deposit/deposit-event';
+import { newDeposit } from '../../src/contracts/deposit-event';
+import { topics } from '../../src/contracts/topic-map';
 import { partitionFor } from '../../src/streams/index';
-import { topics } from '../../src/topics';
 
 /** The service's groups and the topics each consumes (SPEC §3). */
 export const GROUP_INPUTS: ReadonlyArray<readonly [group: string, inputs: readonly string[]]> = [

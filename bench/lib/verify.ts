@@ -5,7 +5,7 @@
  */
 import type { Admin, Kafka } from 'kafkajs';
 import { exceedsInSomeWindow } from '../../scripts/lib/threshold-rule';
-import { topics } from '../../src/topics';
+import { topics } from '../../src/contracts/topic-map';
 import { type DepositSpec, readTable } from './kafka';
 import { THRESHOLD_MINOR, WINDOW_MS, type Workload } from './workload';
 

@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
-import { newDeposit } from '../../src/deposit/deposit-event';
+import { newDeposit } from '../../src/contracts/deposit-event';
+import { topics } from '../../src/contracts/topic-map';
 import { partitionFor } from '../../src/streams/index';
-import { topics } from '../../src/topics';
 import type { BenchEnv } from '../lib/env';
 import { PARTITIONS, createStreamTopic } from '../lib/kafka';
 import { type ScenarioResult, median, newResult, record } from '../lib/results';

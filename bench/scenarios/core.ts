@@ -1,6 +1,6 @@
 /**
  * The streams core alone, without the wallet domain: the `sum` test group
- * (src/streams/testing/sum-app.ts, one table update and one store entry per record) processing
+ * (test/apps/sum-app.ts, one table update and one store entry per record) processing
  * N int64 numbers over K keys from empty stores, then, its data folder deleted, restoring its
  * table and store cold from their changelogs.
  */
@@ -11,7 +11,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { Int64ValueSchema } from '@bufbuild/protobuf/wkt';
 import { ManagedProcess } from '../../scripts/lib/managed-process';
 import { partitionFor } from '../../src/streams/index';
-import { type Sum, jsonCodec } from '../../src/streams/testing/sum-group';
+import { type Sum, jsonCodec } from '../../test/apps/sum-group';
 import type { BenchEnv } from '../lib/env';
 import { PARTITIONS, committedOffsets, createStreamTopic, endOffsets, readTable } from '../lib/kafka';
 import { type ScenarioResult, newResult, record } from '../lib/results';
@@ -21,7 +21,7 @@ export async function core(env: BenchEnv, options: { reps: number; count: number
   const result = newResult(
     'Core',
     'The streams core alone: the sum test group',
-    `${count.toLocaleString('en')} int64 numbers over ${keys.toLocaleString('en')} keys on 6 partitions; \`node dist/streams/testing/sum-app.js\` (each record: its key's sum in the table, one store entry, one transaction per batch and partition) from empty stores to lag 0; then SIGTERM, its DATA_DIR deleted, started again until every partition is restored`,
+    `${count.toLocaleString('en')} int64 numbers over ${keys.toLocaleString('en')} keys on 6 partitions; \`node dist-test/test/apps/sum-app.js\` (each record: its key's sum in the table, one store entry, one transaction per batch and partition) from empty stores to lag 0; then SIGTERM, its DATA_DIR deleted, started again until every partition is restored`,
   );
   const number = (index: number) => BigInt((index % 97) + 1);
   const expected = new Map<string, { sum: bigint; count: number }>();
@@ -52,7 +52,7 @@ export async function core(env: BenchEnv, options: { reps: number; count: number
 
     const dataDir = env.dataDir('core');
     const sumApp = () =>
-      new ManagedProcess('sum-app', join(env.options.rootDir, 'dist/streams/testing/sum-app.js'), [], {
+      new ManagedProcess('sum-app', join(env.options.rootDir, 'dist-test/test/apps/sum-app.js'), [], {
         KAFKA_BROKERS: env.brokers,
         KAFKA_TOPIC_PREFIX: prefix,
         KAFKA_PARTITIONS: String(PARTITIONS),

@@ -6,6 +6,7 @@
  * load stops, and the CPU each process spent per 1,000 accepted deposits. Verified: every 2xx's
  * deposit is on the topic with its wallet and amount, and every wallet's balance and flag.
  */
+import { topics } from '../../src/contracts/topic-map';
 import type { BenchEnv, ServiceProcess } from '../lib/env';
 import { processUsage, threadCpuSeconds } from '../lib/env';
 import { closedLoop, decimal } from '../lib/http';
@@ -13,7 +14,6 @@ import { readTopic, waitForZeroLag } from '../lib/kafka';
 import { type Figure, type ScenarioResult, newResult, record } from '../lib/results';
 import { Expectation, verifyTables } from '../lib/verify';
 import { MAX_AMOUNT_MINOR, random, walletName } from '../lib/workload';
-import { topics } from '../../src/topics';
 
 export type IngestLayout = 'default' | 'split';
 

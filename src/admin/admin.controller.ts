@@ -9,14 +9,14 @@ import {
   ApiUnauthorizedResponse,
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
-import { manualFlagEvent } from '../flagger/flag-event.js';
+import { manualFlagEvent } from '../contracts/flag-event.js';
+import { encodeReadToken } from '../contracts/read-token.js';
+import { topics } from '../contracts/topic-map.js';
+import { AdminGuard } from '../http/admin.guard.js';
 import { ErrorDto } from '../http/error.dto.js';
 import { HttpErrorWithHeaders } from '../http/http-error.filter.js';
+import { WalletParamsDto } from '../http/wallet-params.dto.js';
 import { EmitError, Emitter } from '../streams/index.js';
-import { topics } from '../topics.js';
-import { WalletParamsDto } from '../wallet/dto/wallet-params.dto.js';
-import { encodeReadToken } from '../wallet/read-token.js';
-import { AdminGuard } from './admin.guard.js';
 import { FlagRequestDto, FlagResponseDto } from './dto/flag.dto.js';
 
 @ApiTags('admin')

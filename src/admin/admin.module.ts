@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
+import { topics } from '../contracts/topic-map.js';
+import { AdminGuard } from '../http/admin.guard.js';
 import { StreamsModule } from '../streams/index.js';
-import { topics } from '../topics.js';
 import { AdminController } from './admin.controller.js';
-import { AdminGuard } from './admin.guard.js';
 
 /** Manual flag and unflag, behind ADMIN_TOKEN. */
 @Module({

@@ -1,5 +1,5 @@
+import { topics } from '../contracts/topic-map.js';
 import { defineGroup } from '../streams/index.js';
-import { topics } from '../topics.js';
 
 /** Group `balance`: every accepted deposit counted once into its wallet's balance and history. */
 export const balanceGroup = defineGroup({

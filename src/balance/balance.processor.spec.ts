@@ -1,10 +1,10 @@
-import { newDeposit } from '../deposit/deposit-event.js';
+import { newDeposit } from '../contracts/deposit-event.js';
+import { historyKey, idempotencyKey } from '../contracts/deposit-keys.js';
+import { topics } from '../contracts/topic-map.js';
 import type { BalanceState } from '../gen/depositaja/v1/balance_pb.js';
 import { StreamsTester } from '../streams/testing/streams-tester.js';
-import { topics } from '../topics.js';
 import { balanceGroup } from './balance.group.js';
 import { BalanceProcessor } from './balance.processor.js';
-import { historyKey, idempotencyKey } from './deposit-keys.js';
 
 const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
 

@@ -1,12 +1,12 @@
 import { create } from '@bufbuild/protobuf';
 import { Controller } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { MAX_INT64, checkDeposit } from '../contracts/deposit-event.js';
+import { historyKey, idempotencyKey } from '../contracts/deposit-keys.js';
+import { topics } from '../contracts/topic-map.js';
 import { type BalanceState, BalanceStateSchema, DepositRecordSchema } from '../gen/depositaja/v1/balance_pb.js';
 import type { Deposit } from '../gen/depositaja/v1/deposit_pb.js';
-import { MAX_INT64, checkDeposit } from '../deposit/deposit-event.js';
 import { PoisonRecordError, type ProcessorContext } from '../streams/index.js';
-import { topics } from '../topics.js';
-import { historyKey, idempotencyKey } from './deposit-keys.js';
 
 /**
  * Counts each deposit into its wallet: balance, count and last deposit time in the table (an

@@ -4,15 +4,15 @@
  * Flags (or with --remove, unflags) a wallet by hand: a manual flag event on the flag stream,
  * exactly as the admin API emits it. Configuration as for the service (environment, .env).
  */
-import '../node-version.js';
+import '../config/node-version.js';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Logger } from '@nestjs/common';
 import { ConfigError, loadConfig } from '../config/config.js';
-import { manualFlagEvent } from '../flagger/flag-event.js';
+import { manualFlagEvent } from '../contracts/flag-event.js';
+import { topics } from '../contracts/topic-map.js';
+import { WALLET_ID_RULE, isWalletId } from '../contracts/wallet-id.js';
 import { StreamsRuntime } from '../streams/index.js';
-import { topics } from '../topics.js';
-import { WALLET_ID_RULE, isWalletId } from '../wallet/wallet-id.js';
 
 const HELP = `Usage: npm run flag-wallet -- --wallet <id> [--remove] [--reason <text>] [--brokers host:port]
 

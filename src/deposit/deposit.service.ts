@@ -1,12 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { idempotencyKey } from '../balance/deposit-keys.js';
+import { newDeposit } from '../contracts/deposit-event.js';
+import { idempotencyKey } from '../contracts/deposit-keys.js';
+import { encodeReadToken } from '../contracts/read-token.js';
+import { topics } from '../contracts/topic-map.js';
 import type { DepositRecord } from '../gen/depositaja/v1/balance_pb.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { EmitError, Emitter } from '../streams/index.js';
-import { topics } from '../topics.js';
-import { encodeReadToken } from '../wallet/read-token.js';
-import { WalletService } from '../wallet/wallet.service.js';
-import { newDeposit } from './deposit-event.js';
+import { EmitError, Emitter, InjectView, type View } from '../streams/index.js';
 
 /** A deposit Kafka has acknowledged, as the client is told. */
 export interface AcceptedDeposit {
@@ -55,7 +54,7 @@ export class DepositService {
 
   constructor(
     private readonly emitter: Emitter,
-    private readonly wallets: WalletService,
+    @InjectView(topics.balanceDeposits) private readonly deposits: View<DepositRecord>,
     private readonly metrics: MetricsService,
   ) {}
 
@@ -63,7 +62,7 @@ export class DepositService {
     const deposit = newDeposit(walletId, amountMinor, Date.now(), key);
     if (!key) return this.emit(deposit);
 
-    const counted = this.wallets.keyed(idempotencyKey(walletId, deposit.depositId));
+    const counted = this.deposits.get(idempotencyKey(walletId, deposit.depositId));
     if (counted) return this.replay(walletId, counted, deposit.requestDigest);
     const earlier = this.pending.get(deposit.depositId);
     if (earlier) {

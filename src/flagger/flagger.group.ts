@@ -1,5 +1,5 @@
+import { topics } from '../contracts/topic-map.js';
 import { defineGroup } from '../streams/index.js';
-import { topics } from '../topics.js';
 
 /** Group `flagger`: applies auto and manual flag events to each wallet's flag. */
 export const flaggerGroup = defineGroup({

@@ -1,8 +1,8 @@
 import { create } from '@bufbuild/protobuf';
+import { manualFlagEvent } from '../contracts/flag-event.js';
+import { topics } from '../contracts/topic-map.js';
 import { FlagEventSchema, FlagSource, type FlagValue } from '../gen/depositaja/v1/flag_pb.js';
 import { StreamsTester } from '../streams/testing/streams-tester.js';
-import { topics } from '../topics.js';
-import { manualFlagEvent } from './flag-event.js';
 import { flaggerGroup } from './flagger.group.js';
 import { FlaggerProcessor } from './flagger.processor.js';
 

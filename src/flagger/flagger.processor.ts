@@ -1,9 +1,9 @@
 import { create } from '@bufbuild/protobuf';
 import { Controller } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { checkFlagEvent } from '../contracts/flag-event.js';
 import { type FlagEvent, FlagSource, type FlagValue, FlagValueSchema } from '../gen/depositaja/v1/flag_pb.js';
 import type { ProcessorContext } from '../streams/index.js';
-import { checkFlagEvent } from './flag-event.js';
 
 /**
  * Keeps each wallet's flag. A manual event always applies. An auto flag applies unless the

@@ -11,7 +11,7 @@ import {
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { AdminGuard } from '../admin/admin.guard.js';
+import { AdminGuard } from '../http/admin.guard.js';
 import { ErrorDto } from '../http/error.dto.js';
 import { FlagEventsQueryDto, LookupQueryDto } from './dto/monitor.dto.js';
 import { MONITOR_PAGE, MONITOR_PAGE_HEADERS } from './monitor-page.js';

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { AdminGuard } from '../admin/admin.guard.js';
+import { AdminGuard } from '../http/admin.guard.js';
 import { MonitorController } from './monitor.controller.js';
 import { MonitorService } from './monitor.service.js';
 

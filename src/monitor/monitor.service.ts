@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/config.js';
+import { topics } from '../contracts/topic-map.js';
 import { FlagSource, type FlagValue } from '../gen/depositaja/v1/flag_pb.js';
 import { type GroupStatus, type PartitionStatus, StreamsRuntime, type ViewStatus } from '../streams/index.js';
-import { topics } from '../topics.js';
 
 /** What anyone may see: states, counts, offsets and lag; never a key or a value. */
 export interface MonitorSummary {

@@ -1,5 +1,5 @@
+import { topics } from '../contracts/topic-map.js';
 import { defineGroup } from '../streams/index.js';
-import { topics } from '../topics.js';
 
 /**
  * Group `threshold`: watches each wallet's deposits for a window over the threshold, and

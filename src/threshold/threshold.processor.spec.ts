@@ -1,11 +1,11 @@
 import { create } from '@bufbuild/protobuf';
 import type { AppConfig } from '../config/config.js';
-import { newDeposit } from '../deposit/deposit-event.js';
-import { manualFlagEvent } from '../flagger/flag-event.js';
+import { newDeposit } from '../contracts/deposit-event.js';
+import { manualFlagEvent } from '../contracts/flag-event.js';
+import { topics } from '../contracts/topic-map.js';
 import { FlagSource } from '../gen/depositaja/v1/flag_pb.js';
 import type { WindowState } from '../gen/depositaja/v1/threshold_pb.js';
 import { StreamsTester } from '../streams/testing/streams-tester.js';
-import { topics } from '../topics.js';
 import { thresholdGroup } from './threshold.group.js';
 import { ThresholdProcessor } from './threshold.processor.js';
 

@@ -2,14 +2,14 @@ import { create } from '@bufbuild/protobuf';
 import { Controller } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { AppConfig } from '../config/config.js';
-import { checkDeposit } from '../deposit/deposit-event.js';
+import { checkDeposit } from '../contracts/deposit-event.js';
+import { checkFlagEvent } from '../contracts/flag-event.js';
+import { topics } from '../contracts/topic-map.js';
 import type { Deposit } from '../gen/depositaja/v1/deposit_pb.js';
 import { type FlagEvent, FlagEventSchema, FlagSource } from '../gen/depositaja/v1/flag_pb.js';
 import { type WindowState, WindowStateSchema } from '../gen/depositaja/v1/threshold_pb.js';
-import { checkFlagEvent } from '../flagger/flag-event.js';
 import { formatMinor } from '../money/money.js';
 import type { ProcessorContext } from '../streams/index.js';
-import { topics } from '../topics.js';
 import { type WindowRule, addToWindow, clearWindow, holdsDeposit } from './sliding-window.js';
 
 /**

@@ -1,12 +1,12 @@
 import { Controller, Get, GatewayTimeoutException, Param, Query, UnprocessableEntityException } from '@nestjs/common';
 import { ApiGatewayTimeoutResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
 import { AppConfig } from '../config/config.js';
+import { decodeReadToken } from '../contracts/read-token.js';
 import { ErrorDto } from '../http/error.dto.js';
+import { WalletParamsDto } from '../http/wallet-params.dto.js';
 import { Money } from '../money/money.js';
 import { CheckQueryDto, CheckResponseDto } from './dto/check.dto.js';
 import { HistoryQueryDto, HistoryResponseDto } from './dto/history.dto.js';
-import { WalletParamsDto } from './dto/wallet-params.dto.js';
-import { decodeReadToken } from './read-token.js';
 import { NotVisibleYetError, WalletService } from './wallet.service.js';
 
 const iso = (ms: bigint | undefined) => (ms === undefined ? null : new Date(Number(ms)).toISOString());

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
+import { topics } from '../contracts/topic-map.js';
 import { StreamsModule } from '../streams/index.js';
-import { topics } from '../topics.js';
 import { WalletController } from './wallet.controller.js';
 import { WalletService } from './wallet.service.js';
 
@@ -9,6 +9,5 @@ import { WalletService } from './wallet.service.js';
   imports: [StreamsModule.forView(topics.balanceTable, topics.flaggerTable, topics.thresholdTable, topics.balanceDeposits)],
   controllers: [WalletController],
   providers: [WalletService],
-  exports: [WalletService],
 })
 export class WalletModule {}

@@ -1,11 +1,11 @@
 import { Injectable, UnprocessableEntityException } from '@nestjs/common';
-import { historyKey, historyPrefix, seqOfHistoryKey } from '../balance/deposit-keys.js';
+import { historyKey, historyPrefix, seqOfHistoryKey } from '../contracts/deposit-keys.js';
+import type { ReadToken } from '../contracts/read-token.js';
+import { topics } from '../contracts/topic-map.js';
 import type { BalanceState, DepositRecord } from '../gen/depositaja/v1/balance_pb.js';
 import { FlagSource, type FlagValue } from '../gen/depositaja/v1/flag_pb.js';
 import type { WindowState } from '../gen/depositaja/v1/threshold_pb.js';
 import { Emitter, InjectView, type View, type ViewEntry, ViewTimeoutError } from '../streams/index.js';
-import { topics } from '../topics.js';
-import type { ReadToken } from './read-token.js';
 
 /** A wallet as GET /check shows it. */
 export interface WalletSnapshot {
@@ -88,10 +88,5 @@ export class WalletService {
     });
     const deposits = rows.slice(0, limit).map(([key, record]) => ({ ...record, seq: seqOfHistoryKey(key) }));
     return { deposits, more: rows.length > limit };
-  }
-
-  /** The counted deposit with this id, if it came with an Idempotency-Key. */
-  keyed(entryKey: string): DepositRecord | undefined {
-    return this.deposits.get(entryKey);
   }
 }

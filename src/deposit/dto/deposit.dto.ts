@@ -1,7 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { WALLET_ID_RULE, isWalletId } from '../../contracts/wallet-id.js';
 import { refuseIfAny, unknownFields } from '../../http/validation.js';
 import { InvalidAmountError, parseAmount } from '../../money/money.js';
-import { WALLET_ID_RULE, isWalletId } from '../../wallet/wallet-id.js';
 
 export class DepositRequestDto {
   @ApiProperty({ description: 'The wallet: 1-128 characters of A-Z a-z 0-9 . _ : -, case-sensitive', example: '0x1a35ab' })

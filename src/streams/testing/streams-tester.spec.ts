@@ -1,6 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { Int64ValueSchema } from '@bufbuild/protobuf/wkt';
-import { type Sum, SumProcessor, sumGroup, sumTopics } from './sum-group.js';
+import { type Sum, sumGroup, sumTopics } from '../../../test/apps/sum-group.js';
+import { SumProcessor } from '../../../test/apps/sum-processor.js';
 import { StreamsTester } from './streams-tester.js';
 
 const number = (value: bigint) => create(Int64ValueSchema, { value });

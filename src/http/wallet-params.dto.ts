@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { refuseIfAny } from '../../http/validation.js';
-import { WALLET_ID_RULE, isWalletId } from '../wallet-id.js';
+import { WALLET_ID_RULE, isWalletId } from '../contracts/wallet-id.js';
+import { refuseIfAny } from './validation.js';
 
 export class WalletParamsDto {
   @ApiProperty({ description: 'The wallet: 1-128 characters of A-Z a-z 0-9 . _ : -', example: '0x1a35ab' })

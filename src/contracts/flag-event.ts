@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { type FlagEvent, FlagEventSchema, FlagSource } from '../gen/depositaja/v1/flag_pb.js';
 import { PoisonRecordError } from '../streams/index.js';
-import { isWalletId } from '../wallet/wallet-id.js';
+import { isWalletId } from './wallet-id.js';
 
 /** A manual flag or unflag, as the admin API and the CLI emit it. */
 export function manualFlagEvent(walletId: string, flagged: boolean, atMs: number, reason = ''): FlagEvent {

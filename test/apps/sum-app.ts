@@ -1,6 +1,7 @@
 /**
  * A process that runs only the `sum` test group on the streams core: the core's end-to-end
- * tests start it, kill it and start it again. Configured by KAFKA_BROKERS,
+ * tests start it, kill it and start it again; the bench's core scenario measures it. Built by
+ * `npm run build:test-apps` into dist-test/test/apps/sum-app.js. Configured by KAFKA_BROKERS,
  * KAFKA_TOPIC_PREFIX, KAFKA_PARTITIONS and DATA_DIR. Exits 0 on SIGTERM after a clean stop.
  *
  * SUM_APP_CRASH=<step>:<n> makes it SIGKILL itself right after that commit step
@@ -12,10 +13,11 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import type { CommitStep } from '../partition-state.js';
-import { StreamsModule } from '../streams.module.js';
-import { connectStreams } from '../transport.js';
-import { SumProcessor, sumGroup } from './sum-group.js';
+import type { CommitStep } from '../../src/streams/partition-state.js';
+import { StreamsModule } from '../../src/streams/streams.module.js';
+import { connectStreams } from '../../src/streams/transport.js';
+import { sumGroup } from './sum-group.js';
+import { SumProcessor } from './sum-processor.js';
 
 const env = (name: string, fallback?: string) => {
   const value = process.env[name] ?? fallback;

@@ -1,8 +1,8 @@
-import { BalanceStateSchema, DepositRecordSchema } from './gen/depositaja/v1/balance_pb.js';
-import { DepositSchema } from './gen/depositaja/v1/deposit_pb.js';
-import { FlagEventSchema, FlagValueSchema } from './gen/depositaja/v1/flag_pb.js';
-import { WindowStateSchema } from './gen/depositaja/v1/threshold_pb.js';
-import { streamTopic, tableTopic } from './streams/index.js';
+import { BalanceStateSchema, DepositRecordSchema } from '../gen/depositaja/v1/balance_pb.js';
+import { DepositSchema } from '../gen/depositaja/v1/deposit_pb.js';
+import { FlagEventSchema, FlagValueSchema } from '../gen/depositaja/v1/flag_pb.js';
+import { WindowStateSchema } from '../gen/depositaja/v1/threshold_pb.js';
+import { streamTopic, tableTopic } from '../streams/index.js';
 
 /**
  * Every topic of the service and the protobuf schema of its values, in one place (SPEC §3).

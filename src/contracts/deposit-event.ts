@@ -3,7 +3,7 @@ import { create } from '@bufbuild/protobuf';
 import { type Deposit, DepositSchema } from '../gen/depositaja/v1/deposit_pb.js';
 import { MAX_AMOUNT_MINOR } from '../money/money.js';
 import { PoisonRecordError } from '../streams/index.js';
-import { isWalletId } from '../wallet/wallet-id.js';
+import { isWalletId } from './wallet-id.js';
 
 export const MAX_INT64 = 2n ** 63n - 1n;
 

@@ -2,14 +2,14 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { type CanActivate, type ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { AppConfig } from '../config/config.js';
-import { HttpErrorWithHeaders } from '../http/http-error.filter.js';
+import { HttpErrorWithHeaders } from './http-error.filter.js';
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
- * Admin routes need `Authorization: Bearer <ADMIN_TOKEN>`. The token is compared in constant
- * time (over SHA-256 digests, so neither its length nor its content leaks through timing).
- * Without ADMIN_TOKEN the routes are disabled (503).
+ * Admin routes, and the monitor's table and flag APIs, need `Authorization: Bearer
+ * <ADMIN_TOKEN>`. The token is compared in constant time (over SHA-256 digests, so neither its
+ * length nor its content leaks through timing). Without ADMIN_TOKEN the routes are disabled (503).
  */
 @Injectable()
 export class AdminGuard implements CanActivate {
