@@ -12,10 +12,10 @@ import { type Ceilings, baseline } from './scenarios/baseline';
 import { core } from './scenarios/core';
 import { type IngestLayout, ingest } from './scenarios/ingest';
 import { processOnce, verifyAndClean } from './scenarios/processing';
-import { type GrowthRun, growth, hotKeys, killHalfway, processing } from './scenarios/processing-scenarios';
+import { type GrowthRun, growth, hotKeys, killHalfway, partitionScaling, processing } from './scenarios/processing-scenarios';
 import { freshness, readPath } from './scenarios/reads';
 
-export const SCENARIOS = ['ceiling', 'core', 'B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'growth'] as const;
+export const SCENARIOS = ['ceiling', 'core', 'B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'growth', 'partitions'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Sizes of every scenario (issue 7's shapes by default). */
@@ -30,6 +30,7 @@ export interface BenchPlan {
   b7: { wallets: number; connections: readonly number[]; durationSeconds: number };
   b8: { wallets: number; ratePerSecond: number; durationSeconds: number };
   growth: { sizes: number[]; wallets: number };
+  partitions: { counts: number[]; count: number; wallets: number };
   profile: { count: number; wallets: number };
 }
 
@@ -44,6 +45,7 @@ export const defaultPlan = (): BenchPlan => ({
   b7: { wallets: 100_000, connections: [100, 1000], durationSeconds: 10 },
   b8: { wallets: 100_000, ratePerSecond: 2000, durationSeconds: 10 },
   growth: { sizes: [100_000, 1_000_000, 3_000_000], wallets: 100_000 },
+  partitions: { counts: [6, 48], count: 1_000_000, wallets: 100_000 },
   profile: { count: 1_000_000, wallets: 100_000 },
 });
 
@@ -61,6 +63,7 @@ export function scalePlan(plan: BenchPlan, factor: number): BenchPlan {
     b7: { ...plan.b7, wallets: count(plan.b7.wallets, 10), durationSeconds: count(plan.b7.durationSeconds, 2) },
     b8: { ...plan.b8, wallets: count(plan.b8.wallets, 10), ratePerSecond: count(plan.b8.ratePerSecond, 20), durationSeconds: count(plan.b8.durationSeconds, 2) },
     growth: { sizes: plan.growth.sizes.map((size) => count(size, 100)), wallets: count(plan.growth.wallets, 10) },
+    partitions: { ...plan.partitions, count: count(plan.partitions.count, 100), wallets: count(plan.partitions.wallets, 10) },
     profile: { count: count(plan.profile.count, 100), wallets: count(plan.profile.wallets, 10) },
   };
 }
@@ -137,6 +140,9 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
     if (wanted.has('growth')) {
       const known = plan.growth.wallets === plan.b2.wallets ? processingRuns : new Map();
       await step('growth', async () => void results.push(await growth(env, { reps: plan.reps, ...plan.growth, known, consumeCeiling: ceilings?.consumeRate })));
+    }
+    if (wanted.has('partitions')) {
+      await step('partitions', async () => void results.push(await partitionScaling(env, { reps: plan.reps, partitions: plan.partitions.counts, count: plan.partitions.count, wallets: plan.partitions.wallets })));
     }
     if (options.profile) {
       await step('profile of B2', async () => {

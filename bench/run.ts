@@ -21,7 +21,7 @@ Scenarios (default: all): ${SCENARIOS.join(', ')}
   ceiling  raw kafkajs producer and eachBatch consumer on the same broker
   core     the streams core alone (its sum test group): records/s processed, restored cold
   B1       POST /deposit, 100, 1,000 and 2,000 connections, 20 s, as npm start runs it and split
-  B2       1M deposits over 100k wallets, one processor from empty stores, to lag 0
+  B2       1M deposits over 100k wallets, the service as npm start runs it, empty stores, to lag 0
   B3       200k deposits over 100 wallets, the rate in slices
   B4       cold restore of the B2 tables (runs B2)
   B5       restart with local data after SIGTERM and after SIGKILL (runs B2)
@@ -29,6 +29,7 @@ Scenarios (default: all): ${SCENARIOS.join(', ')}
   B7       GET /check, 100 and 1,000 connections, as npm start runs it
   B8       accept → visible in GET /check at 2,000 deposits/s
   growth   B2 at 100k, 1M and 3M deposits
+  partitions  B2 with every topic at 6 and at 48 partitions
 
 Options:
   --reps N          repetitions of each scenario [3]

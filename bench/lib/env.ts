@@ -4,7 +4,7 @@
  * prefix of its own) and fresh data.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
@@ -176,6 +176,32 @@ export class BenchEnv {
   /** node dist/main.js as `npm start` runs it: the API, and the three groups on processor threads. */
   main(spec: ServiceSpec, name = 'service'): Promise<ServiceProcess> {
     return this.spawn(name, 'dist/main.js', [], spec);
+  }
+
+  /** Established TCP connections from process `pid` to the bench's broker (its client port). */
+  brokerConnections(pid: number): number {
+    const port = Number(this.brokers.split(',')[0].split(':').at(-1));
+    const sockets = new Set<string>();
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const target = (() => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      })();
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode) sockets.add(inode);
+    }
+    let count = 0;
+    for (const table of ['tcp', 'tcp6']) {
+      for (const line of readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
+        const fields = line.trim().split(/\s+/);
+        // rem_address is field 2 (hex address:port), st field 3 (01 = ESTABLISHED), inode field 9.
+        if (fields.length > 9 && fields[3] === '01' && parseInt(fields[2].split(':')[1], 16) === port && sockets.has(fields[9])) count++;
+      }
+    }
+    return count;
   }
 
   /** Process ids of the bench's own broker (none when it uses a cluster it was given). */

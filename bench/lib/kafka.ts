@@ -94,14 +94,14 @@ export async function waitForZeroLag(
  * Creates a stream topic as the service would (it checks, and keeps, topics that exist), and
  * waits until every partition has a leader that answers.
  */
-export async function createStreamTopic(admin: Admin, topic: string): Promise<void> {
+export async function createStreamTopic(admin: Admin, topic: string, partitionCount = PARTITIONS): Promise<void> {
   // kafkajs's waitForLeaders gives up when a broker has not seen the new leaders yet: the
   // loop below decides.
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true }).catch(() => undefined);
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitionCount, replicationFactor: 1 }], waitForLeaders: true }).catch(() => undefined);
   for (let attempt = 0; attempt < 200; attempt++) {
     const metadata = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
     const partitions = metadata?.topics[0]?.partitions ?? [];
-    if (partitions.length === PARTITIONS && partitions.every((partition) => partition.leader >= 0) && (await endOffsets(admin, topic))) return;
+    if (partitions.length === partitionCount && partitions.every((partition) => partition.leader >= 0) && (await endOffsets(admin, topic))) return;
     await sleep(100);
   }
   throw new Error(`topic ${topic} was not created, or has partitions without a leader`);
@@ -119,7 +119,14 @@ export interface DepositSpec {
  * codec), keyed by wallet id, on partitionFor(wallet id); idempotent, acks=all, `perSend`
  * records per send, the next chunk encoded while the previous one is in flight.
  */
-export async function produceDeposits(kafka: Kafka, topic: string, count: number, spec: (index: number) => DepositSpec, perSend = 5000): Promise<{ seconds: number }> {
+export async function produceDeposits(
+  kafka: Kafka,
+  topic: string,
+  count: number,
+  spec: (index: number) => DepositSpec,
+  options: { perSend?: number; partitions?: number } = {},
+): Promise<{ seconds: number }> {
+  const { perSend = 5000, partitions = PARTITIONS } = options;
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const encode = (from: number) => {
@@ -127,7 +134,7 @@ export async function produceDeposits(kafka: Kafka, topic: string, count: number
     for (let index = from; index < Math.min(count, from + perSend); index++) {
       const { walletId, amountMinor, acceptedAtMs } = spec(index);
       const value = topics.deposit.codec.encode(newDeposit(walletId, amountMinor, acceptedAtMs));
-      messages.push({ key: walletId, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), partition: partitionFor(walletId, PARTITIONS) });
+      messages.push({ key: walletId, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), partition: partitionFor(walletId, partitions) });
     }
     return messages;
   };

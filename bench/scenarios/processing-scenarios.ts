@@ -62,9 +62,9 @@ export interface ProcessingResults {
 
 /** B2, and on each run's tables B4 and B5; every run verified after its last restart. */
 export async function processing(env: BenchEnv, options: ProcessingScenarioOptions): Promise<ProcessingResults> {
-  const shape = `${n(options.count)} deposits over ${n(options.wallets)} wallets prefilled on \`deposit\` (6 partitions); one processor process (balance, threshold, flagger) on empty stores`;
+  const shape = `${n(options.count)} deposits over ${n(options.wallets)} wallets prefilled on \`deposit\` (6 partitions); the service as \`npm start\` runs it (the API and its views on the main thread, balance, threshold and flagger on a processor thread) on empty stores`;
   const b2 = newResult('B2', 'Processing from empty stores', shape);
-  const b4 = options.restarts ? newResult('B4', 'Cold restore of the B2 tables', `DATA_DIR of the B2 processor deleted; a new processor started; until all 18 partitions are restored and running`) : undefined;
+  const b4 = options.restarts ? newResult('B4', 'Cold restore of the B2 tables', `DATA_DIR of the B2 service deleted; the service started again; until all 18 partitions are restored and running`) : undefined;
   const b5 = options.restarts
     ? newResult('B5', 'Restart with local data', `the processor stopped (SIGTERM, then SIGKILL), 6 probe deposits written meanwhile (one per partition, each crossing the threshold), restarted on its DATA_DIR: until every group has processed them`)
     : undefined;
@@ -102,7 +102,7 @@ export async function processing(env: BenchEnv, options: ProcessingScenarioOptio
 
 /** B3: 2,000 deposits on each of 100 wallets; the rate in slices must not fall as histories grow. */
 export async function hotKeys(env: BenchEnv, options: { reps: number; count: number; wallets: number; slices: number }): Promise<ScenarioResult> {
-  const result = newResult('B3', 'Hot keys', `${n(options.count)} deposits over ${n(options.wallets)} wallets (${n(options.count / options.wallets)} each, round-robin); one processor on empty stores; the rate per slice of ${n(options.count / options.slices)} records, from the committed offsets of the slowest group`);
+  const result = newResult('B3', 'Hot keys', `${n(options.count)} deposits over ${n(options.wallets)} wallets (${n(options.count / options.wallets)} each, round-robin); the service as \`npm start\` runs it, on empty stores; the rate per slice of ${n(options.count / options.slices)} records, from the committed offsets of the slowest group`);
   const sliceRates: number[][] = [];
   for (let rep = 0; rep < options.reps; rep++) {
     const samples: Array<{ at: number; done: number }> = [];
@@ -213,6 +213,49 @@ export async function growth(
     ...rows,
     '',
     'Medians. Flat rate and CPU per deposit from row to row: the cost of a record does not grow with the data already processed.',
+  );
+  return result;
+}
+
+/** Partitions: B2 at several partition counts (one transactional producer per partition and group). */
+export async function partitionScaling(
+  env: BenchEnv,
+  options: { reps: number; count: number; wallets: number; partitions: number[] },
+): Promise<ScenarioResult> {
+  const groups = 3;
+  const result = newResult(
+    'Partitions',
+    'B2 at growing partition counts',
+    `B2 (${n(options.count)} deposits over ${n(options.wallets)} wallets, the service as \`npm start\` runs it) with every topic at ${options.partitions.join(' and ')} partitions`,
+  );
+  const rows: string[] = [];
+  const byCount = new Map<number, { seconds: number; rss: number }>();
+  for (const partitions of options.partitions) {
+    const runs: ProcessingRun[] = [];
+    for (let rep = 0; rep < options.reps; rep++) {
+      const run = await processOnce(env, `partitions-${partitions}`, { count: options.count, wallets: options.wallets, seed: 5000 + rep, partitions });
+      runs.push(run);
+      const verdict = await verifyAndClean(env, run);
+      result.checks.push(`${partitions} partitions, run ${rep + 1}: ${n(verdict.wallets - verdict.wrong)} of ${n(verdict.wallets)} wallets exact (${n(verdict.flagged)} flagged)`);
+      if (!verdict.ok) result.failures.push(`${partitions} partitions, run ${rep + 1}: ${verdict.wrong} wallets wrong: ${verdict.problems.slice(0, 3).join('; ')}`);
+      record(result, { label: `${partitions} partitions: time to lag 0`, unit: 's', better: 'lower' }, run.seconds);
+      record(result, { label: `${partitions} partitions: peak RSS`, unit: 'MB', better: 'lower' }, run.peakRssMb);
+    }
+    const m = (pick: (run: ProcessingRun) => number) => median(runs.map(pick));
+    byCount.set(partitions, { seconds: m((run) => run.seconds), rss: m((run) => run.peakRssMb) });
+    rows.push(
+      `| ${partitions} | ${partitions * groups} | ${Math.round(m((run) => run.brokerConnections))} | ${n(Math.round(m((run) => (run.transactions ?? NaN) / (run.seconds - run.startupSeconds))))} | ${m((run) => run.seconds).toFixed(1)} | ${m((run) => (run.processingCpuSeconds / options.count) * 1e6).toFixed(1)} | ${Math.round(m((run) => run.peakRssMb))} |`,
+    );
+  }
+  const [fewest, most] = [Math.min(...options.partitions), Math.max(...options.partitions)];
+  const low = byCount.get(fewest)!;
+  const high = byCount.get(most)!;
+  result.details!.push(
+    '| partitions | transactional producers | connections to the broker | transactions/s | time to lag 0 (s) | CPU per deposit after start-up (µs) | peak RSS (MB) |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows,
+    '',
+    `Medians. ${most} partitions against ${fewest}: ${(high.seconds / low.seconds).toFixed(2)}× the time and ${(high.rss / low.rss).toFixed(2)}× the peak memory (goal: at most 1.2× each).`,
   );
   return result;
 }

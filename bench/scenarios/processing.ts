@@ -5,7 +5,7 @@
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BenchEnv, type ServiceProcess, processUsage } from '../lib/env';
-import { createStreamTopic, produceDeposits, serviceLag, waitForZeroLag } from '../lib/kafka';
+import { PARTITIONS, createStreamTopic, produceDeposits, serviceLag, waitForZeroLag } from '../lib/kafka';
 import { produceProbes, waitUntilProcessed, waitUntilRestored } from '../lib/probes';
 import { Expectation, verifyTables } from '../lib/verify';
 import { Workload } from '../lib/workload';
@@ -23,6 +23,8 @@ export interface ProcessingOptions {
   sampleMs?: number;
   /** SIGKILL the processor once the balance group has committed this many records. */
   killAt?: number;
+  /** Partitions of every topic [6]. */
+  partitions?: number;
   timeoutMs?: number;
 }
 
@@ -45,6 +47,10 @@ export interface ProcessingRun {
   memory?: { heapUsedMb: number; heapTotalMb: number; externalMb: number; rssMb: number };
   /** With killAt: when the first processor was killed (s after it started), and the second one's time to lag 0. */
   killedAfterSeconds?: number;
+  /** Kafka transactions the processor committed, from its metrics at lag 0. */
+  transactions?: number;
+  /** TCP connections from the processor to the broker, at lag 0. */
+  brokerConnections: number;
 }
 
 /** Prefills `deposit`, starts one processor with all groups on empty stores, waits for lag 0. */
@@ -52,10 +58,12 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
   const prefix = env.prefix(name);
   const workload = new Workload(options.count, options.wallets, { seed: options.seed, roundRobin: options.roundRobin });
   const depositTopic = `${prefix}deposit`;
-  await createStreamTopic(env.admin, depositTopic);
-  const { seconds: prefillSeconds } = await produceDeposits(env.kafka, depositTopic, options.count, workload.spec);
+  const partitions = options.partitions ?? PARTITIONS;
+  await createStreamTopic(env.admin, depositTopic, partitions);
+  const { seconds: prefillSeconds } = await produceDeposits(env.kafka, depositTopic, options.count, workload.spec, { partitions });
   const dataDir = env.dataDir(name);
-  let processor = await env.processor({ prefix, dataDir, env: options.processorEnv });
+  const processorEnv = { KAFKA_PARTITIONS: String(partitions), ...options.processorEnv };
+  let processor = await env.main({ prefix, dataDir, env: processorEnv });
   const timeoutMs = options.timeoutMs ?? 900_000;
   let killedAfterSeconds: number | undefined;
   if (options.killAt !== undefined) {
@@ -69,7 +77,7 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
     }
     await processor.stop('SIGKILL');
     killedAfterSeconds = (Date.now() - processor.startedAt) / 1000;
-    processor = await env.processor({ prefix, dataDir, env: options.processorEnv }, 'processor (after SIGKILL)');
+    processor = await env.main({ prefix, dataDir, env: processorEnv }, 'service (after SIGKILL)');
   }
   const started = processor.startedAt;
   const current = processor;
@@ -87,18 +95,17 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
     options.onSample?.(at - started, lag);
   });
   const usage = processor.usage();
-  const memory = await processor
-    .text('/metrics')
-    .then((text) => {
-      const mb = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
-      return {
-        heapUsedMb: mb('nodejs_heap_size_used_bytes'),
-        heapTotalMb: mb('nodejs_heap_size_total_bytes'),
-        externalMb: mb('nodejs_external_memory_bytes'),
-        rssMb: mb('process_resident_memory_bytes'),
-      };
-    })
-    .catch(() => undefined);
+  const brokerConnections = env.brokerConnections(processor.pid);
+  const metrics = await processor.text('/metrics').catch(() => undefined);
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics ?? '')?.[1] ?? NaN);
+  const mb = (name: string) => metric(name) / 2 ** 20;
+  const memory = metrics === undefined ? undefined : {
+    heapUsedMb: mb('nodejs_heap_size_used_bytes'),
+    heapTotalMb: mb('nodejs_heap_size_total_bytes'),
+    externalMb: mb('nodejs_external_memory_bytes'),
+    rssMb: mb('process_resident_memory_bytes'),
+  };
+  const transactions = [...(metrics ?? '').matchAll(/^stream_group_transactions_total\{[^}]*\} (\S+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
   return {
     memory,
     prefix,
@@ -112,6 +119,8 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
     peakRssMb: usage.peakRssMb,
     cpuSeconds: usage.cpuSeconds,
     killedAfterSeconds,
+    transactions: metrics ? transactions : undefined,
+    brokerConnections,
   };
 }
 
@@ -133,19 +142,19 @@ export async function restarts(env: BenchEnv, run: ProcessingRun, rep: number): 
   const depositTopic = `${run.prefix}deposit`;
   await run.processor.stop('SIGTERM');
   rmSync(run.dataDir, { recursive: true, force: true });
-  const cold = await env.processor({ prefix: run.prefix, dataDir: run.dataDir }, 'processor (cold restore)');
+  const cold = await env.main({ prefix: run.prefix, dataDir: run.dataDir }, 'service (cold restore)');
   const restored = await waitUntilRestored(cold);
 
   const stopping = Date.now();
   await cold.stop('SIGTERM');
   const sigtermStopSeconds = (Date.now() - stopping) / 1000;
   const probes = await produceProbes(env.kafka, depositTopic, `term${rep}`, run.expectation);
-  const afterTerm = await env.processor({ prefix: run.prefix, dataDir: run.dataDir }, 'processor (after SIGTERM)');
+  const afterTerm = await env.main({ prefix: run.prefix, dataDir: run.dataDir }, 'service (after SIGTERM)');
   const termAt = await waitUntilProcessed(afterTerm, probes);
 
   await afterTerm.stop('SIGKILL');
   await produceProbes(env.kafka, depositTopic, `kill${rep}`, run.expectation);
-  const afterKill = await env.processor({ prefix: run.prefix, dataDir: run.dataDir }, 'processor (after SIGKILL)');
+  const afterKill = await env.main({ prefix: run.prefix, dataDir: run.dataDir }, 'service (after SIGKILL)');
   const killAt = await waitUntilProcessed(afterKill, probes);
   run.processor = afterKill;
   return {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { type PartitionStatus, StreamsRuntime } from '../streams/index.js';
+import { type GroupStatus, type PartitionStatus, StreamsRuntime } from '../streams/index.js';
 
 /** The reasons `deposits_rejected_total` counts (set where HTTP responses are recorded). */
 export const DEPOSIT_REJECTION_REASONS = ['invalid', 'conflict', 'unavailable', 'error'] as const;
@@ -69,21 +69,29 @@ export class MetricsService {
     // Known reasons start at 0, so that rates and alerts have a series before the first refusal.
     for (const reason of DEPOSIT_REJECTION_REASONS) this.depositsRejected.inc({ reason }, 0);
 
-    const processedSeen = new Map<string, number>();
-    new Counter({
-      name: 'stream_group_records_processed_total',
-      help: 'Records handled by the processor group in this process (rate() of it is records/s)',
-      labelNames: ['group'] as const,
-      registers,
-      collect() {
-        for (const group of streams.groupStatuses()) {
-          const delta = group.processed - (processedSeen.get(group.group) ?? 0);
-          processedSeen.set(group.group, group.processed);
-          // The group's total only grows while the process lives; the first scrape shows it all.
-          this.inc({ group: group.group }, Math.max(0, delta));
-        }
-      },
-    });
+    // The groups' totals only grow while the process lives; the first scrape shows them all.
+    const groupTotal = (name: string, help: string, pick: (group: GroupStatus) => number) => {
+      const seen = new Map<string, number>();
+      new Counter({
+        name,
+        help,
+        labelNames: ['group'] as const,
+        registers,
+        collect() {
+          for (const group of streams.groupStatuses()) {
+            const delta = pick(group) - (seen.get(group.group) ?? 0);
+            seen.set(group.group, pick(group));
+            this.inc({ group: group.group }, Math.max(0, delta));
+          }
+        },
+      });
+    };
+    groupTotal('stream_group_records_processed_total', 'Records handled by the processor group in this process (rate() of it is records/s)', (group) => group.processed);
+    groupTotal(
+      'stream_group_transactions_total',
+      'Kafka transactions the processor group committed in this process, one per batch that wrote anything (rate() of it is transactions/s)',
+      (group) => group.transactions,
+    );
     new Gauge({
       name: 'stream_group_running',
       help: '1 when the processor group has joined its consumer group and is consuming',

@@ -38,6 +38,7 @@ describe(MonitorService.name, () => {
             running: true,
             processed: 7,
             recordsPerSecond: 2,
+            transactions: 3,
             retrying: 0,
             partitions: [
               { partition: 0, state: 'running', lag: { deposit: 4 }, processed: 5, skipped: 0, deadLettered: 1 },
@@ -45,7 +46,7 @@ describe(MonitorService.name, () => {
               { partition: 2, state: 'running', lag: { deposit: 1 }, processed: 2, skipped: 1, deadLettered: 2 },
             ],
           },
-          { group: 'idle', running: true, processed: 0, recordsPerSecond: 0, retrying: 0, partitions: [{ partition: 0, state: 'running', lag: {}, processed: 0, skipped: 0, deadLettered: 0 }] },
+          { group: 'idle', running: true, processed: 0, recordsPerSecond: 0, transactions: 0, retrying: 0, partitions: [{ partition: 0, state: 'running', lag: {}, processed: 0, skipped: 0, deadLettered: 0 }] },
         ],
         views: [{ table: 'balance-table', ready: false, partitions: [{ partition: 0, position: 3, end: 5, lag: 2 }, { partition: 1, position: 1, end: 1, lag: 0 }] }],
       }),

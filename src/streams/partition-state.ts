@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { Admin, Kafka } from 'kafkajs';
 import type { BatchResult, StateSource, StoredValue } from './batch.js';
@@ -37,8 +36,6 @@ export interface PartitionStateDeps {
   maxBatchBytes?: number;
 }
 
-const TABLE_SPACE = 't';
-const storeSpace = (store: string) => `s:${store}`;
 
 /**
  * The state of one partition of a processor group: its local store, brought up to its
@@ -58,7 +55,10 @@ const storeSpace = (store: string) => `s:${store}`;
  */
 export class PartitionState implements StateSource {
   private readonly logger: Logger;
-  private store?: LocalStore;
+  /** Whether restoration has begun (and the partition not closed since). */
+  private opened = false;
+  /** Where this partition's table and stores live in the group's local store. */
+  private readonly tableSpace: string;
   private readonly changelogs: string[];
   /** Changelogs of write-once stores, whose records are `StoreBatch`es. */
   private readonly writeOnce: Set<string>;
@@ -69,15 +69,14 @@ export class PartitionState implements StateSource {
     private readonly group: GroupDefinition,
     readonly partition: number,
     private readonly deps: PartitionStateDeps,
+    /** The group's local store, shared by the partitions it owns: keys start with `<partition>/`. */
+    private readonly store: LocalStore,
   ) {
+    this.tableSpace = `${partition}/t`;
     this.logger = new Logger(`${group.name}/${partition}`);
     this.changelogs = [group.table, ...(group.stores ?? [])].map((table) => this.physical(table.name));
     this.writeOnce = new Set((group.stores ?? []).filter((store) => store.writeOnce).map((store) => this.physical(store.name)));
     this.producer = new TransactionalProducer(deps.kafka, `${this.physical(group.name)}-${partition}`);
-  }
-
-  get path(): string {
-    return join(this.deps.dataDir, 'processors', this.group.name, String(this.partition));
   }
 
   private physical(name: string): string {
@@ -92,20 +91,18 @@ export class PartitionState implements StateSource {
     // First fence the previous owner: its open transaction is aborted, its next write refused,
     // so that nothing lands in the changelogs after we have read them.
     await this.producer.claim();
-    this.store ??= await LocalStore.open(this.path, (reason) => this.logger.warn(`local store unusable (${reason}); restoring from the changelog`));
+    this.opened = true;
     const ends = await this.endOffsets();
-    const behind = this.changelogs.some((topic) => this.store!.checkpoint(topic, this.partition) > ends.get(topic)!);
+    const behind = this.changelogs.some((topic) => this.store.checkpoint(topic, this.partition) > ends.get(topic)!);
     if (behind) {
       // The changelog is shorter than what we read of it: it was recreated. Start over.
-      this.logger.warn('local checkpoint is past the changelog end; rebuilding the store from the changelog');
-      await this.store.close();
-      await LocalStore.destroy(this.path);
-      this.store = await LocalStore.open(this.path);
+      this.logger.warn('local checkpoint is past the changelog end; rebuilding the partition from the changelog');
+      await this.store.clear(`${this.partition}/`, this.changelogs, this.partition);
     }
     const ranges = this.changelogs.map((topic) => ({
       topic,
       partition: this.partition,
-      from: this.store!.checkpoint(topic, this.partition),
+      from: this.store.checkpoint(topic, this.partition),
       to: ends.get(topic)!,
     }));
     const total = ranges.reduce((sum, range) => sum + Math.max(0, range.to - range.from), 0);
@@ -117,7 +114,7 @@ export class PartitionState implements StateSource {
     await reader.readToEnd(
       ranges,
       async (topic, partition, records, next) => {
-        await this.store!.write(this.restoredValues(topic, records), [{ topic, partition, next }]);
+        await this.store.write(this.restoredValues(topic, records), [{ topic, partition, next }]);
         this.restore!.done += records.length;
       },
       signal,
@@ -131,7 +128,7 @@ export class PartitionState implements StateSource {
 
   private *restoredValues(topic: string, records: ChangelogRecord[]) {
     const isTable = topic === this.changelogs[0];
-    const space = isTable ? TABLE_SPACE : storeSpace(this.logicalStore(topic));
+    const space = isTable ? this.tableSpace : this.storeSpace(this.logicalStore(topic));
     for (const record of records) {
       if (record.key === null) continue;
       if (record.headers[STORE_BATCH_HEADER] !== undefined) {
@@ -146,6 +143,10 @@ export class PartitionState implements StateSource {
       }
       yield { space, key: record.key, value };
     }
+  }
+
+  private storeSpace(store: string): string {
+    return `${this.partition}/s:${store}`;
   }
 
   private logicalStore(topic: string): string {
@@ -164,7 +165,7 @@ export class PartitionState implements StateSource {
   }
 
   async loadTable(keys: string[]): Promise<Map<string, StoredValue>> {
-    const values = await this.open().getMany(TABLE_SPACE, keys);
+    const values = await this.open().getMany(this.tableSpace, keys);
     const loaded = new Map<string, StoredValue>();
     keys.forEach((key, index) => {
       const bytes = values[index];
@@ -173,17 +174,20 @@ export class PartitionState implements StateSource {
     return loaded;
   }
 
-  /** Whether the local store is open (the partition restored or being restored). */
+  /** Whether the partition is restored or being restored. */
   get isOpen(): boolean {
-    return this.store !== undefined;
+    return this.opened;
   }
 
   getStore(store: string, key: string): Promise<Uint8Array | undefined> {
-    return this.open().get(storeSpace(store), key);
+    return this.open().get(this.storeSpace(store), key);
   }
 
-  /** Makes a processed batch durable (steps 1 and 2 above); the caller then commits the input offsets. */
-  async commit(result: BatchResult, inputTopic: string): Promise<void> {
+  /**
+   * Makes a processed batch durable (steps 1 and 2 above); the caller then commits the input
+   * offsets. Resolves true when it took a Kafka transaction (the batch wrote something).
+   */
+  async commit(result: BatchResult, inputTopic: string): Promise<boolean> {
     const store = this.open();
     const records: OutgoingRecord[] = result.outputs.map((output) => {
       const topic = this.physical(output.topic);
@@ -218,13 +222,13 @@ export class PartitionState implements StateSource {
       }
       for (const [key, value] of values) {
         if (!this.writeOnce.has(topic)) records.push({ topic, partition: this.partition, key, value });
-        changes.push({ space: storeSpace(storeName), key, value });
+        changes.push({ space: this.storeSpace(storeName), key, value });
       }
     }
     const tableTopic = this.changelogs[0];
     for (const [key, stored] of result.table) {
       records.push({ topic: tableTopic, partition: this.partition, key, value: stored.bytes, headers: { [APPLIED_HEADER]: formatApplied(stored.applied) } });
-      changes.push({ space: TABLE_SPACE, key, value: encodeStored(stored) });
+      changes.push({ space: this.tableSpace, key, value: encodeStored(stored) });
     }
 
     const acks = await this.producer.send(records, () => this.deps.afterCommitStep?.('transaction-sent'));
@@ -234,22 +238,22 @@ export class PartitionState implements StateSource {
       .map((ack) => ({ topic: ack.topic, partition: this.partition, next: ack.baseOffset + ack.count }));
     await store.write(changes, checkpoints);
     this.deps.afterCommitStep?.('store-written');
+    return records.length > 0;
   }
 
   private open(): LocalStore {
-    if (!this.store) throw new Error(`${this.group.name}/${this.partition}: store used before restoration`);
+    if (!this.opened) throw new Error(`${this.group.name}/${this.partition}: store used before restoration`);
     return this.store;
   }
 
+  /** Stops writing for the partition; its local data stays, to be caught up if it comes back. */
   async close(): Promise<void> {
-    const store = this.store;
-    this.store = undefined;
-    await store?.close();
+    this.opened = false;
     await this.producer.close();
   }
 
-  /** Bytes the local store takes on disk, roughly. */
+  /** Bytes the partition's local data takes on disk, roughly. */
   async sizeBytes(): Promise<number> {
-    return this.store ? this.store.approximateSize() : 0;
+    return this.opened ? this.store.approximateSize(`${this.partition}/`) : 0;
   }
 }

@@ -1,3 +1,5 @@
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
@@ -7,6 +9,7 @@ import type { GroupDefinition } from './group.js';
 import { coPartitionedAssigner, physicalName } from './kafka-client.js';
 import { PartitionState, type PartitionStateDeps, type RestoreProgress } from './partition-state.js';
 import { partitionFor } from './producer.js';
+import { LocalStore } from './state-store.js';
 
 /** What an operator wants to know about one partition a group instance owns. */
 export interface PartitionStatus {
@@ -28,6 +31,8 @@ export interface GroupStatus {
   /** Handled records in total, and per second over the last minute. */
   processed: number;
   recordsPerSecond: number;
+  /** Kafka transactions committed (one per batch that wrote anything). */
+  transactions: number;
   /** Batches whose handler failed with a transient error and are being retried. */
   retrying: number;
 }
@@ -59,9 +64,12 @@ export class ProcessorGroup {
   private processing = false;
   private skipTimer?: NodeJS.Timeout;
   private consumer?: Consumer;
+  /** One local store for every partition this instance owns, however many. */
+  private store?: LocalStore;
   private running = false;
   private retrying = 0;
   private processedTotal = 0;
+  private transactions = 0;
   private readonly rate: Array<{ at: number; count: number }> = [];
 
   constructor(
@@ -80,7 +88,13 @@ export class ProcessorGroup {
     return physicalName(this.deps.connection, name);
   }
 
+  /** Where the group's local store lives. */
+  get path(): string {
+    return join(this.deps.dataDir, 'processors', this.definition.name);
+  }
+
   async start(): Promise<void> {
+    this.store ??= await this.openStore();
     const sessionTimeout = this.deps.connection.sessionTimeoutMs;
     const consumer = this.deps.kafka.consumer({
       groupId: this.physical(this.definition.name),
@@ -121,6 +135,15 @@ export class ProcessorGroup {
     });
   }
 
+  private async openStore(): Promise<LocalStore> {
+    const store = await LocalStore.open(this.path, (reason) => this.logger.warn(`local store unusable (${reason}); restoring from the changelogs`));
+    // Earlier versions kept a store per partition, in numbered folders inside this one.
+    for (const entry of await readdir(this.path)) {
+      if (/^\d+$/.test(entry)) await rm(join(this.path, entry), { recursive: true, force: true });
+    }
+    return store;
+  }
+
   private async commitSkipped(): Promise<void> {
     if (this.processing || this.skipped.size === 0 || !this.consumer) return;
     const entries = [...this.skipped.values()];
@@ -156,7 +179,7 @@ export class ProcessorGroup {
       const previous = this.owned.get(partition);
       previous?.abort.abort(new Error('rejoined'));
       const owned: Owned = {
-        state: previous?.state ?? new PartitionState(this.definition, partition, this.deps),
+        state: previous?.state ?? new PartitionState(this.definition, partition, this.deps, this.store!),
         ready: previous?.ready ?? this.closing.get(partition) ?? Promise.resolve(),
         abort: new AbortController(),
         status: previous?.status ?? { partition, state: 'restoring', lag: {}, processed: 0, skipped: 0, deadLettered: 0 },
@@ -212,7 +235,7 @@ export class ProcessorGroup {
       timestamp: Number(message.timestamp),
     }));
     const result = await this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning), heartbeat);
-    await owned.state.commit(result, batch.topic);
+    if (await owned.state.commit(result, batch.topic)) this.transactions++;
     const next = Number(batch.lastOffset()) + 1;
     await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(next) }] }] });
     this.deps.afterCommitStep?.('offsets-committed');
@@ -276,6 +299,7 @@ export class ProcessorGroup {
         .map((owned) => ({ ...owned.status, lag: { ...owned.status.lag }, restore: owned.state.restore }))
         .sort((a, b) => a.partition - b.partition),
       processed: this.processedTotal,
+      transactions: this.transactions,
       recordsPerSecond: Math.round(recent / 10),
       retrying: this.retrying,
     };
@@ -318,5 +342,8 @@ export class ProcessorGroup {
       await owned.state.close();
     }
     this.owned.clear();
+    await Promise.all(this.closing.values());
+    await this.store?.close();
+    this.store = undefined;
   }
 }

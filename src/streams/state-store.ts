@@ -11,7 +11,8 @@ export class StoreInUseError extends Error {}
  * written in one atomic LevelDB batch, so after a crash the checkpoint never claims more than
  * the values hold.
  *
- * Processor groups open one per (group, partition); a view opens one for its table.
+ * A processor group opens one for all the partitions it owns (keys start with the partition);
+ * a view opens one for its table.
  */
 export class LocalStore {
   private constructor(
@@ -115,9 +116,16 @@ export class LocalStore {
     for (const [name, next] of written) this.checkpointCache.set(name, next);
   }
 
-  /** Bytes on disk, roughly (LevelDB's own estimate). */
-  async approximateSize(): Promise<number> {
-    return this.db.approximateSize('', '\xff');
+  /** Bytes on disk of the keys starting with `prefix` (all by default), roughly: LevelDB's own estimate. */
+  async approximateSize(prefix = ''): Promise<number> {
+    return this.db.approximateSize(prefix, `${prefix}\xff`);
+  }
+
+  /** Deletes every value whose key starts with `prefix`, and the checkpoints of `topics` of `partition`. */
+  async clear(prefix: string, topics: readonly string[], partition: number): Promise<void> {
+    await this.db.clear({ gte: prefix, lt: `${prefix}\xff` });
+    await this.db.batch(topics.map((topic) => ({ type: 'del' as const, key: `${CHECKPOINT_PREFIX}${topic}/${partition}` })));
+    for (const topic of topics) this.checkpointCache.delete(`${topic}/${partition}`);
   }
 
   async close(): Promise<void> {
@@ -130,10 +138,10 @@ export class LocalStore {
   }
 }
 
-// A process opens one store per owned partition of each group (18 with three groups and six
-// partitions) and one per view: LevelDB's defaults (8 MiB of block cache and a 4 MiB write
-// buffer each) would take over 200 MiB of native memory before holding any data.
-const LEVEL_OPTIONS = { keyEncoding: 'utf8', valueEncoding: 'view', cacheSize: 2 * 1024 * 1024, writeBufferSize: 1024 * 1024 } as const;
+// A process opens one store per group and one per view (seven with every part in one process),
+// however many partitions it owns: LevelDB's defaults (8 MiB of block cache and a 4 MiB write
+// buffer, of which two can be in memory) would take over 100 MiB before holding any data.
+const LEVEL_OPTIONS = { keyEncoding: 'utf8', valueEncoding: 'view', cacheSize: 4 * 1024 * 1024, writeBufferSize: 2 * 1024 * 1024 } as const;
 
 const FORMAT = 'depositaja-store-1';
 const FORMAT_KEY = '~format';

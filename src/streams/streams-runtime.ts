@@ -231,6 +231,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
               partitions: [...seen.partitions, ...status.partitions].sort((a, b) => a.partition - b.partition),
               processed: seen.processed + status.processed,
               recordsPerSecond: seen.recordsPerSecond + status.recordsPerSecond,
+              transactions: seen.transactions + status.transactions,
               retrying: seen.retrying + status.retrying,
             }
           : status,
