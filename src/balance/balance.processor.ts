@@ -1,11 +1,12 @@
 import { create } from '@bufbuild/protobuf';
 import { Controller } from '@nestjs/common';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
 import { type BalanceState, BalanceStateSchema, DepositRecordSchema } from '../gen/depositaja/v1/balance_pb.js';
 import type { Deposit } from '../gen/depositaja/v1/deposit_pb.js';
 import { MAX_INT64, checkDeposit } from '../deposit/deposit-event.js';
-import { PoisonRecordError, type ProcessorContext } from '../streams/index.js';
+import { GroupHandler, PoisonRecordError, type ProcessorContext } from '../streams/index.js';
 import { topics } from '../topics.js';
+import { balanceGroup } from './balance.group.js';
 import { historyKey, idempotencyKey } from './deposit-keys.js';
 
 /**
@@ -15,7 +16,7 @@ import { historyKey, idempotencyKey } from './deposit-keys.js';
  */
 @Controller()
 export class BalanceProcessor {
-  @EventPattern<string>('deposit', { group: 'balance' })
+  @GroupHandler(balanceGroup, topics.deposit)
   async count(@Payload() deposit: Deposit, @Ctx() ctx: ProcessorContext<BalanceState>): Promise<void> {
     checkDeposit(deposit, ctx.key);
     const deposits = ctx.store(topics.balanceDeposits);

@@ -170,11 +170,13 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** Starts the registered groups with the handlers the transport collected. */
+  /** The groups the modules of this process declared (`StreamsModule.forGroup`), by name. */
+  declaredGroups(): ReadonlyMap<string, GroupDefinition> {
+    return this.groupDefinitions;
+  }
+
+  /** Starts the registered groups with the handlers the transport collected and checked against them. */
   async startGroups(handlers: ReadonlyMap<string, ReadonlyMap<string, RecordHandler>>): Promise<void> {
-    for (const [name] of handlers) {
-      if (!this.groupDefinitions.has(name)) throw new Error(`handlers name group "${name}", which no module declared with StreamsModule.forGroup`);
-    }
     for (const definition of this.groupDefinitions.values()) {
       const group = new ProcessorGroup(definition, handlers.get(definition.name) ?? new Map(), {
         kafka: this.kafka,

@@ -15,7 +15,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { CommitStep } from '../partition-state.js';
 import { StreamsModule } from '../streams.module.js';
 import { connectStreams } from '../transport.js';
-import { SumProcessor, sumGroup } from './sum-group.js';
+import { SumModule } from './sum-group.js';
 
 const env = (name: string, fallback?: string) => {
   const value = process.env[name] ?? fallback;
@@ -52,9 +52,8 @@ function crashHook(spec: string | undefined): ((step: CommitStep) => void) | und
       afterCommitStep: crashHook(process.env.SUM_APP_CRASH),
       maxBatchBytes: process.env.SUM_APP_BATCH_BYTES ? Number(process.env.SUM_APP_BATCH_BYTES) : undefined,
     }),
-    StreamsModule.forGroup(sumGroup),
+    SumModule,
   ],
-  controllers: [SumProcessor],
 })
 class SumAppModule {}
 

@@ -1,10 +1,11 @@
 import { Int64ValueSchema } from '@bufbuild/protobuf/wkt';
-import { Controller } from '@nestjs/common';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Controller, Module } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
 import type { Int64Value } from '@bufbuild/protobuf/wkt';
 import type { Codec } from '../codec.js';
 import { PoisonRecordError, type ProcessorContext } from '../context.js';
-import { defineGroup } from '../group.js';
+import { GroupHandler, defineGroup } from '../group.js';
+import { StreamsModule } from '../streams.module.js';
 import { streamTopic, type TableTopic } from '../topics.js';
 
 /**
@@ -44,7 +45,7 @@ export const sumGroup = defineGroup({
 export class SumProcessor {
   failSevens = false;
 
-  @EventPattern<string>('numbers', { group: 'sum' })
+  @GroupHandler(sumGroup, sumTopics.numbers)
   add(@Payload() number: Int64Value, @Ctx() ctx: ProcessorContext<Sum>): void {
     if (number.value < 0n) throw new PoisonRecordError(`negative number ${number.value}`);
     const current = ctx.value() ?? { sum: '0', count: 0 };
@@ -56,3 +57,7 @@ export class SumProcessor {
     if (number.value === 7n && this.failSevens) throw new Error('sevens are failing right now');
   }
 }
+
+/** The `sum` group and its processor, as a module would declare them. */
+@Module({ imports: [StreamsModule.forGroup(sumGroup)], controllers: [SumProcessor] })
+export class SumModule {}

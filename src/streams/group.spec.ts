@@ -1,0 +1,29 @@
+import { Int64ValueSchema } from '@bufbuild/protobuf/wkt';
+import { PATTERN_EXTRAS_METADATA, PATTERN_METADATA } from '@nestjs/microservices/constants.js';
+import { GroupHandler } from './group.js';
+import { sumGroup, sumTopics } from './testing/sum-group.js';
+import { streamTopic } from './topics.js';
+
+describe(GroupHandler.name, () => {
+  it("declares Nest's event pattern with the names of the group and the topic", () => {
+    class Processor {
+      @GroupHandler(sumGroup, sumTopics.numbers)
+      add(): void {}
+    }
+
+    expect(Reflect.getMetadata(PATTERN_METADATA, Processor.prototype.add)).toEqual(['numbers']);
+    expect(Reflect.getMetadata(PATTERN_EXTRAS_METADATA, Processor.prototype.add)).toEqual({ group: 'sum' });
+  });
+
+  it('refuses, where the class is declared, a topic that is not an input of the group', () => {
+    const declare = () => {
+      class Processor {
+        @GroupHandler(sumGroup, streamTopic('other', Int64ValueSchema))
+        add(): void {}
+      }
+      return Processor;
+    };
+
+    expect(declare).toThrow('Processor.add: group sum has a handler for topic other, which is not one of its inputs (numbers)');
+  });
+});
