@@ -80,7 +80,9 @@ export class LocalStore {
     options: { reverse?: boolean; limit?: number; from?: string },
   ): Promise<Array<[string, Uint8Array]>> {
     const base = `${space}/${prefix}`;
-    const range: { gte?: string; gt?: string; lt?: string; lte?: string } = { gte: base, lt: `${base}\xff` };
+    // Keys compare as UTF-8 bytes: '\xff' would end the range before keys going on with any
+    // character from U+00FF up; U+10FFFF, the last code point (a noncharacter), ends it after them.
+    const range: { gte?: string; gt?: string; lt?: string; lte?: string } = { gte: base, lt: `${base}\u{10FFFF}` };
     if (options.from !== undefined) {
       if (options.reverse) range.lt = `${space}/${options.from}`;
       else {
