@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Admin, Kafka } from 'kafkajs';
 import type { RecordHandler } from './batch.js';
+import { ChangelogReader } from './changelog-reader.js';
 import { errorMessage } from './context.js';
 import { Emitter } from './emitter.js';
 import type { GroupDefinition } from './group.js';
@@ -112,10 +113,10 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
     if (!view) {
       this.registerTopics(table);
       view = new View(table as TableTopic<unknown>, {
-        kafka: this.kafka,
         admin: this.admin,
         connection: this.options.connection,
         dataDir: this.options.dataDir,
+        openReader: (purpose) => new ChangelogReader(this.kafka, this.options.connection, purpose),
       });
       this.views.set(table.name, view);
     }
