@@ -30,6 +30,7 @@ module.exports = {
       ...shared,
       displayName: 'unit',
       testMatch: ['<rootDir>/src/**/*.spec.ts'],
+      setupFiles: ['<rootDir>/test/support/quiet-logs.ts'],
     },
     {
       ...shared,
