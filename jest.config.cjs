@@ -30,7 +30,6 @@ module.exports = {
       ...shared,
       displayName: 'unit',
       testMatch: ['<rootDir>/src/**/*.spec.ts'],
-      setupFiles: ['<rootDir>/test/support/quiet-logs.ts'],
     },
     {
       ...shared,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { idempotencyKey } from '../balance/deposit-keys.js';
 import { type BalanceState, type DepositRecord, DepositRecordSchema } from '../gen/depositaja/v1/balance_pb.js';
 import { DepositSchema } from '../gen/depositaja/v1/deposit_pb.js';
@@ -22,6 +23,9 @@ import { type AcceptedDeposit, DepositService, DepositUnavailableError, Idempote
 const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
 
 describe(DepositService.name, () => {
+  // Views log as they start: keep only what tells why a test failed.
+  beforeAll(() => Logger.overrideLogger(['error', 'warn', 'fatal']));
+
   let dir: string;
   let balances: ViewFeed<BalanceState>;
   let flags: ViewFeed<FlagValue>;

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
 import { type Sum, sumTopics } from './testing/sum-group.js';
 import { ViewFeed } from './testing/view-feed.js';
 import { View, type ViewEntry, ViewTimeoutError } from './view.js';
@@ -12,6 +13,9 @@ const settled = (promise: Promise<unknown>) =>
   Promise.race([promise.then(() => 'resolved', () => 'rejected'), new Promise((resolve) => setImmediate(() => resolve('pending')))]);
 
 describe(View.name, () => {
+  // Views log as they start: keep only what tells why a test failed.
+  beforeAll(() => Logger.overrideLogger(['error', 'warn', 'fatal']));
+
   let dir: string;
   let feed: ViewFeed<Sum>;
   let sut: View<Sum>;

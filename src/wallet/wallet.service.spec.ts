@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
-import { UnprocessableEntityException } from '@nestjs/common';
+import { Logger, UnprocessableEntityException } from '@nestjs/common';
 import { historyKey } from '../balance/deposit-keys.js';
 import { type BalanceState, BalanceStateSchema, type DepositRecord, DepositRecordSchema } from '../gen/depositaja/v1/balance_pb.js';
 import { type FlagValue, FlagValueSchema } from '../gen/depositaja/v1/flag_pb.js';
@@ -19,6 +19,9 @@ const settled = (promise: Promise<unknown>) =>
   Promise.race([promise.then(() => 'resolved', () => 'rejected'), new Promise((resolve) => setImmediate(() => resolve('pending')))]);
 
 describe(WalletService.name, () => {
+  // Views log as they start: keep only what tells why a test failed.
+  beforeAll(() => Logger.overrideLogger(['error', 'warn', 'fatal']));
+
   let dir: string;
   let balances: ViewFeed<BalanceState>;
   let flags: ViewFeed<FlagValue>;
