@@ -1,13 +1,15 @@
 import { Int64ValueSchema } from '@bufbuild/protobuf/wkt';
 import { PATTERN_EXTRAS_METADATA, PATTERN_METADATA } from '@nestjs/microservices/constants.js';
-import { GroupHandler } from './group.js';
-import { sumGroup, sumTopics } from './testing/sum-group.js';
-import { streamTopic } from './topics.js';
+import { GroupHandler, defineGroup } from './group.js';
+import { streamTopic, tableTopic } from './topics.js';
+
+const numbers = streamTopic('numbers', Int64ValueSchema);
+const sumGroup = defineGroup({ name: 'sum', inputs: [numbers], table: tableTopic('sums', Int64ValueSchema) });
 
 describe(GroupHandler.name, () => {
   it("declares Nest's event pattern with the names of the group and the topic", () => {
     class Processor {
-      @GroupHandler(sumGroup, sumTopics.numbers)
+      @GroupHandler(sumGroup, numbers)
       add(): void {}
     }
 
