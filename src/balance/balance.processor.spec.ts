@@ -4,6 +4,7 @@ import { topics } from '../contracts/topic-map.js';
 import type { BalanceState } from '../gen/depositaja/v1/balance_pb.js';
 import { StreamsTester } from '../streams/testing/streams-tester.js';
 import { balanceGroup } from './balance.group.js';
+import { BalanceModule } from './balance.module.js';
 import { BalanceProcessor } from './balance.processor.js';
 
 const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
@@ -11,9 +12,11 @@ const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
 describe(BalanceProcessor.name, () => {
   let sut: StreamsTester<BalanceState>;
 
-  beforeEach(() => {
-    sut = StreamsTester.forProcessor<BalanceState>(balanceGroup, new BalanceProcessor());
+  beforeEach(async () => {
+    sut = await StreamsTester.forModule<BalanceState>(balanceGroup, BalanceModule);
   });
+
+  afterEach(() => sut.close());
 
   it('sums deposits exactly in minor units, with count, last time and one history entry each', async () => {
     await sut.feed(topics.deposit, 'w1', newDeposit('w1', 2000_00n, T0));

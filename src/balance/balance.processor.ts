@@ -1,12 +1,13 @@
 import { create } from '@bufbuild/protobuf';
 import { Controller } from '@nestjs/common';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
 import { MAX_INT64, checkDeposit } from '../contracts/deposit-event.js';
 import { historyKey, idempotencyKey } from '../contracts/deposit-keys.js';
 import { topics } from '../contracts/topic-map.js';
 import { type BalanceState, BalanceStateSchema, DepositRecordSchema } from '../gen/depositaja/v1/balance_pb.js';
 import type { Deposit } from '../gen/depositaja/v1/deposit_pb.js';
-import { PoisonRecordError, type ProcessorContext } from '../streams/index.js';
+import { GroupHandler, PoisonRecordError, type ProcessorContext } from '../streams/index.js';
+import { balanceGroup } from './balance.group.js';
 
 /**
  * Counts each deposit into its wallet: balance, count and last deposit time in the table (an
@@ -15,7 +16,7 @@ import { PoisonRecordError, type ProcessorContext } from '../streams/index.js';
  */
 @Controller()
 export class BalanceProcessor {
-  @EventPattern<string>('deposit', { group: 'balance' })
+  @GroupHandler(balanceGroup, topics.deposit)
   async count(@Payload() deposit: Deposit, @Ctx() ctx: ProcessorContext<BalanceState>): Promise<void> {
     checkDeposit(deposit, ctx.key);
     const deposits = ctx.store(topics.balanceDeposits);

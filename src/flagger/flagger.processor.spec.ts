@@ -4,6 +4,7 @@ import { topics } from '../contracts/topic-map.js';
 import { FlagEventSchema, FlagSource, type FlagValue } from '../gen/depositaja/v1/flag_pb.js';
 import { StreamsTester } from '../streams/testing/streams-tester.js';
 import { flaggerGroup } from './flagger.group.js';
+import { FlaggerModule } from './flagger.module.js';
 import { FlaggerProcessor } from './flagger.processor.js';
 
 const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
@@ -13,9 +14,11 @@ const autoFlag = (atMs: number, causeOffset: bigint) =>
 describe(FlaggerProcessor.name, () => {
   let sut: StreamsTester<FlagValue>;
 
-  beforeEach(() => {
-    sut = StreamsTester.forProcessor<FlagValue>(flaggerGroup, new FlaggerProcessor());
+  beforeEach(async () => {
+    sut = await StreamsTester.forModule<FlagValue>(flaggerGroup, FlaggerModule);
   });
+
+  afterEach(() => sut.close());
 
   it('applies an auto flag with its time, source and cause', async () => {
     await sut.feed(topics.flagWallet, 'w1', autoFlag(T0, 42n));

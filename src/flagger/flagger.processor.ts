@@ -1,9 +1,11 @@
 import { create } from '@bufbuild/protobuf';
 import { Controller } from '@nestjs/common';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
 import { checkFlagEvent } from '../contracts/flag-event.js';
+import { topics } from '../contracts/topic-map.js';
 import { type FlagEvent, FlagSource, type FlagValue, FlagValueSchema } from '../gen/depositaja/v1/flag_pb.js';
-import type { ProcessorContext } from '../streams/index.js';
+import { GroupHandler, type ProcessorContext } from '../streams/index.js';
+import { flaggerGroup } from './flagger.group.js';
 
 /**
  * Keeps each wallet's flag. A manual event always applies. An auto flag applies unless the
@@ -12,7 +14,7 @@ import type { ProcessorContext } from '../streams/index.js';
  */
 @Controller()
 export class FlaggerProcessor {
-  @EventPattern<string>('flag_wallet', { group: 'flagger' })
+  @GroupHandler(flaggerGroup, topics.flagWallet)
   apply(@Payload() event: FlagEvent, @Ctx() ctx: ProcessorContext<FlagValue>): void {
     checkFlagEvent(event, ctx.key);
     const current = ctx.value() ?? create(FlagValueSchema);

@@ -75,6 +75,7 @@ interface Entry {
 export class BatchProcessor {
   private readonly inputs: Map<string, StreamTopic<unknown>>;
   private readonly stores: Map<string, TableTopic<unknown>>;
+  private readonly outputTopics: ReadonlySet<string>;
 
   constructor(
     private readonly group: GroupDefinition,
@@ -82,6 +83,7 @@ export class BatchProcessor {
   ) {
     this.inputs = new Map(group.inputs.map((topic) => [topic.name, topic]));
     this.stores = new Map((group.stores ?? []).map((store) => [store.name, store]));
+    this.outputTopics = new Set((group.outputs ?? []).map((output) => output.name));
   }
 
   /**
@@ -130,7 +132,7 @@ export class BatchProcessor {
       }
 
       for (let attempt = 1; ; attempt++) {
-        const context = new RecordContext(this.group.name, record, key, entry.value, this.stores, storeChanges, source);
+        const context = new RecordContext(this.group.name, record, key, entry.value, this.stores, storeChanges, source, this.outputTopics);
         try {
           const returned = await handler(payload, context);
           if (isObservable(returned)) await lastValueFrom(returned, { defaultValue: undefined });
@@ -184,6 +186,7 @@ class RecordContext implements ProcessorContext<unknown> {
     private readonly stores: Map<string, TableTopic<unknown>>,
     private readonly storeChanges: Map<string, Map<string, unknown>>,
     private readonly source: StateSource,
+    private readonly outputTopics: ReadonlySet<string>,
   ) {
     this.topic = record.topic;
     this.partition = record.partition;
@@ -201,6 +204,7 @@ class RecordContext implements ProcessorContext<unknown> {
   }
 
   emit<T>(topic: StreamTopic<T>, key: string, value: T): void {
+    if (!this.outputTopics.has(topic.name)) throw new Error(`group ${this.group} emits to ${topic.name}, which is not one of its outputs (defineGroup outputs)`);
     this.outputs.push({ topic: topic.name, key, value: topic.codec.encode(value) });
   }
 

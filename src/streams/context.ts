@@ -3,7 +3,7 @@ import type { StreamTopic, TableTopic } from './topics.js';
 
 /**
  * What a handler sees of the record it handles and of the state of the record's key: the
- * second argument of every `@EventPattern(topic, { group })` handler, taken with `@Ctx()`.
+ * second argument of every `@GroupHandler(group, topic)` handler, taken with `@Ctx()`.
  *
  * Everything a handler does through the context takes effect only when the handler returns:
  * if it throws, its value, store and emit calls are discarded as a whole.
@@ -36,7 +36,8 @@ export interface ProcessorContext<V> {
   /**
    * Emits a message to a stream topic. Emits are produced before the table changes of the
    * batch, so a crash can repeat an emit but never lose one: make consumers of `topic`
-   * idempotent.
+   * idempotent. Throws when `topic` is not one of the group's `outputs`: a programming error,
+   * which fails the record like any error the handler throws.
    */
   emit<T>(topic: StreamTopic<T>, key: string, value: T): void;
 

@@ -43,7 +43,7 @@ export class Emitter {
   private failedAt = 0;
 
   constructor(
-    private readonly producer: ReliableProducer,
+    private readonly producer: Pick<ReliableProducer, 'send'>,
     private readonly options: EmitterOptions,
   ) {}
 

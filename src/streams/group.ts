@@ -1,9 +1,11 @@
-import type { AnyStreamTopic, AnyTableTopic } from './topics.js';
+import { EventPattern } from '@nestjs/microservices';
+import type { ProcessorContext } from './context.js';
+import type { AnyStreamTopic, AnyTableTopic, StreamTopic, TableTopic } from './topics.js';
 
 /**
  * A processor group: a Kafka consumer group over `inputs`, whose handlers (the
- * `@EventPattern(topic, { group })` methods of the module's processor) keep the group
- * `table`, and possibly more `stores`, in local LevelDB stores backed by compacted changelogs.
+ * `@GroupHandler(group, topic)` methods of the module's processor) keep the group `table`, and
+ * possibly more `stores`, in local LevelDB stores backed by compacted changelogs.
  *
  * Every input and every changelog has the same number of partitions (checked at start-up):
  * partition p of each input is processed by one instance, against partition p of the state.
@@ -20,7 +22,7 @@ export interface GroupDefinition {
    * a history). They live on the partition of the record that wrote them.
    */
   readonly stores?: readonly AnyTableTopic[];
-  /** The topics handlers emit to (created at start-up like the others). */
+  /** The topics handlers emit to (created at start-up like the others); `ctx.emit` refuses any other. */
   readonly outputs?: readonly AnyStreamTopic[];
 }
 
@@ -35,7 +37,50 @@ export function defineGroup<G extends GroupDefinition>(definition: G): G {
   return definition;
 }
 
-/** The `extras` of `@EventPattern(topic, { group })` that bind a handler to a group. */
+/** The `extras` of the `@EventPattern(topic, { group })` that {@link GroupHandler} declares. */
 export interface GroupHandlerExtras {
   group: string;
 }
+
+/**
+ * Makes a method the handler of `group` for the records of `topic`, one of the group's inputs:
+ * Nest's `@EventPattern(topic.name, { group: group.name })`, with the names taken from the
+ * definitions so that they cannot drift. The method takes the decoded record (`@Payload()`) and
+ * the group's context (`@Ctx()`); their types are checked against the topic and the table.
+ *
+ * Throws where the class is declared when `topic` is not an input of `group`.
+ */
+export function GroupHandler<T, V>(group: GroupDefinition & { readonly table: TableTopic<V> }, topic: StreamTopic<T>) {
+  return <M extends (payload: T, context: ProcessorContext<V>) => unknown>(target: object, method: string | symbol, descriptor: TypedPropertyDescriptor<M>): void => {
+    if (!isInput(group, topic.name)) {
+      throw new Error(`${target.constructor.name}.${String(method)}: ${notAnInput(group, topic.name)}`);
+    }
+    EventPattern<string>(topic.name, { group: group.name } satisfies GroupHandlerExtras)(target, method, descriptor);
+  };
+}
+
+/**
+ * Refuses, with the group and topic named, handlers that would silently never run and inputs
+ * that nothing would handle: a handler whose group is not declared among `declared`, a handler
+ * for a topic that is not an input of its group, an input without a handler.
+ * `handlers` maps group names to the topics they have handlers for.
+ */
+export function checkBindings(declared: ReadonlyMap<string, GroupDefinition>, handlers: ReadonlyMap<string, ReadonlyMap<string, unknown>>): void {
+  for (const [name, byTopic] of handlers) {
+    const group = declared.get(name);
+    for (const topic of byTopic.keys()) {
+      if (!group) throw new Error(`the handler for topic ${topic} belongs to group ${name}, which is not declared here (StreamsModule.forGroup)`);
+      if (!isInput(group, topic)) throw new Error(notAnInput(group, topic));
+    }
+  }
+  for (const group of declared.values()) {
+    for (const input of group.inputs) {
+      if (!handlers.get(group.name)?.has(input.name)) throw new Error(`group ${group.name} has no handler for its input ${input.name}`);
+    }
+  }
+}
+
+const isInput = (group: GroupDefinition, topic: string) => group.inputs.some((input) => input.name === topic);
+
+const notAnInput = (group: GroupDefinition, topic: string) =>
+  `group ${group.name} has a handler for topic ${topic}, which is not one of its inputs (${group.inputs.map((input) => input.name).join(', ')})`;

@@ -7,7 +7,7 @@ import './kafkajs-patches.js';
 export { type Codec, protobufCodec } from './codec.js';
 export { type ProcessorContext, type StoreAccess, PoisonRecordError } from './context.js';
 export { type Delivery, EmitError, Emitter } from './emitter.js';
-export { type GroupDefinition, type GroupHandlerExtras, defineGroup } from './group.js';
+export { type GroupDefinition, GroupHandler, type GroupHandlerExtras, defineGroup } from './group.js';
 export { type GroupSource, RemoteGroups, type ThreadPort, serveGroups } from './group-port.js';
 export type { AppliedOffsets } from './batch.js';
 export type { KafkaConnection } from './kafka-client.js';
@@ -18,5 +18,5 @@ export { STREAMS_OPTIONS, type StreamsHealth, type StreamsOptions, StreamsRuntim
 export { InjectView, StreamsModule } from './streams.module.js';
 export { TopicMismatchError } from './topic-admin.js';
 export { type StreamTopic, type TableTopic, type Topic, type ValueOf, deadLetterTopicName, streamTopic, tableTopic } from './topics.js';
-export { StreamsServer, connectStreams } from './transport.js';
+export { StreamsServer, connectStreams, useStreamsTransport } from './transport.js';
 export { View, type ViewChange, type ViewEntry, type ViewStatus, ViewTimeoutError } from './view.js';

@@ -79,9 +79,6 @@ export class ProcessorGroup {
   ) {
     this.logger = new Logger(`Group:${definition.name}`);
     this.processor = new BatchProcessor(definition, handlers);
-    for (const input of definition.inputs) {
-      if (!handlers.has(input.name)) throw new Error(`group ${definition.name} has no handler for its input ${input.name}`);
-    }
   }
 
   private physical(name: string): string {

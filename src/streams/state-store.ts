@@ -48,7 +48,7 @@ export class LocalStore {
     }
     await db.put(FORMAT_KEY, encoder.encode(FORMAT));
     const checkpoints = new Map<string, number>();
-    for await (const [key, value] of db.iterator({ gte: CHECKPOINT_PREFIX, lt: `${CHECKPOINT_PREFIX}\xff` })) {
+    for await (const [key, value] of db.iterator({ gte: CHECKPOINT_PREFIX, lt: `${CHECKPOINT_PREFIX}${AFTER_ALL}` })) {
       checkpoints.set(key.slice(CHECKPOINT_PREFIX.length), Number(decoder.decode(value)));
     }
     return new LocalStore(path, db, checkpoints);
@@ -81,7 +81,7 @@ export class LocalStore {
     options: { reverse?: boolean; limit?: number; from?: string },
   ): Promise<Array<[string, Uint8Array]>> {
     const base = `${space}/${prefix}`;
-    const range: { gte?: string; gt?: string; lt?: string; lte?: string } = { gte: base, lt: `${base}\xff` };
+    const range: { gte?: string; gt?: string; lt?: string; lte?: string } = { gte: base, lt: `${base}${AFTER_ALL}` };
     if (options.from !== undefined) {
       if (options.reverse) range.lt = `${space}/${options.from}`;
       else {
@@ -118,12 +118,12 @@ export class LocalStore {
 
   /** Bytes on disk of the keys starting with `prefix` (all by default), roughly: LevelDB's own estimate. */
   async approximateSize(prefix = ''): Promise<number> {
-    return this.db.approximateSize(prefix, `${prefix}\xff`);
+    return this.db.approximateSize(prefix, `${prefix}${AFTER_ALL}`);
   }
 
   /** Deletes every value whose key starts with `prefix`, and the checkpoints of `topics` of `partition`. */
   async clear(prefix: string, topics: readonly string[], partition: number): Promise<void> {
-    await this.db.clear({ gte: prefix, lt: `${prefix}\xff` });
+    await this.db.clear({ gte: prefix, lt: `${prefix}${AFTER_ALL}` });
     await this.db.batch(topics.map((topic) => ({ type: 'del' as const, key: `${CHECKPOINT_PREFIX}${topic}/${partition}` })));
     for (const topic of topics) this.checkpointCache.delete(`${topic}/${partition}`);
   }
@@ -142,6 +142,10 @@ export class LocalStore {
 // however many partitions it owns: LevelDB's defaults (8 MiB of block cache and a 4 MiB write
 // buffer, of which two can be in memory) would take over 100 MiB before holding any data.
 const LEVEL_OPTIONS = { keyEncoding: 'utf8', valueEncoding: 'view', cacheSize: 4 * 1024 * 1024, writeBufferSize: 2 * 1024 * 1024 } as const;
+
+// Keys compare as UTF-8 bytes: '\xff' would end a prefix's range before keys going on with any
+// character from U+00FF up; U+10FFFF, the last code point (a noncharacter), ends it after them.
+const AFTER_ALL = '\u{10FFFF}';
 
 const FORMAT = 'depositaja-store-1';
 const FORMAT_KEY = '~format';

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Admin, Kafka } from 'kafkajs';
 import type { RecordHandler } from './batch.js';
+import { ChangelogReader } from './changelog-reader.js';
 import { errorMessage } from './context.js';
 import { Emitter } from './emitter.js';
 import type { GroupDefinition } from './group.js';
@@ -112,10 +113,10 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
     if (!view) {
       this.registerTopics(table);
       view = new View(table as TableTopic<unknown>, {
-        kafka: this.kafka,
         admin: this.admin,
         connection: this.options.connection,
         dataDir: this.options.dataDir,
+        openReader: (purpose) => new ChangelogReader(this.kafka, this.options.connection, purpose),
       });
       this.views.set(table.name, view);
     }
@@ -170,11 +171,13 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** Starts the registered groups with the handlers the transport collected. */
+  /** The groups the modules of this process declared (`StreamsModule.forGroup`), by name. */
+  declaredGroups(): ReadonlyMap<string, GroupDefinition> {
+    return this.groupDefinitions;
+  }
+
+  /** Starts the registered groups with the handlers the transport collected and checked against them. */
   async startGroups(handlers: ReadonlyMap<string, ReadonlyMap<string, RecordHandler>>): Promise<void> {
-    for (const [name] of handlers) {
-      if (!this.groupDefinitions.has(name)) throw new Error(`handlers name group "${name}", which no module declared with StreamsModule.forGroup`);
-    }
     for (const definition of this.groupDefinitions.values()) {
       const group = new ProcessorGroup(definition, handlers.get(definition.name) ?? new Map(), {
         kafka: this.kafka,

@@ -13,7 +13,7 @@ export const InjectView = (table: AnyTableTopic) => Inject(viewToken(table));
 /**
  * Wires the streams core into Nest. `forRoot` once, in the app module; then each domain module
  * declares what it needs: `forGroup(definition)` for a processor group (its handlers are the
- * module's `@EventPattern` methods), `forView(table)` for a local replica to inject with
+ * module's `@GroupHandler` methods), `forView(table)` for a local replica to inject with
  * `@InjectView(table)`, `forTopics(...)` for topics it emits to with the {@link Emitter}.
  */
 @Global()

@@ -1,14 +1,16 @@
-import { Catch, Injectable, type INestApplication, type RpcExceptionFilter } from '@nestjs/common';
+import { Catch, Injectable, type INestApplication, type INestMicroservice, type RpcExceptionFilter } from '@nestjs/common';
 import { type CustomTransportStrategy, type MessageHandler, type NestMicroservice, Server } from '@nestjs/microservices';
 import { type Observable, throwError } from 'rxjs';
 import type { RecordHandler } from './batch.js';
-import type { GroupHandlerExtras } from './group.js';
+import { type GroupHandlerExtras, checkBindings } from './group.js';
 import { StreamsRuntime } from './streams-runtime.js';
 
 /**
- * The Nest transport of the processor groups. Nest hands it every `@EventPattern(topic,
- * { group })` handler of the modules in the app; on `listen` it starts one consumer group per
- * declared group, which feeds those handlers decoded records and a key-scoped context.
+ * The Nest transport of the processor groups. Nest hands it every `@GroupHandler(group, topic)`
+ * handler of the modules in the app, wrapped as for any microservice (parameter decorators,
+ * pipes, filters); on `listen` it checks that handlers and declared groups match (see
+ * `checkBindings`), then starts one consumer group per declared group, which feeds those
+ * handlers decoded records and a key-scoped context.
  */
 @Injectable()
 export class StreamsServer extends Server implements CustomTransportStrategy {
@@ -23,7 +25,7 @@ export class StreamsServer extends Server implements CustomTransportStrategy {
     const { group } = extras as Partial<GroupHandlerExtras>;
     const topic = typeof pattern === 'string' ? pattern : undefined;
     if (!isEventHandler || !group || !topic) {
-      throw new Error(`stream handlers are @EventPattern('<topic>', { group: '<group>' }); got ${JSON.stringify(pattern)} ${JSON.stringify(extras)}`);
+      throw new Error(`stream handlers are declared with @GroupHandler(group, topic); got ${JSON.stringify(pattern)} ${JSON.stringify(extras)}`);
     }
     const handlers = this.handlers.get(group) ?? new Map<string, RecordHandler>();
     if (handlers.has(topic)) throw new Error(`group ${group} has two handlers for topic ${topic}`);
@@ -32,6 +34,11 @@ export class StreamsServer extends Server implements CustomTransportStrategy {
   }
 
   listen(callback: (error?: unknown) => void): void {
+    try {
+      checkBindings(this.runtime.declaredGroups(), this.handlers);
+    } catch (error) {
+      return callback(error);
+    }
     this.runtime.startGroups(this.handlers).then(() => callback(), callback);
   }
 
@@ -70,6 +77,11 @@ export function connectStreams(app: INestApplication): void {
     { strategy: app.get(StreamsServer) },
     { inheritAppConfig: false, deferInitialization: true },
   ) as NestMicroservice;
-  microservice.useGlobalFilters(new StreamErrorPassThrough());
+  useStreamsTransport(microservice);
   microservice.setIsInitHookCalled(true);
+}
+
+/** What the microservice of the transport needs, in the application as in `StreamsTester`. */
+export function useStreamsTransport(microservice: INestMicroservice): void {
+  microservice.useGlobalFilters(new StreamErrorPassThrough());
 }

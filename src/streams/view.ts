@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import type { Admin, Kafka } from 'kafkajs';
+import type { Admin } from 'kafkajs';
 import type { AppliedOffsets } from './batch.js';
-import { ChangelogReader, type ChangelogRecord } from './changelog-reader.js';
+import type { ChangelogReader, ChangelogRecord } from './changelog-reader.js';
 import { errorMessage } from './context.js';
 import { retryTransient } from './retry.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
@@ -36,10 +36,11 @@ export interface ViewStatus {
 export class ViewTimeoutError extends Error {}
 
 export interface ViewDeps {
-  kafka: Kafka;
-  admin: Admin;
+  admin: Pick<Admin, 'fetchTopicOffsets'>;
   connection: KafkaConnection;
   dataDir: string;
+  /** A new reader of changelogs (a `ChangelogReader` on Kafka). */
+  openReader: (purpose: string) => Pick<ChangelogReader, 'follow' | 'stop'>;
 }
 
 interface Waiter<T> {
@@ -60,7 +61,7 @@ const SPACE = 'v';
 export class View<T> {
   private readonly logger: Logger;
   private store?: LocalStore;
-  private reader?: ChangelogReader;
+  private reader?: Pick<ChangelogReader, 'follow' | 'stop'>;
   private readonly targets = new Map<number, number>();
   private readonly positions = new Map<number, number>();
   private readonly ends = new Map<number, number>();
@@ -107,7 +108,7 @@ export class View<T> {
     // that lag tells the truth.
     this.endsTimer = setInterval(() => void this.refreshEnds(), 5000);
     this.endsTimer.unref();
-    this.reader = new ChangelogReader(this.deps.kafka, this.deps.connection, `view-${this.table.name}`);
+    this.reader = this.deps.openReader(`view-${this.table.name}`);
     await this.reader.follow(
       [...this.positions].map(([partition, from]) => ({ topic: this.topic, partition, from })),
       (_topic, partition, records, next, highWatermark) => this.apply(partition, records, next, highWatermark),

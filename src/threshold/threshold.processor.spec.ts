@@ -1,5 +1,6 @@
 import { create } from '@bufbuild/protobuf';
-import type { AppConfig } from '../config/config.js';
+import type { AppConfigShape } from '../config/config.js';
+import { ConfigModule } from '../config/config.module.js';
 import { newDeposit } from '../contracts/deposit-event.js';
 import { manualFlagEvent } from '../contracts/flag-event.js';
 import { topics } from '../contracts/topic-map.js';
@@ -7,18 +8,21 @@ import { FlagSource } from '../gen/depositaja/v1/flag_pb.js';
 import type { WindowState } from '../gen/depositaja/v1/threshold_pb.js';
 import { StreamsTester } from '../streams/testing/streams-tester.js';
 import { thresholdGroup } from './threshold.group.js';
+import { ThresholdModule } from './threshold.module.js';
 import { ThresholdProcessor } from './threshold.processor.js';
 
 const WINDOW_MS = 120_000;
 const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
-const config = { threshold: { amountMinor: 10_000_00n, windowMs: WINDOW_MS } } as AppConfig;
+const config = { threshold: { amountMinor: 10_000_00n, windowMs: WINDOW_MS } } as AppConfigShape;
 
 describe(ThresholdProcessor.name, () => {
   let sut: StreamsTester<WindowState>;
 
-  beforeEach(() => {
-    sut = StreamsTester.forProcessor<WindowState>(thresholdGroup, new ThresholdProcessor(config));
+  beforeEach(async () => {
+    sut = await StreamsTester.forModule<WindowState>(thresholdGroup, ThresholdModule, { imports: [ConfigModule.forRoot(config)] });
   });
+
+  afterEach(() => sut.close());
 
   /** Deposits `amountMinor` into wallet w1 at T0 + `atMs`. */
   const deposit = (amountMinor: bigint, atMs: number, wallet = 'w1') =>

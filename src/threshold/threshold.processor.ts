@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import { Controller } from '@nestjs/common';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
 import { AppConfig } from '../config/config.js';
 import { checkDeposit } from '../contracts/deposit-event.js';
 import { checkFlagEvent } from '../contracts/flag-event.js';
@@ -9,8 +9,9 @@ import type { Deposit } from '../gen/depositaja/v1/deposit_pb.js';
 import { type FlagEvent, FlagEventSchema, FlagSource } from '../gen/depositaja/v1/flag_pb.js';
 import { type WindowState, WindowStateSchema } from '../gen/depositaja/v1/threshold_pb.js';
 import { formatMinor } from '../money/money.js';
-import type { ProcessorContext } from '../streams/index.js';
+import { GroupHandler, type ProcessorContext } from '../streams/index.js';
 import { type WindowRule, addToWindow, clearWindow, holdsDeposit } from './sliding-window.js';
+import { thresholdGroup } from './threshold.group.js';
 
 /**
  * Flags a wallet whose deposits within any window sum to more than the threshold (SPEC §2):
@@ -26,7 +27,7 @@ export class ThresholdProcessor {
     this.rule = { thresholdMinor: config.threshold.amountMinor, windowMs: BigInt(config.threshold.windowMs) };
   }
 
-  @EventPattern<string>('deposit', { group: 'threshold' })
+  @GroupHandler(thresholdGroup, topics.deposit)
   deposit(@Payload() deposit: Deposit, @Ctx() ctx: ProcessorContext<WindowState>): void {
     checkDeposit(deposit, ctx.key);
     const state = ctx.value() ?? create(WindowStateSchema);
@@ -57,7 +58,7 @@ export class ThresholdProcessor {
     ctx.setValue(state);
   }
 
-  @EventPattern<string>('flag_wallet', { group: 'threshold' })
+  @GroupHandler(thresholdGroup, topics.flagWallet)
   flag(@Payload() event: FlagEvent, @Ctx() ctx: ProcessorContext<WindowState>): void {
     checkFlagEvent(event, ctx.key);
     const state = ctx.value() ?? create(WindowStateSchema);

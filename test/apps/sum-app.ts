@@ -16,8 +16,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { CommitStep } from '../../src/streams/partition-state.js';
 import { StreamsModule } from '../../src/streams/streams.module.js';
 import { connectStreams } from '../../src/streams/transport.js';
-import { sumGroup } from './sum-group.js';
-import { SumProcessor } from './sum-processor.js';
+import { SumModule } from './sum-processor.js';
 
 const env = (name: string, fallback?: string) => {
   const value = process.env[name] ?? fallback;
@@ -54,9 +53,8 @@ function crashHook(spec: string | undefined): ((step: CommitStep) => void) | und
       afterCommitStep: crashHook(process.env.SUM_APP_CRASH),
       maxBatchBytes: process.env.SUM_APP_BATCH_BYTES ? Number(process.env.SUM_APP_BATCH_BYTES) : undefined,
     }),
-    StreamsModule.forGroup(sumGroup),
+    SumModule,
   ],
-  controllers: [SumProcessor],
 })
 class SumAppModule {}
 

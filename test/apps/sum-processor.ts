@@ -1,8 +1,10 @@
 import type { Int64Value } from '@bufbuild/protobuf/wkt';
-import { Controller } from '@nestjs/common';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Controller, Module } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
 import { PoisonRecordError, type ProcessorContext } from '../../src/streams/context.js';
-import { type Sum, sumTopics } from './sum-group.js';
+import { GroupHandler } from '../../src/streams/group.js';
+import { StreamsModule } from '../../src/streams/streams.module.js';
+import { type Sum, sumGroup, sumTopics } from './sum-group.js';
 
 /**
  * The handler of the `sum` group: adds each number to its key's sum. Negative numbers are
@@ -14,7 +16,7 @@ import { type Sum, sumTopics } from './sum-group.js';
 export class SumProcessor {
   failSevens = false;
 
-  @EventPattern<string>('numbers', { group: 'sum' })
+  @GroupHandler(sumGroup, sumTopics.numbers)
   add(@Payload() number: Int64Value, @Ctx() ctx: ProcessorContext<Sum>): void {
     if (number.value < 0n) throw new PoisonRecordError(`negative number ${number.value}`);
     const current = ctx.value() ?? { sum: '0', count: 0 };
@@ -26,3 +28,7 @@ export class SumProcessor {
     if (number.value === 7n && this.failSevens) throw new Error('sevens are failing right now');
   }
 }
+
+/** The `sum` group and its processor, as a module would declare them. */
+@Module({ imports: [StreamsModule.forGroup(sumGroup)], controllers: [SumProcessor] })
+export class SumModule {}

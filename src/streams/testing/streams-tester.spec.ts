@@ -1,7 +1,12 @@
 import { create } from '@bufbuild/protobuf';
-import { Int64ValueSchema } from '@bufbuild/protobuf/wkt';
+import { type Int64Value, Int64ValueSchema } from '@bufbuild/protobuf/wkt';
+import { Controller, Module, type PipeTransform } from '@nestjs/common';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { type Sum, sumGroup, sumTopics } from '../../../test/apps/sum-group.js';
-import { SumProcessor } from '../../../test/apps/sum-processor.js';
+import { SumModule, SumProcessor } from '../../../test/apps/sum-processor.js';
+import { PoisonRecordError, type ProcessorContext } from '../context.js';
+import { GroupHandler, defineGroup } from '../group.js';
+import { StreamsModule } from '../streams.module.js';
 import { StreamsTester } from './streams-tester.js';
 
 const number = (value: bigint) => create(Int64ValueSchema, { value });
@@ -10,10 +15,12 @@ describe(StreamsTester.name, () => {
   let processor: SumProcessor;
   let sut: StreamsTester<Sum>;
 
-  beforeEach(() => {
-    processor = new SumProcessor();
-    sut = StreamsTester.forProcessor<Sum>(sumGroup, processor);
+  beforeEach(async () => {
+    sut = await StreamsTester.forModule<Sum>(sumGroup, SumModule);
+    processor = sut.get(SumProcessor);
   });
+
+  afterEach(() => sut.close());
 
   it('keeps a value per key, and a store entry per record', async () => {
     await sut.feed(sumTopics.numbers, 'a', number(5n));
@@ -73,4 +80,85 @@ describe(StreamsTester.name, () => {
     expect(sut.storeKeys(sumTopics.entries)).toEqual(['a/1']);
     expect(sut.emitted(sumTopics.big)).toEqual([]);
   });
+
+  it('binds handlers through Nest, pipes and error filter included', async () => {
+    class PositiveOnly implements PipeTransform<Int64Value> {
+      transform(number: Int64Value): Int64Value {
+        if (number.value <= 0n) throw new PoisonRecordError(`${number.value} is not positive`);
+        return number;
+      }
+    }
+    @Controller()
+    class PipedSum {
+      @GroupHandler(sumGroup, sumTopics.numbers)
+      add(@Payload(PositiveOnly) number: Int64Value, @Ctx() ctx: ProcessorContext<Sum>): void {
+        ctx.setValue({ sum: String(number.value), count: 1 });
+      }
+    }
+    const tester = await StreamsTester.forModule<Sum>(sumGroup, moduleOf(PipedSum));
+
+    await tester.feed(sumTopics.numbers, 'a', number(0n));
+    await tester.feed(sumTopics.numbers, 'b', number(3n));
+
+    expect(tester.deadLetters()).toEqual([expect.objectContaining({ key: 'a', error: '0 is not positive' })]);
+    expect(tester.value('b')).toEqual({ sum: '3', count: 1 });
+    await tester.close();
+  });
+
+  it('fails a record whose handler emits to a topic the group does not declare as an output, and keeps none of it', async () => {
+    const quiet = defineGroup({ ...sumGroup, outputs: [] });
+    @Controller()
+    class EmitsUndeclared {
+      @GroupHandler(quiet, sumTopics.numbers)
+      add(@Payload() number: Int64Value, @Ctx() ctx: ProcessorContext<Sum>): void {
+        ctx.setValue({ sum: String(number.value), count: 1 });
+        ctx.emit(sumTopics.big, ctx.key, number);
+      }
+    }
+    const tester = await StreamsTester.forModule<Sum>(quiet, moduleOf(EmitsUndeclared, quiet));
+
+    await expect(tester.feed(sumTopics.numbers, 'a', number(5000n))).rejects.toThrow('group sum emits to big, which is not one of its outputs');
+
+    expect(tester.value('a')).toBeUndefined();
+    expect(tester.emitted(sumTopics.big)).toEqual([]);
+    expect(tester.deadLetters()).toEqual([]);
+    await tester.close();
+  });
+
+  describe('refuses to start, as the application would,', () => {
+    it('with a handler for a topic that is not an input of its group', async () => {
+      @Controller()
+      class Orphan extends SumProcessor {
+        @EventPattern<string>('big', { group: 'sum' })
+        echo(): void {}
+      }
+
+      await expect(StreamsTester.forModule(sumGroup, moduleOf(Orphan))).rejects.toThrow(
+        'group sum has a handler for topic big, which is not one of its inputs (numbers)',
+      );
+    });
+
+    it('with a handler whose group the module does not declare', async () => {
+      @Module({ controllers: [SumProcessor] })
+      class Undeclared {}
+
+      await expect(StreamsTester.forModule(sumGroup, Undeclared)).rejects.toThrow(
+        'the handler for topic numbers belongs to group sum, which is not declared here (StreamsModule.forGroup)',
+      );
+    });
+
+    it('with an input of a declared group that has no handler', async () => {
+      @Controller()
+      class Idle {}
+
+      await expect(StreamsTester.forModule(sumGroup, moduleOf(Idle))).rejects.toThrow('group sum has no handler for its input numbers');
+    });
+  });
 });
+
+/** A module declaring `group` (the sum group unless told) with `processor` as its only controller. */
+function moduleOf(processor: new (...args: never[]) => object, group = sumGroup) {
+  @Module({ imports: [StreamsModule.forGroup(group)], controllers: [processor] })
+  class TestModule {}
+  return TestModule;
+}

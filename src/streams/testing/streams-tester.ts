@@ -1,7 +1,10 @@
-import { PATTERN_EXTRAS_METADATA, PATTERN_METADATA } from '@nestjs/microservices/constants.js';
+import { type DynamicModule, type INestMicroservice, Module, type Type } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
 import { type AppliedOffsets, BatchProcessor, type InputRecord, type RecordHandler, type StateSource, type StoredValue } from '../batch.js';
 import type { GroupDefinition } from '../group.js';
+import { StreamsRuntime } from '../streams-runtime.js';
 import type { StreamTopic, TableTopic } from '../topics.js';
+import { StreamsServer, useStreamsTransport } from '../transport.js';
 
 /** A message a handler emitted, decoded. */
 export interface Emitted<T> {
@@ -17,16 +20,28 @@ export interface DeadLettered {
   error: string;
 }
 
+export interface StreamsTesterOptions {
+  /** Further modules the module under test needs (its configuration, say). */
+  imports?: Array<Type | DynamicModule>;
+  /** Whether messages the group emits to its own inputs are fed back to it (default true). */
+  loopback?: boolean;
+}
+
 /**
  * Runs a processor group's handlers without Kafka (Goka's `tester`, Kafka Streams'
  * TopologyTestDriver): feed records, then read the table, the stores and what was emitted.
+ *
+ * The handlers are bound as in production: the module is compiled by Nest's testing module,
+ * Nest wraps each `@GroupHandler` method (parameter decorators, pipes, the core's error filter)
+ * and hands it to the real transport, which refuses handlers and groups that do not match.
  * Records go through the same batch processing as in production, with replays skipped by
  * applied offsets and poison records dead-lettered; only Kafka and LevelDB are replaced by
  * maps. A handler's transient error is thrown back to the test.
  *
- *   const sut = StreamsTester.forProcessor(balanceGroup, new BalanceProcessor());
+ *   const sut = await StreamsTester.forModule(balanceGroup, BalanceModule);
  *   await sut.feed(topics.deposit, 'w1', deposit);
  *   expect(sut.value('w1')?.balanceMinor).toBe(2000n);
+ *   await sut.close();
  */
 export class StreamsTester<V> {
   private readonly processor: BatchProcessor;
@@ -39,32 +54,48 @@ export class StreamsTester<V> {
 
   private constructor(
     private readonly group: GroupDefinition,
-    handlers: Map<string, RecordHandler>,
-    /** Whether messages the group emits to its own inputs are fed back to it. */
+    handlers: ReadonlyMap<string, RecordHandler>,
     private readonly loopback: boolean,
+    private readonly microservice: INestMicroservice,
   ) {
     this.processor = new BatchProcessor(group, handlers);
   }
 
   /**
-   * A tester for the `@EventPattern(topic, { group })` methods of `processor` (an instance
-   * of the module's processor class) that belong to `group`.
+   * A tester for `group`, declared by `module` (with `StreamsModule.forGroup`) together with the
+   * processor whose handlers it runs. Rejects as the application's start would: a handler whose
+   * group is not declared or whose topic is not an input of its group, an input without a
+   * handler.
    */
-  static forProcessor<V = unknown>(group: GroupDefinition, processor: object, options: { loopback?: boolean } = {}): StreamsTester<V> {
-    const handlers = new Map<string, RecordHandler>();
-    let prototype = Object.getPrototypeOf(processor) as object | null;
-    while (prototype && prototype !== Object.prototype) {
-      for (const name of Object.getOwnPropertyNames(prototype)) {
-        const method = (prototype as Record<string, unknown>)[name];
-        if (typeof method !== 'function') continue;
-        const patterns = Reflect.getMetadata(PATTERN_METADATA, method) as unknown[] | undefined;
-        const extras = Reflect.getMetadata(PATTERN_EXTRAS_METADATA, method) as { group?: string } | undefined;
-        if (!patterns || extras?.group !== group.name) continue;
-        for (const topic of patterns) handlers.set(String(topic), (payload, context) => method.call(processor, payload, context));
-      }
-      prototype = Object.getPrototypeOf(prototype) as object | null;
+  static async forModule<V = unknown>(group: GroupDefinition, module: Type | DynamicModule, options: StreamsTesterOptions = {}): Promise<StreamsTester<V>> {
+    const runtime = new TesterRuntime();
+    const testing = await Test.createTestingModule({
+      imports: [
+        { module: StreamsTesterModule, global: true, providers: [{ provide: StreamsRuntime, useValue: runtime }, StreamsServer], exports: [StreamsRuntime] },
+        module,
+        ...(options.imports ?? []),
+      ],
+    }).compile();
+    const microservice = testing.createNestMicroservice({ strategy: testing.get(StreamsServer) });
+    useStreamsTransport(microservice);
+    try {
+      await microservice.listen();
+      if (!runtime.declaredGroups().has(group.name)) throw new Error(`the module does not declare group ${group.name} (StreamsModule.forGroup)`);
+    } catch (error) {
+      await microservice.close();
+      throw error;
     }
-    return new StreamsTester<V>(group, handlers, options.loopback ?? true);
+    return new StreamsTester<V>(group, runtime.started.get(group.name)!, options.loopback ?? true, microservice);
+  }
+
+  /** An instance from the module under test (the processor, to change how it behaves). */
+  get<T>(type: Type<T>): T {
+    return this.microservice.get(type, { strict: false });
+  }
+
+  /** Shuts the module down (its lifecycle hooks run). */
+  async close(): Promise<void> {
+    await this.microservice.close();
   }
 
   /** Feeds one record (its own batch) and processes it. */
@@ -162,3 +193,35 @@ export class StreamsTester<V> {
     return [...this.dead];
   }
 }
+
+/**
+ * The runtime the transport talks to in a tester: it keeps the groups the modules declare, as
+ * the real one does, and takes the handlers the transport starts the groups with.
+ */
+class TesterRuntime implements Pick<StreamsRuntime, 'registerGroup' | 'registerTopics' | 'view' | 'declaredGroups' | 'startGroups' | 'stopGroups'> {
+  private readonly groups = new Map<string, GroupDefinition>();
+  started: ReadonlyMap<string, ReadonlyMap<string, RecordHandler>> = new Map();
+
+  registerGroup(definition: GroupDefinition): void {
+    this.groups.set(definition.name, definition);
+  }
+
+  registerTopics(): void {}
+
+  view(): never {
+    throw new Error('StreamsTester runs processor groups; views need Kafka');
+  }
+
+  declaredGroups(): ReadonlyMap<string, GroupDefinition> {
+    return this.groups;
+  }
+
+  async startGroups(handlers: ReadonlyMap<string, ReadonlyMap<string, RecordHandler>>): Promise<void> {
+    this.started = handlers;
+  }
+
+  async stopGroups(): Promise<void> {}
+}
+
+@Module({})
+class StreamsTesterModule {}

@@ -1,0 +1,98 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalStore, StoreInUseError } from './state-store.js';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
+
+describe(LocalStore.name, () => {
+  let dir: string;
+  let sut: LocalStore;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'local-store-'));
+    sut = await LocalStore.open(join(dir, 'store'));
+  });
+
+  afterEach(async () => {
+    await sut.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const put = (space: string, ...keys: string[]) => sut.write(keys.map((key) => ({ space, key, value: bytes(`${space}:${key}`) })), []);
+  const keysOf = async (space: string, prefix: string, options: { reverse?: boolean; limit?: number; from?: string } = {}) =>
+    (await sut.entries(space, prefix, options)).map(([key]) => key);
+
+  describe('entries', () => {
+    beforeEach(async () => {
+      await put('h', 'w1/3', 'w1/1', 'w10/1', 'w1/2', 'w0/9', 'w2/1');
+      await put('k', 'w1/9');
+    });
+
+    it('gives the keys of a prefix in key order, with their values, and only those of its keyspace', async () => {
+      expect(await sut.entries('h', 'w1/', {})).toEqual([
+        ['w1/1', bytes('h:w1/1')],
+        ['w1/2', bytes('h:w1/2')],
+        ['w1/3', bytes('h:w1/3')],
+      ]);
+      expect(await keysOf('k', 'w1/')).toEqual(['w1/9']);
+      expect(await keysOf('h', 'w1')).toEqual(['w1/1', 'w1/2', 'w1/3', 'w10/1']);
+      expect(await keysOf('h', 'w3/')).toEqual([]);
+    });
+
+    it('pages forward from strictly after a key, and backward from strictly before it', async () => {
+      expect(await keysOf('h', 'w1/', { limit: 2 })).toEqual(['w1/1', 'w1/2']);
+      expect(await keysOf('h', 'w1/', { limit: 2, from: 'w1/2' })).toEqual(['w1/3']);
+      expect(await keysOf('h', 'w1/', { reverse: true, limit: 2 })).toEqual(['w1/3', 'w1/2']);
+      expect(await keysOf('h', 'w1/', { reverse: true, limit: 2, from: 'w1/2' })).toEqual(['w1/1']);
+      expect(await keysOf('h', 'w1/', { reverse: true, from: 'w1/1' })).toEqual([]);
+    });
+
+    it('includes keys that go on with characters beyond Latin-1', async () => {
+      await put('h', 'w1/\u00ff', 'w1/\u20ac', 'w1/\u{1F600}');
+
+      expect(await keysOf('h', 'w1/')).toEqual(['w1/1', 'w1/2', 'w1/3', 'w1/\u00ff', 'w1/\u20ac', 'w1/\u{1F600}']);
+    });
+  });
+
+  it('keeps the values, deletions and checkpoints it wrote across a reopen', async () => {
+    await put('t', 'a', 'b');
+    await sut.write(
+      [
+        { space: 't', key: 'a', value: undefined },
+        { space: 't', key: 'c', value: bytes('new') },
+      ],
+      [{ topic: 'table', partition: 3, next: 42 }],
+    );
+    await sut.close();
+    sut = await LocalStore.open(join(dir, 'store'));
+
+    expect(text(await sut.get('t', 'a'))).toBeUndefined();
+    expect(text(sut.getSync('t', 'b'))).toBe('t:b');
+    expect((await sut.getMany('t', ['c', 'd'])).map(text)).toEqual(['new', undefined]);
+    expect(sut.checkpoint('table', 3)).toBe(42);
+    expect(sut.checkpoint('table', 4)).toBe(0);
+  });
+
+  it('starts empty over a store it cannot read, and says why', async () => {
+    await put('t', 'a');
+    await sut.write([], [{ topic: 'table', partition: 0, next: 7 }]);
+    await sut.close();
+    await writeFile(join(dir, 'store', 'CURRENT'), 'garbage\n');
+    const reasons: string[] = [];
+
+    sut = await LocalStore.open(join(dir, 'store'), (reason) => reasons.push(reason));
+
+    expect(reasons).toHaveLength(1);
+    expect(sut.getSync('t', 'a')).toBeUndefined();
+    expect(sut.checkpoint('table', 0)).toBe(0);
+  });
+
+  it('refuses a store that is open already, rather than wipe it', async () => {
+    await put('t', 'a');
+
+    await expect(LocalStore.open(join(dir, 'store'))).rejects.toThrow(StoreInUseError);
+    expect(text(sut.getSync('t', 'a'))).toBe('t:a');
+  });
+});

@@ -1,0 +1,97 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
+import { type Sum, sumTopics } from '../../test/apps/sum-group.js';
+import { ViewFeed } from './testing/view-feed.js';
+import { View, type ViewEntry, ViewTimeoutError } from './view.js';
+
+const sum = (n: number): Sum => ({ sum: String(n), count: 1 });
+
+/** Whether `promise` has settled, once what is already queued has run. */
+const settled = (promise: Promise<unknown>) =>
+  Promise.race([promise.then(() => 'resolved', () => 'rejected'), new Promise((resolve) => setImmediate(() => resolve('pending')))]);
+
+describe(View.name, () => {
+  // Views log as they start: keep only what tells why a test failed.
+  beforeAll(() => Logger.overrideLogger(['error', 'warn', 'fatal']));
+
+  let dir: string;
+  let feed: ViewFeed<Sum>;
+  let sut: View<Sum>;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'view-'));
+    feed = await ViewFeed.start(sumTopics.sums, dir, { changelogEnd: 2 });
+    sut = feed.view;
+  });
+
+  afterEach(async () => {
+    await feed.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is ready once it has read up to the changelog end it saw at start', async () => {
+    const ready = sut.whenReady();
+    await feed.put('a', sum(1));
+
+    expect(sut.ready).toBe(false);
+    expect(await settled(ready)).toBe('pending');
+    expect(sut.status()).toMatchObject({ ready: false, partitions: [{ partition: 0, position: 1, end: 2, lag: 1 }] });
+
+    await feed.put('b', sum(2));
+
+    expect(sut.ready).toBe(true);
+    expect(await settled(ready)).toBe('resolved');
+    expect(sut.status()).toMatchObject({ ready: true, partitions: [{ partition: 0, position: 2, end: 2, lag: 0 }] });
+  });
+
+  it('gives the latest value of a key with the offsets it reflects, and none after a tombstone', async () => {
+    await feed.put('a', sum(1), { numbers: 0 });
+    await feed.put('a', sum(5), { numbers: 3 });
+    await feed.put('b', sum(2));
+    await feed.put('b', undefined);
+
+    expect(sut.entry('a')).toEqual({ value: sum(5), applied: { numbers: 3 } });
+    expect(sut.get('b')).toBeUndefined();
+    expect(sut.recent().map(({ key, offset }) => `${key}@${offset}`)).toEqual(['a@0', 'a@1', 'b@2', 'b@3']);
+  });
+
+  it('reads the values of a prefix in key order or reversed, after a key', async () => {
+    for (const key of ['w1/2', 'w1/1', 'w2/1', 'w1/3']) await feed.put(key, sum(Number(key.at(-1))));
+
+    expect(await sut.entries('w1/', { limit: 2 })).toEqual([['w1/1', sum(1)], ['w1/2', sum(2)]]);
+    expect(await sut.entries('w1/', { reverse: true, after: 'w1/3' })).toEqual([['w1/2', sum(2)], ['w1/1', sum(1)]]);
+  });
+
+  describe('waitFor', () => {
+    const reached = (offset: number) => (entry: ViewEntry<Sum> | undefined) => (entry?.applied.numbers ?? -1) >= offset;
+
+    it('answers at once when the key is there already', async () => {
+      await feed.put('a', sum(1), { numbers: 4 });
+
+      await expect(sut.waitFor('a', reached(4), 1000)).resolves.toEqual({ value: sum(1), applied: { numbers: 4 } });
+    });
+
+    it('answers when a change of the key makes the condition hold, not before', async () => {
+      const waiting = sut.waitFor('a', reached(4), 5000);
+      const other = sut.waitFor('a', reached(2), 5000);
+
+      await feed.put('b', sum(9), { numbers: 9 });
+      await feed.put('a', sum(1), { numbers: 2 });
+      expect(await settled(waiting)).toBe('pending');
+      expect(await settled(other)).toBe('resolved');
+
+      await feed.put('a', sum(7), { numbers: 4 });
+      await expect(waiting).resolves.toEqual({ value: sum(7), applied: { numbers: 4 } });
+    });
+
+    it('gives up with a ViewTimeoutError after the time allowed', async () => {
+      const waiting = sut.waitFor('a', reached(4), 20);
+      await feed.put('a', sum(1), { numbers: 3 });
+
+      await expect(waiting).rejects.toThrow(ViewTimeoutError);
+      await expect(waiting).rejects.toThrow('view sums did not reach the awaited state of a within 20 ms');
+    });
+  });
+});
