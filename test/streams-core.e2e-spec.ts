@@ -78,7 +78,8 @@ describe('streams core on a real broker', () => {
       });
     };
 
-    const openView = async (): Promise<View<Sum>> => {
+    /** Views of the sums and, unless told not to, of the write-once entries store. */
+    const openView = async (options: { entries?: boolean } = {}): Promise<View<Sum>> => {
       const runtime = new StreamsRuntime({
         connection: {
           brokers: brokers(),
@@ -94,7 +95,7 @@ describe('streams core on a real broker', () => {
       });
       runtimes.push(runtime);
       const view = runtime.view(sumTopics.sums);
-      entriesView = runtime.view(sumTopics.entries);
+      if (options.entries !== false) entriesView = runtime.view(sumTopics.entries);
       await runtime.onModuleInit();
       return view;
     };
@@ -103,7 +104,8 @@ describe('streams core on a real broker', () => {
     /** Waits until the group has committed every record and the view has read every change. */
     const settle = async (view: View<Sum>, timeoutMs = 90_000) => {
       await eventually('the sum group to commit every record', async () => (await groupLag(admin, topic('sum'), topic('numbers'))) === 0, timeoutMs);
-      for (const [changelog, reader] of [['sums', view], ['sum-entries', entriesView!]] as const) {
+      const readers = [['sums', view], ...(entriesView ? [['sum-entries', entriesView]] : [])] as Array<[string, View<unknown>]>;
+      for (const [changelog, reader] of readers) {
         const ends = await endOffsets(admin, topic(changelog));
         await eventually(`the view of ${changelog} to read the whole changelog`, () =>
           reader.status().partitions.every(({ partition, position }) => position >= (ends.get(partition) ?? 0)),
@@ -275,7 +277,8 @@ describe('streams core on a real broker', () => {
     await eventually('the group to commit every record', async () => (await groupLag(admin, w.topic('sum'), w.topic('numbers'))) === 0, 90_000);
     await processor.kill('SIGTERM');
 
-    const view = await w.openView();
+    // The sums' view alone: a second view starting beside it gives it time to catch up first.
+    const view = await w.openView({ entries: false });
     const readyAtOnce = view.ready;
     await view.whenReady();
 
