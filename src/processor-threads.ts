@@ -41,6 +41,9 @@ export class ProcessorThreadError extends Error {}
  *
  * A thread that dies stops the whole service (`onFailure`): never half a service running.
  */
+/** The old generation of a processor thread's heap, in MB. */
+const THREAD_HEAP_MB = 256;
+
 export class ProcessorThreads {
   private readonly workers: Array<{ worker: Worker; exited: Promise<void> }> = [];
   private stopping = false;
@@ -79,7 +82,13 @@ export class ProcessorThreads {
   }
 
   private spawn(data: ProcessorThreadData, runtime: StreamsRuntime, onFailure: (reason: string) => void): Promise<void> {
-    const worker = new Worker(join(__dirname, 'processor-thread.js'), { workerData: data, name: `processors-${data.index}` });
+    const worker = new Worker(join(__dirname, 'processor-thread.js'), {
+      workerData: data,
+      name: `processors-${data.index}`,
+      // V8 grows an unbounded heap lazily, so a thread held its batches' garbage for long: capped,
+      // it collects sooner (B2: peak RSS 1,121 → 736 MB; the live set is ~100 MB).
+      resourceLimits: { maxOldGenerationSizeMb: THREAD_HEAP_MB },
+    });
     this.workers.push({ worker, exited: new Promise((resolve) => worker.once('exit', () => resolve())) });
     const groups = new RemoteGroups(worker, data.processors);
     runtime.addGroupSource(groups);

@@ -99,8 +99,10 @@ export class ProcessorGroup {
       sessionTimeout,
       heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)),
       maxWaitTimeInMs: 250,
-      maxBytesPerPartition: this.deps.maxBatchBytes ?? 512 * 1024,
-      maxBytes: 3 * 1024 * 1024,
+      // Bigger batches coalesce more updates per key and spread each transaction over more
+      // records: 2 MiB (~23,000 deposits) took B2 from 125 to 82 µs per deposit against 512 KiB.
+      maxBytesPerPartition: this.deps.maxBatchBytes ?? 2 * 1024 * 1024,
+      maxBytes: 8 * 1024 * 1024,
     });
     this.consumer = consumer;
     const logicalOf = new Map(this.definition.inputs.map((input) => [this.physical(input.name), input.name]));
