@@ -32,6 +32,9 @@ export function processorThreadCount(setting: number | 'auto', servesApi: boolea
 /** A processor thread could not start; the message says why, in one line. */
 export class ProcessorThreadError extends Error {}
 
+/** The old generation of a processor thread's heap, in MB. */
+const THREAD_HEAP_MB = 256;
+
 /**
  * The processor groups on worker threads beside the main thread, which serves HTTP: Node runs
  * JavaScript on one thread per isolate, so this is how one process uses more than one core
@@ -41,9 +44,6 @@ export class ProcessorThreadError extends Error {}
  *
  * A thread that dies stops the whole service (`onFailure`): never half a service running.
  */
-/** The old generation of a processor thread's heap, in MB. */
-const THREAD_HEAP_MB = 256;
-
 export class ProcessorThreads {
   private readonly workers: Array<{ worker: Worker; exited: Promise<void> }> = [];
   private stopping = false;
