@@ -4,6 +4,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
+import { Logger as NestLogger } from '@nestjs/common';
 import { AppModule, type ServiceOptions } from './app.module.js';
 import { type AppConfigShape, ConfigError, loadConfig } from './config/config.js';
 import { toExactJson } from './http/exact-json.js';
@@ -14,7 +15,7 @@ import { documentEdgeResponses } from './http/openapi.js';
 import { RequestValidationPipe } from './http/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { ProcessorThreadError, type ProcessorThreadData, ProcessorThreads, type ThreadMessage, processorThreadCount } from './processor-threads.js';
-import { StoreInUseError, StreamsRuntime, type ThreadPort, TopicMismatchError, connectStreams, serveGroups } from './streams/index.js';
+import { type GroupSource, StoreInUseError, StreamsRuntime, type ThreadPort, TopicMismatchError, connectStreams, serveGroups } from './streams/index.js';
 
 /** The longest a graceful stop may take before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -36,6 +37,12 @@ export async function runService(options: ServiceOptions): Promise<NestFastifyAp
   const config = loadConfig();
   const threads = options.processors.length > 0 ? processorThreadCount(config.processorThreads, options.api) : 0;
   const here = threads > 0 ? [] : options.processors;
+  // The threads boot (a Nest application each) while this thread builds its own: a second off
+  // every start. Their groups reach health and metrics here once the runtime exists.
+  const remoteGroups: GroupSource[] = [];
+  const threadsStarting =
+    threads > 0 ? ProcessorThreads.start(threads, options.processors, config, (source) => remoteGroups.push(source), new NestLogger(), (reason) => stopper.fail(reason)) : undefined;
+  threadsStarting?.catch(() => undefined); // awaited below, after the HTTP server listens
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, { ...options, processors: here, operations: true }),
     new FastifyAdapter(fastifyOptions(config)),
@@ -43,6 +50,7 @@ export async function runService(options: ServiceOptions): Promise<NestFastifyAp
     { bufferLogs: true, bodyParser: false },
   );
   app.useLogger(app.get(Logger));
+  for (const source of remoteGroups) app.get(StreamsRuntime).addGroupSource(source);
   const http = configureHttp(app, config);
   if (here.length > 0) connectStreams(app);
   await app.init();
@@ -50,12 +58,7 @@ export async function runService(options: ServiceOptions): Promise<NestFastifyAp
   await app.listen({ port: config.http.port, host: config.http.host, backlog: LISTEN_BACKLOG });
   http.alsoClose(await acceptOnMoreQueues(app.getHttpServer(), MORE_ACCEPT_QUEUES));
   if (here.length > 0) await app.startAllMicroservices();
-  let processorThreads: ProcessorThreads | undefined;
-  if (threads > 0) {
-    processorThreads = await ProcessorThreads.start(threads, options.processors, config, app.get(StreamsRuntime), app.get(Logger), (reason) =>
-      stopper.fail(reason),
-    );
-  }
+  const processorThreads = await threadsStarting;
   stopper.ready(app, (timeoutMs) => http.drain(timeoutMs), processorThreads);
   return app;
 }

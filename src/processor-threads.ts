@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { LoggerService } from '@nestjs/common';
 import type { ProcessorName } from './app.module.js';
 import type { AppConfigShape } from './config/config.js';
-import { RemoteGroups, type StreamsRuntime } from './streams/index.js';
+import { type GroupSource, RemoteGroups } from './streams/index.js';
 
 /** What a processor thread is handed when it starts. */
 export interface ProcessorThreadData {
@@ -55,7 +55,7 @@ export class ProcessorThreads {
     count: number,
     processors: readonly ProcessorName[],
     config: AppConfigShape,
-    runtime: StreamsRuntime,
+    addGroups: (source: GroupSource) => void,
     logger: LoggerService,
     onFailure: (reason: string) => void,
   ): Promise<ProcessorThreads> {
@@ -70,7 +70,7 @@ export class ProcessorThreads {
             dataDir: index === 0 ? config.dataDir : join(config.dataDir, `thread-${index}`),
             logFormat: config.log.format,
           };
-          return threads.spawn(data, runtime, onFailure);
+          return threads.spawn(data, addGroups, onFailure);
         }),
       );
     } catch (error) {
@@ -81,7 +81,7 @@ export class ProcessorThreads {
     return threads;
   }
 
-  private spawn(data: ProcessorThreadData, runtime: StreamsRuntime, onFailure: (reason: string) => void): Promise<void> {
+  private spawn(data: ProcessorThreadData, addGroups: (source: GroupSource) => void, onFailure: (reason: string) => void): Promise<void> {
     const worker = new Worker(join(__dirname, 'processor-thread.js'), {
       workerData: data,
       name: `processors-${data.index}`,
@@ -91,7 +91,7 @@ export class ProcessorThreads {
     });
     this.workers.push({ worker, exited: new Promise((resolve) => worker.once('exit', () => resolve())) });
     const groups = new RemoteGroups(worker, data.processors);
-    runtime.addGroupSource(groups);
+    addGroups(groups);
     return new Promise((resolve, reject) => {
       let started = false;
       worker.on('message', (message: ThreadMessage) => {
