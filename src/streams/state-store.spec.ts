@@ -95,4 +95,28 @@ describe(LocalStore.name, () => {
     await expect(LocalStore.open(join(dir, 'store'))).rejects.toThrow(StoreInUseError);
     expect(text(sut.getSync('t', 'a'))).toBe('t:a');
   });
+
+  it("clears one partition's values and checkpoints, keeping the other partitions'", async () => {
+    await sut.write(
+      [
+        { space: '1/t', key: 'a', value: bytes('one') },
+        { space: '1/s:h', key: 'a/1', value: bytes('one') },
+        { space: '10/t', key: 'a', value: bytes('ten') },
+        { space: '2/t', key: 'a', value: bytes('two') },
+      ],
+      [
+        { topic: 'table', partition: 1, next: 7 },
+        { topic: 'store', partition: 1, next: 3 },
+        { topic: 'table', partition: 2, next: 5 },
+      ],
+    );
+    await sut.clear('1/', ['table', 'store'], 1);
+
+    expect([sut.getSync('1/t', 'a'), sut.getSync('1/s:h', 'a/1')]).toEqual([undefined, undefined]);
+    expect([text(sut.getSync('10/t', 'a')), text(sut.getSync('2/t', 'a'))]).toEqual(['ten', 'two']);
+    expect([sut.checkpoint('table', 1), sut.checkpoint('store', 1), sut.checkpoint('table', 2)]).toEqual([0, 0, 5]);
+    await sut.close();
+    sut = await LocalStore.open(join(dir, 'store'));
+    expect([sut.checkpoint('table', 1), sut.checkpoint('table', 2)]).toEqual([0, 5]);
+  });
 });
