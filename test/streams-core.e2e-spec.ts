@@ -32,7 +32,7 @@ describe('streams core on a real broker', () => {
 
   afterEach(async () => {
     await Promise.all(started.splice(0).map((child) => child.kill()));
-    await Promise.all(runtimes.splice(0).map((runtime) => runtime.onApplicationShutdown()));
+    await Promise.all(runtimes.splice(0).map((runtime) => runtime.stop()));
   });
 
   afterAll(async () => {
@@ -96,7 +96,7 @@ describe('streams core on a real broker', () => {
       runtimes.push(runtime);
       const view = runtime.view(sumTopics.sums);
       if (options.entries !== false) entriesView = runtime.view(sumTopics.entries);
-      await runtime.onModuleInit();
+      await runtime.start();
       return view;
     };
     let entriesView: View<{ value: string }> | undefined;

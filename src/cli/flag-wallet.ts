@@ -42,12 +42,12 @@ async function main(): Promise<void> {
   const streams = new StreamsRuntime({ connection: config.kafka, dataDir: config.dataDir, emitter: { lingerMs: 0, timeoutMs: 10_000 } });
   streams.registerTopics(topics.flagWallet);
   try {
-    await streams.onModuleInit();
+    await streams.start();
     const flagged = !values.remove;
     const delivery = await streams.emitter.emit(topics.flagWallet, values.wallet, manualFlagEvent(values.wallet, flagged, Date.now(), values.reason));
     console.log(`${flagged ? 'flagged' : 'unflagged'} ${values.wallet} (flag_wallet partition ${delivery.partition}, offset ${delivery.offset})`);
   } finally {
-    await streams.onApplicationShutdown();
+    await streams.stop();
   }
 }
 

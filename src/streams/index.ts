@@ -11,7 +11,8 @@ export { type GroupDefinition, GroupHandler, type GroupHandlerExtras, defineGrou
 export { type GroupSource, RemoteGroups, type ThreadPort, serveGroups } from './group-port.js';
 export type { AppliedOffsets } from './batch.js';
 export type { KafkaConnection } from './kafka-client.js';
-export type { GroupStatus, PartitionStatus } from './processor-group.js';
+export type { GroupStatus } from './processor-group.js';
+export type { PartitionStatus } from './task-manager.js';
 export { partitionFor } from './producer.js';
 export { StoreInUseError } from './state-store.js';
 export { STREAMS_OPTIONS, type StreamsHealth, type StreamsOptions, StreamsRuntime, type TableLookup } from './streams-runtime.js';

@@ -1,5 +1,3 @@
-import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
@@ -7,21 +5,9 @@ import { BatchProcessor, type InputRecord, type RecordHandler, type RetryPolicy 
 import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import { coPartitionedAssigner, physicalName } from './kafka-client.js';
-import { PartitionState, type PartitionStateDeps, type RestoreProgress } from './partition-state.js';
+import type { PartitionStateDeps } from './partition-state.js';
 import { partitionFor } from './producer.js';
-import { LocalStore } from './state-store.js';
-
-/** What an operator wants to know about one partition a group instance owns. */
-export interface PartitionStatus {
-  partition: number;
-  state: 'restoring' | 'running';
-  restore?: RestoreProgress;
-  /** Records behind the end of the input partition, as of the last batch (per input topic). */
-  lag: Record<string, number>;
-  processed: number;
-  skipped: number;
-  deadLettered: number;
-}
+import { type PartitionStatus, TaskManager } from './task-manager.js';
 
 export interface GroupStatus {
   group: string;
@@ -37,35 +23,22 @@ export interface GroupStatus {
   retrying: number;
 }
 
-interface Owned {
-  state: PartitionState;
-  /** Settles when the partition's store is caught up with its changelogs. */
-  ready: Promise<void>;
-  abort: AbortController;
-  status: PartitionStatus;
-}
-
 /**
- * One processor group in this process: a kafkajs consumer over the group's inputs, the
- * partitions it owns (each with a {@link PartitionState}), and the batch loop.
+ * One processor group in this process (Kafka Streams' StreamThread): a kafkajs consumer over the
+ * group's inputs and the batch loop; the partitions it owns are its {@link TaskManager}'s.
  *
  * kafkajs has no rebalance callbacks; it finishes the batches in flight before it rejoins,
- * then reports the new assignment with GROUP_JOIN. On every join, partitions no longer owned
- * are closed, and every owned one is caught up with its changelogs before its next batch:
- * between two joins another instance may have owned it.
+ * then reports the new assignment with GROUP_JOIN, which goes to the task manager.
  */
 export class ProcessorGroup {
   private readonly logger: Logger;
   private readonly processor: BatchProcessor;
-  private readonly owned = new Map<number, Owned>();
-  private readonly closing = new Map<number, Promise<void>>();
+  private readonly tasks: TaskManager;
   /** Offsets past input records that filtering emptied (transaction markers), to commit. */
   private readonly skipped = new Map<string, { topic: string; partition: number; next: number }>();
   private processing = false;
   private skipTimer?: NodeJS.Timeout;
   private consumer?: Consumer;
-  /** One local store for every partition this instance owns, however many. */
-  private store?: LocalStore;
   private running = false;
   private retrying = 0;
   private processedTotal = 0;
@@ -79,19 +52,15 @@ export class ProcessorGroup {
   ) {
     this.logger = new Logger(`Group:${definition.name}`);
     this.processor = new BatchProcessor(definition, handlers);
+    this.tasks = new TaskManager(definition, deps);
   }
 
   private physical(name: string): string {
     return physicalName(this.deps.connection, name);
   }
 
-  /** Where the group's local store lives. */
-  get path(): string {
-    return join(this.deps.dataDir, 'processors', this.definition.name);
-  }
-
   async start(): Promise<void> {
-    this.store ??= await this.openStore();
+    await this.tasks.open();
     const sessionTimeout = this.deps.connection.sessionTimeoutMs;
     const consumer = this.deps.kafka.consumer({
       groupId: this.physical(this.definition.name),
@@ -109,7 +78,7 @@ export class ProcessorGroup {
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       const assigned = new Set(Object.values(payload.memberAssignment).flat());
       this.logger.log(`joined; owns partitions [${[...assigned].sort((a, b) => a - b).join(', ')}]`);
-      this.reassign(assigned);
+      this.tasks.assign(assigned);
       this.running = true;
     });
     // A batch that filtering emptied (transaction markers of another group's outputs) never
@@ -134,22 +103,13 @@ export class ProcessorGroup {
     });
   }
 
-  private async openStore(): Promise<LocalStore> {
-    const store = await LocalStore.open(this.path, (reason) => this.logger.warn(`local store unusable (${reason}); restoring from the changelogs`));
-    // Earlier versions kept a store per partition, in numbered folders inside this one.
-    for (const entry of await readdir(this.path)) {
-      if (/^\d+$/.test(entry)) await rm(join(this.path, entry), { recursive: true, force: true });
-    }
-    return store;
-  }
-
   private async commitSkipped(): Promise<void> {
     if (this.processing || this.skipped.size === 0 || !this.consumer) return;
     const entries = [...this.skipped.values()];
     this.skipped.clear();
     const topics = new Map<string, Array<{ partition: number; offset: string }>>();
     for (const { topic, partition, next } of entries) {
-      if (!this.owned.has(partition)) continue;
+      if (!this.tasks.get(partition)) continue;
       topics.set(topic, [...(topics.get(topic) ?? []), { partition, offset: String(next) }]);
     }
     if (topics.size === 0) return;
@@ -164,45 +124,6 @@ export class ProcessorGroup {
     await this.start().catch((error: unknown) => this.logger.error(`restart failed: ${errorMessage(error)}`));
   }
 
-  private reassign(assigned: Set<number>): void {
-    for (const [partition, owned] of this.owned) {
-      if (assigned.has(partition)) continue;
-      this.owned.delete(partition);
-      owned.abort.abort(new Error('partition revoked'));
-      const closed = owned.ready.catch(() => undefined).then(() => owned.state.close());
-      this.closing.set(partition, closed);
-      void closed.finally(() => this.closing.get(partition) === closed && this.closing.delete(partition));
-      this.logger.log(`released partition ${partition}`);
-    }
-    for (const partition of assigned) {
-      const previous = this.owned.get(partition);
-      previous?.abort.abort(new Error('rejoined'));
-      const owned: Owned = {
-        state: previous?.state ?? new PartitionState(this.definition, partition, this.deps, this.store!),
-        ready: previous?.ready ?? this.closing.get(partition) ?? Promise.resolve(),
-        abort: new AbortController(),
-        status: previous?.status ?? { partition, state: 'restoring', lag: {}, processed: 0, skipped: 0, deadLettered: 0 },
-      };
-      this.owned.set(partition, owned);
-      this.catchUp(owned);
-    }
-  }
-
-  /** (Re)starts bringing a partition's store up to its changelogs' ends, after whatever ran before. */
-  private catchUp(owned: Owned): void {
-    owned.status.state = 'restoring';
-    const signal = owned.abort.signal;
-    owned.ready = owned.ready
-      .catch(() => undefined)
-      .then(() => owned.state.catchUp(signal))
-      .then(() => {
-        owned.status.state = 'running';
-      });
-    owned.ready.catch((error: unknown) => {
-      if (!signal.aborted) this.logger.warn(`catching up partition ${owned.state.partition} failed: ${errorMessage(error)}`);
-    });
-  }
-
   private async handleBatch(payload: EachBatchPayload, topic: string): Promise<void> {
     this.processing = true;
     try {
@@ -214,13 +135,13 @@ export class ProcessorGroup {
 
   private async processBatch(payload: EachBatchPayload, topic: string): Promise<void> {
     const { batch, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
-    const owned = this.owned.get(batch.partition);
+    const owned = this.tasks.get(batch.partition);
     if (!owned) throw new Error(`batch for partition ${batch.partition}, which this instance does not own (yet)`);
     try {
       await this.whileHeartbeating(owned.ready, heartbeat);
     } catch (error) {
       // Restoration failed (the broker went away, say): try again before the next batch.
-      if (this.owned.get(batch.partition) === owned && !owned.abort.signal.aborted) this.catchUp(owned);
+      if (this.tasks.get(batch.partition) === owned && !owned.abort.signal.aborted) this.tasks.catchUp(owned);
       throw error;
     }
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
@@ -294,9 +215,7 @@ export class ProcessorGroup {
     return {
       group: this.definition.name,
       running: this.running,
-      partitions: [...this.owned.values()]
-        .map((owned) => ({ ...owned.status, lag: { ...owned.status.lag }, restore: owned.state.restore }))
-        .sort((a, b) => a.partition - b.partition),
+      partitions: this.tasks.statuses(),
       processed: this.processedTotal,
       transactions: this.transactions,
       recordsPerSecond: Math.round(recent / 10),
@@ -310,7 +229,7 @@ export class ProcessorGroup {
    */
   async lookup(table: string, key: string): Promise<{ value: unknown; applied?: Record<string, number>; partition: number } | undefined> {
     const partition = partitionFor(key, this.deps.partitions(this.physical(this.definition.table.name)));
-    const owned = this.owned.get(partition);
+    const owned = this.tasks.get(partition);
     if (!owned || !owned.state.isOpen) return undefined;
     if (table === this.definition.table.name) {
       const stored = (await owned.state.loadTable([key])).get(key);
@@ -323,10 +242,8 @@ export class ProcessorGroup {
   }
 
   /** Store sizes per owned partition, in bytes. */
-  async storeSizes(): Promise<Map<number, number>> {
-    const sizes = new Map<number, number>();
-    for (const [partition, owned] of this.owned) sizes.set(partition, await owned.state.sizeBytes());
-    return sizes;
+  storeSizes(): Promise<Map<number, number>> {
+    return this.tasks.storeSizes();
   }
 
   /** Finishes the batch in flight, commits, leaves the group and closes every store. */
@@ -335,14 +252,6 @@ export class ProcessorGroup {
     clearInterval(this.skipTimer);
     await this.consumer?.disconnect().catch((error: unknown) => this.logger.warn(`disconnect: ${errorMessage(error)}`));
     this.consumer = undefined;
-    for (const owned of this.owned.values()) {
-      owned.abort.abort(new Error('stopping'));
-      await owned.ready.catch(() => undefined);
-      await owned.state.close();
-    }
-    this.owned.clear();
-    await Promise.all(this.closing.values());
-    await this.store?.close();
-    this.store = undefined;
+    await this.tasks.close();
   }
 }

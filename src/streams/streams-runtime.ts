@@ -1,12 +1,13 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Admin, Kafka } from 'kafkajs';
 import type { RecordHandler } from './batch.js';
 import { ChangelogReader } from './changelog-reader.js';
-import { errorMessage } from './context.js';
 import { Emitter } from './emitter.js';
 import type { GroupDefinition } from './group.js';
+import { GroupDirectory, LocalGroups } from './group-directory.js';
 import type { GroupSource, StoreSize } from './group-port.js';
 import { type KafkaConnection, createKafka, physicalName } from './kafka-client.js';
+import { KafkaProbe } from './kafka-probe.js';
 import type { CommitStep } from './partition-state.js';
 import { type GroupStatus, ProcessorGroup } from './processor-group.js';
 import { ReliableProducer } from './producer.js';
@@ -50,35 +51,30 @@ export interface StreamsHealth {
  * needs, its views, its emitter and (started by the transport) its processor groups. Domain
  * modules register what they need through `StreamsModule.forGroup / forView / forTopics`.
  *
- * Start: topics are ensured and views start following in `onModuleInit`; groups start when
- * the transport listens. Stop (`onApplicationShutdown`, after the HTTP server has drained):
- * groups finish their batches and commit, then views, producers and stores close.
+ * Start ({@link start}, Nest's `onModuleInit`): topics are ensured and views start following;
+ * groups start when the transport listens. Stop ({@link stop}, `onApplicationShutdown`, after
+ * the HTTP server has drained): groups finish their batches and commit, then views, producers
+ * and stores close. What runs where is known through its {@link GroupDirectory}.
  */
 @Injectable()
 export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
-  private readonly logger = new Logger('Streams');
   readonly kafka: Kafka;
-  private readonly probeKafka: Kafka;
   private readonly admin: Admin;
-  private readonly probeAdmin: Admin;
+  private readonly probe: KafkaProbe;
   private readonly emitterProducer: ReliableProducer;
   readonly emitter: Emitter;
   private readonly groupDefinitions = new Map<string, GroupDefinition>();
   private readonly topics = new Map<string, Topic>();
   private readonly views = new Map<string, View<unknown>>();
   private readonly groups: ProcessorGroup[] = [];
-  /** Where group statuses come from: this thread's groups, and those of processor threads. */
-  private readonly groupSources: GroupSource[] = [new LocalGroups(this.groups)];
+  /** This thread's groups, and those of processor threads. */
+  readonly directory = new GroupDirectory(new LocalGroups(this.groups));
   private readonly partitionCounts = new Map<string, number>();
-  private kafkaReachable = false;
-  private probeTimer?: NodeJS.Timeout;
 
   constructor(@Inject(STREAMS_OPTIONS) readonly options: StreamsOptions) {
     this.kafka = createKafka(options.connection);
-    // Probes must fail fast rather than retry: they answer "is Kafka there right now".
-    this.probeKafka = createKafka(options.connection, { retry: { retries: 0 }, connectionTimeout: 1000, requestTimeout: 2000 });
     this.admin = this.kafka.admin();
-    this.probeAdmin = this.probeKafka.admin();
+    this.probe = new KafkaProbe(options.connection);
     this.emitterProducer = new ReliableProducer(this.kafka, 'emitter', { requestTimeoutMs: 2000, retries: 2 });
     this.emitter = new Emitter(this.emitterProducer, {
       lingerMs: options.emitter.lingerMs,
@@ -123,7 +119,16 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
     return view as View<T>;
   }
 
-  async onModuleInit(): Promise<void> {
+  onModuleInit(): Promise<void> {
+    return this.start();
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.stop();
+  }
+
+  /** Ensures the topics this process needs and starts its views; groups start with the transport. */
+  async start(): Promise<void> {
     const brokers = this.options.connection.brokers.join(',');
     try {
       await this.admin.connect();
@@ -151,24 +156,8 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
       return metadata;
     }, 40);
     for (const topic of topics) this.partitionCounts.set(topic.name, topic.partitions.length);
-    this.kafkaReachable = true;
-
-    this.probeTimer = setInterval(() => void this.probe(), 2000);
-    this.probeTimer.unref();
+    this.probe.start();
     await Promise.all([...this.views.values()].map((view) => view.start()));
-  }
-
-  private async probe(): Promise<void> {
-    try {
-      await this.probeAdmin.connect();
-      await this.probeAdmin.describeCluster();
-      if (!this.kafkaReachable) this.logger.log(`Kafka reachable again`);
-      this.kafkaReachable = true;
-    } catch (error) {
-      if (this.kafkaReachable) this.logger.warn(`Kafka unreachable: ${errorMessage(error)}`);
-      this.kafkaReachable = false;
-      await this.probeAdmin.disconnect().catch(() => undefined);
-    }
   }
 
   /** The groups the modules of this process declared (`StreamsModule.forGroup`), by name. */
@@ -201,46 +190,25 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
 
   /** Adds the groups of another thread to what health, metrics and the monitor see. */
   addGroupSource(source: GroupSource): void {
-    this.groupSources.push(source);
+    this.directory.add(source);
   }
 
   /** This thread's own groups, for serving to another thread. */
   get localGroups(): GroupSource {
-    return this.groupSources[0];
+    return this.directory.local;
   }
 
   health(): StreamsHealth {
     return {
-      kafka: this.kafkaReachable,
+      kafka: this.probe.reachable,
       views: Object.fromEntries([...this.views].map(([name, view]) => [name, view.ready])),
       groups: Object.fromEntries(this.groupStatuses().map((group) => [group.group, group.running])),
     };
   }
 
-  /**
-   * Every group's status. A group that runs on several threads of this process (each owning
-   * some partitions) shows as one, running when every thread's instance runs.
-   */
+  /** Every group's status (one per group, however many threads run it). */
   groupStatuses(): GroupStatus[] {
-    const merged = new Map<string, GroupStatus>();
-    for (const status of this.groupSources.flatMap((source) => source.statuses())) {
-      const seen = merged.get(status.group);
-      merged.set(
-        status.group,
-        seen
-          ? {
-              group: status.group,
-              running: seen.running && status.running,
-              partitions: [...seen.partitions, ...status.partitions].sort((a, b) => a.partition - b.partition),
-              processed: seen.processed + status.processed,
-              recordsPerSecond: seen.recordsPerSecond + status.recordsPerSecond,
-              transactions: seen.transactions + status.transactions,
-              retrying: seen.retrying + status.retrying,
-            }
-          : status,
-      );
-    }
-    return [...merged.values()];
+    return this.directory.statuses();
   }
 
   viewStatuses(): ViewStatus[] {
@@ -249,7 +217,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
 
   /** Names of the tables and stores this process can look keys up in (views, and groups' own). */
   tables(): string[] {
-    return [...new Set([...this.views.keys(), ...this.groupSources.flatMap((source) => source.tables())])].sort();
+    return [...new Set([...this.views.keys(), ...this.directory.tables()])].sort();
   }
 
   /**
@@ -262,11 +230,8 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
       const entry = view.entry(key);
       return entry && { table, key, source: 'view', value: entry.value, applied: entry.applied };
     }
-    for (const source of this.groupSources) {
-      const found = await source.lookup(table, key);
-      if (found) return { table, key, source: `group ${found.group}, partition ${found.partition}`, value: found.value, applied: found.applied };
-    }
-    return undefined;
+    const found = await this.directory.lookup(table, key);
+    return found && { table, key, source: `group ${found.group}, partition ${found.partition}`, value: found.value, applied: found.applied };
   }
 
   /** The last changes each view read, by table. */
@@ -275,45 +240,16 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Local store sizes in bytes, by group and partition. */
-  async storeSizes(): Promise<StoreSize[]> {
-    return (await Promise.all(this.groupSources.map((source) => source.storeSizes()))).flat();
+  storeSizes(): Promise<StoreSize[]> {
+    return this.directory.storeSizes();
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.probeTimer);
+  /** Stops groups (their batches finish and commit), views, the emitter and the clients. */
+  async stop(): Promise<void> {
+    await this.probe.stop();
     await this.stopGroups();
     await Promise.all([...this.views.values()].map((view) => view.stop().catch(() => undefined)));
     await this.emitterProducer.close();
     await this.admin.disconnect().catch(() => undefined);
-    await this.probeAdmin.disconnect().catch(() => undefined);
-  }
-}
-
-/** The processor groups of this thread, as a {@link GroupSource}. */
-class LocalGroups implements GroupSource {
-  constructor(private readonly groups: readonly ProcessorGroup[]) {}
-
-  statuses(): GroupStatus[] {
-    return this.groups.map((group) => group.status());
-  }
-
-  tables(): string[] {
-    return this.groups.flatMap((group) => [group.definition.table, ...(group.definition.stores ?? [])].map((table) => table.name));
-  }
-
-  async lookup(table: string, key: string) {
-    for (const group of this.groups) {
-      const found = await group.lookup(table, key);
-      if (found) return { group: group.definition.name, ...found };
-    }
-    return undefined;
-  }
-
-  async storeSizes(): Promise<StoreSize[]> {
-    const sizes: StoreSize[] = [];
-    for (const group of this.groups) {
-      for (const [partition, bytes] of await group.storeSizes()) sizes.push({ group: group.definition.name, partition, bytes });
-    }
-    return sizes;
   }
 }
