@@ -4,19 +4,17 @@ import { join } from 'node:path';
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
+import { depositIdFor, requestDigest } from '../contracts/deposit-event.js';
 import { idempotencyKey } from '../contracts/deposit-keys.js';
-import { type BalanceState, type DepositRecord, DepositRecordSchema } from '../gen/depositaja/v1/balance_pb.js';
+import { decodeReadToken } from '../contracts/read-token.js';
+import { topics } from '../contracts/topic-map.js';
+import { type DepositRecord, DepositRecordSchema } from '../gen/depositaja/v1/balance_pb.js';
 import { DepositSchema } from '../gen/depositaja/v1/deposit_pb.js';
-import type { FlagValue } from '../gen/depositaja/v1/flag_pb.js';
-import type { WindowState } from '../gen/depositaja/v1/threshold_pb.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import type { Emitter, StreamsRuntime } from '../streams/index.js';
 import { ProduceError } from '../streams/producer.js';
 import { InMemoryProducer, inMemoryEmitter } from '../streams/testing/in-memory-producer.js';
 import { ViewFeed } from '../streams/testing/view-feed.js';
-import { topics } from '../contracts/topic-map.js';
-import { decodeReadToken } from '../contracts/read-token.js';
-import { depositIdFor, requestDigest } from '../contracts/deposit-event.js';
 import { type AcceptedDeposit, DepositService, DepositUnavailableError, IdempotencyConflictError } from './deposit.service.js';
 
 const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
@@ -26,9 +24,6 @@ describe(DepositService.name, () => {
   beforeAll(() => Logger.overrideLogger(['error', 'warn', 'fatal']));
 
   let dir: string;
-  let balances: ViewFeed<BalanceState>;
-  let flags: ViewFeed<FlagValue>;
-  let windows: ViewFeed<WindowState>;
   let deposits: ViewFeed<DepositRecord>;
   let producer: InMemoryProducer;
   let emitter: Emitter;
@@ -36,19 +31,14 @@ describe(DepositService.name, () => {
   let now: number;
   let sut: DepositService;
 
-  // The views are shared by the tests; each test has wallets of its own.
+  // The view is shared by the tests; each test has wallets of its own.
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'deposit-service-'));
-    [balances, flags, windows, deposits] = await Promise.all([
-      ViewFeed.start(topics.balanceTable, dir),
-      ViewFeed.start(topics.flaggerTable, dir),
-      ViewFeed.start(topics.thresholdTable, dir),
-      ViewFeed.start(topics.balanceDeposits, dir),
-    ]);
+    deposits = await ViewFeed.start(topics.balanceDeposits, dir);
   });
 
   afterAll(async () => {
-    await Promise.all([balances, flags, windows, deposits].map((feed) => feed.stop()));
+    await deposits.stop();
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -7,8 +7,8 @@ import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { type OutgoingRecord, TransactionalProducer, partitionFor } from './producer.js';
 import { retryTransient } from './retry.js';
-import { APPLIED_HEADER, LocalStore, decodeStored, encodeStored, formatApplied, parseApplied } from './state-store.js';
-import { STORE_BATCH_HEADER, decodeStoreBatch, encodeStoreBatches } from './store-batch.js';
+import { APPLIED_HEADER, type LocalStore, decodeStored, encodeStored, formatApplied } from './state-store.js';
+import { STORE_BATCH_HEADER, changelogEntries, encodeStoreBatches } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
 /** Progress of a restoration: changelog records read of those there were to read. */
@@ -130,18 +130,9 @@ export class PartitionState implements StateSource {
     const isTable = topic === this.changelogs[0];
     const space = isTable ? this.tableSpace : this.storeSpace(this.logicalStore(topic));
     for (const record of records) {
-      if (record.key === null) continue;
-      if (record.headers[STORE_BATCH_HEADER] !== undefined) {
-        if (record.value !== null) for (const { key, value } of decodeStoreBatch(record.value)) yield { space, key, value };
-        continue;
+      for (const { key, value, applied } of changelogEntries(record)) {
+        yield { space, key, value: isTable && value !== undefined ? encodeStored({ bytes: value, applied }) : value };
       }
-      let value: Uint8Array | undefined;
-      if (record.value !== null) {
-        value = isTable
-          ? encodeStored({ bytes: record.value, applied: parseApplied(record.headers[APPLIED_HEADER]?.toString()) })
-          : record.value;
-      }
-      yield { space, key: record.key, value };
     }
   }
 
@@ -219,11 +210,10 @@ export class PartitionState implements StateSource {
         for (const batch of encodeStoreBatches(entries)) {
           records.push({ topic, partition: this.partition, key: randomUUID(), value: batch, headers: { [STORE_BATCH_HEADER]: '1' } });
         }
+      } else {
+        for (const [key, value] of values) records.push({ topic, partition: this.partition, key, value });
       }
-      for (const [key, value] of values) {
-        if (!this.writeOnce.has(topic)) records.push({ topic, partition: this.partition, key, value });
-        changes.push({ space: this.storeSpace(storeName), key, value });
-      }
+      for (const [key, value] of values) changes.push({ space: this.storeSpace(storeName), key, value });
     }
     const tableTopic = this.changelogs[0];
     for (const [key, stored] of result.table) {

@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { StoreBatchSchema } from '../gen/depositaja/v1/store_batch_pb.js';
-import { decodeStoreBatch, encodeStoreBatches } from './store-batch.js';
+import { STORE_BATCH_HEADER, changelogEntries, decodeStoreBatch, encodeStoreBatches } from './store-batch.js';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
@@ -29,5 +29,28 @@ describe(encodeStoreBatches.name, () => {
 
   it('writes nothing for no entries', () => {
     expect([...encodeStoreBatches([])]).toEqual([]);
+  });
+});
+
+describe(changelogEntries.name, () => {
+  const record = (key: string | null, value: Uint8Array | null, headers: Record<string, string> = {}) => ({
+    offset: 7,
+    key,
+    value: value && Buffer.from(value),
+    headers: Object.fromEntries(Object.entries(headers).map(([name, text]) => [name, Buffer.from(text)])),
+  });
+
+  it('reads a table value with its applied offsets, a deletion, and every entry of a StoreBatch', () => {
+    const [batch] = [...encodeStoreBatches([{ key: 'w1/h/1', value: bytes(1) }, { key: 'w1/h/2', value: bytes(2) }])];
+
+    expect([...changelogEntries(record('w1', bytes(9), { applied: 'deposit=41,flag_wallet=3' }))]).toEqual([
+      { key: 'w1', value: Buffer.from([9]), applied: { deposit: 41, flag_wallet: 3 } },
+    ]);
+    expect([...changelogEntries(record('w1', null))]).toEqual([{ key: 'w1', value: undefined, applied: {} }]);
+    expect([...changelogEntries(record('any-id', batch, { [STORE_BATCH_HEADER]: '1' }))]).toEqual([
+      { key: 'w1/h/1', value: bytes(1), applied: {} },
+      { key: 'w1/h/2', value: bytes(2), applied: {} },
+    ]);
+    expect([...changelogEntries(record(null, bytes(1)))]).toEqual([]);
   });
 });

@@ -1,7 +1,11 @@
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import type { AppliedOffsets } from './batch.js';
+import type { ChangelogRecord } from './changelog-reader.js';
+import { APPLIED_HEADER, parseApplied } from './state-store.js';
 
 /**
- * The changelog records of a write-once store (see `tableTopic`'s `writeOnce`): the changes of
+ * What changelog records hold. A table's record is one key's value, with the input offsets it
+ * reflects in a header. A write-once store (see `tableTopic`'s `writeOnce`) writes the changes of
  * one commit in one record, a protobuf `StoreBatch` (proto/depositaja/v1/store_batch.proto),
  * written here with protobuf's wire format because the core has no generated code of its own.
  */
@@ -54,4 +58,24 @@ export function decodeStoreBatch(bytes: Uint8Array): StoreEntry[] {
     entries.push(entry);
   }
   return entries;
+}
+
+/** One key's change as a changelog record carries it; `value` undefined deletes. */
+export interface ChangelogEntry {
+  key: string;
+  value: Uint8Array | undefined;
+  /** The input offsets a table value reflects (none for store values). */
+  applied: AppliedOffsets;
+}
+
+/**
+ * The changes a changelog record holds, for restoration and views alike: one key's value (a
+ * table's with its applied offsets), or every entry of a `StoreBatch`.
+ */
+export function* changelogEntries(record: ChangelogRecord): Generator<ChangelogEntry> {
+  if (record.headers[STORE_BATCH_HEADER] !== undefined) {
+    if (record.value !== null) for (const { key, value } of decodeStoreBatch(record.value)) yield { key, value, applied: {} };
+  } else if (record.key !== null) {
+    yield { key: record.key, value: record.value ?? undefined, applied: parseApplied(record.headers[APPLIED_HEADER]?.toString()) };
+  }
 }

@@ -6,8 +6,8 @@ import type { ChangelogReader, ChangelogRecord } from './changelog-reader.js';
 import { errorMessage } from './context.js';
 import { retryTransient } from './retry.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
-import { STORE_BATCH_HEADER, decodeStoreBatch } from './store-batch.js';
-import { APPLIED_HEADER, LocalStore, decodeStored, encodeStored, parseApplied } from './state-store.js';
+import { changelogEntries } from './store-batch.js';
+import { LocalStore, decodeStored, encodeStored } from './state-store.js';
 import type { TableTopic } from './topics.js';
 
 /** A table value with the input offsets it reflects. */
@@ -125,14 +125,8 @@ export class View<T> {
     const store = this.open();
     const changes: Array<{ space: string; key: string; value: Uint8Array | undefined; offset: number }> = [];
     for (const record of records) {
-      if (record.headers[STORE_BATCH_HEADER] !== undefined) {
-        if (record.value === null) continue;
-        for (const { key, value } of decodeStoreBatch(record.value)) {
-          changes.push({ space: SPACE, key, value: encodeStored({ bytes: value, applied: {} }), offset: record.offset });
-        }
-      } else if (record.key !== null) {
-        const applied = record.value === null ? undefined : parseApplied(record.headers[APPLIED_HEADER]?.toString());
-        changes.push({ space: SPACE, key: record.key, value: applied && encodeStored({ bytes: record.value!, applied }), offset: record.offset });
+      for (const { key, value, applied } of changelogEntries(record)) {
+        changes.push({ space: SPACE, key, value: value && encodeStored({ bytes: value, applied }), offset: record.offset });
       }
     }
     await store.write(changes, [{ topic: this.topic, partition, next }]);

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { Logger, UnprocessableEntityException } from '@nestjs/common';
 import { historyKey } from '../contracts/deposit-keys.js';
+import type { ReadToken } from '../contracts/read-token.js';
+import { topics } from '../contracts/topic-map.js';
 import { type BalanceState, BalanceStateSchema, type DepositRecord, DepositRecordSchema } from '../gen/depositaja/v1/balance_pb.js';
 import { type FlagValue, FlagValueSchema } from '../gen/depositaja/v1/flag_pb.js';
 import { type WindowState, WindowStateSchema } from '../gen/depositaja/v1/threshold_pb.js';
 import type { Emitter } from '../streams/index.js';
 import { InMemoryProducer, inMemoryEmitter } from '../streams/testing/in-memory-producer.js';
 import { ViewFeed } from '../streams/testing/view-feed.js';
-import { topics } from '../contracts/topic-map.js';
-import type { ReadToken } from '../contracts/read-token.js';
 import { NotVisibleYetError, WalletService } from './wallet.service.js';
 
 /** Whether `promise` has settled, once what is already queued has run. */
