@@ -49,7 +49,13 @@ describe(WalletService.name, () => {
   });
 
   const depositToken = (walletId: string, offset: number): ReadToken => ({ kind: 'deposit', partition: emitter.partitionOf(topics.deposit, walletId), offset });
-  const counted = (walletId: string, offset: number) => balances.put(walletId, create(BalanceStateSchema, { balanceMinor: 1n, depositCount: 1n }), { deposit: offset });
+  const balanced = (walletId: string, offset: number) => balances.put(walletId, create(BalanceStateSchema, { balanceMinor: 1n, depositCount: 1n }), { deposit: offset });
+  const historied = (walletId: string) => deposits.put(historyKey(walletId, 1n), create(DepositRecordSchema, { amountMinor: 1n, seq: 1n }));
+  /** The balance processor's outcome of a wallet's first deposit: its balance and its history entry. */
+  const counted = async (walletId: string, offset: number) => {
+    await historied(walletId);
+    await balanced(walletId, offset);
+  };
   const windowed = (walletId: string, offset: number, flagCauseOffset?: bigint) =>
     windows.put(walletId, create(WindowStateSchema, { flagged: flagCauseOffset !== undefined, flagCauseOffset }), { deposit: offset });
 
@@ -69,6 +75,16 @@ describe(WalletService.name, () => {
       expect(await settled(waiting)).toBe('pending');
 
       await windowed('both', 5);
+      expect(await settled(waiting)).toBe('resolved');
+    });
+
+    it("waits until the history view has the deposit's entry, which another reader brings", async () => {
+      await balanced('history', 2);
+      await windowed('history', 2);
+      const waiting = sut.waitFor('history', depositToken('history', 2), 5000);
+      expect(await settled(waiting)).toBe('pending');
+
+      await historied('history');
       expect(await settled(waiting)).toBe('resolved');
     });
 

@@ -51,8 +51,8 @@ export class WalletService {
 
   /**
    * Waits until the views reflect the event of `token`, at most `timeoutMs`. For a deposit:
-   * the balance and the threshold processor have applied it, and the flagger has applied any
-   * flag it caused. For a flag event: the flagger has applied it.
+   * the balance processor has applied it (balance and history), the threshold processor too,
+   * and the flagger has applied any flag it caused. For a flag event: the flagger has applied it.
    */
   async waitFor(walletId: string, token: ReadToken, timeoutMs: number): Promise<void> {
     const topic = token.kind === 'deposit' ? topics.deposit : topics.flagWallet;
@@ -67,7 +67,10 @@ export class WalletService {
         await this.flags.waitFor(walletId, reached(topics.flagWallet.name), left());
         return;
       }
-      await this.balances.waitFor(walletId, reached(topics.deposit.name), left());
+      const balance = await this.balances.waitFor(walletId, reached(topics.deposit.name), left());
+      // The history is another changelog, read by another reader: it may trail the balance.
+      const count = balance?.value.depositCount ?? 0n;
+      if (count > 0n) await this.deposits.waitFor(historyKey(walletId, count), (entry) => entry !== undefined, left());
       const window = await this.windows.waitFor(walletId, reached(topics.deposit.name), left());
       const cause = window?.value.flagCauseOffset;
       if (cause !== undefined) {
