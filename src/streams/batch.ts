@@ -1,5 +1,4 @@
-import { isObservable, lastValueFrom } from 'rxjs';
-import { type ProcessorContext, type StoreAccess, errorMessage, isPoison } from './context.js';
+import { PoisonRecordError, type ProcessorContext, type StoreAccess, errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import type { StreamTopic, TableTopic } from './topics.js';
 
@@ -39,7 +38,7 @@ export interface DeadLetter {
   error: string;
 }
 
-/** What a handler is, once Nest has wrapped it: may return a value, a promise or an observable. */
+/** A group handler bound to its instance: may return a value or a promise. */
 export type RecordHandler = (payload: unknown, context: ProcessorContext<unknown>) => unknown;
 
 /** Where a batch reads state it has not touched yet. */
@@ -134,10 +133,9 @@ export class BatchProcessor {
       for (let attempt = 1; ; attempt++) {
         const context = new RecordContext(this.group.name, record, key, entry.value, this.stores, storeChanges, source, this.outputTopics);
         try {
-          const returned = await handler(payload, context);
-          if (isObservable(returned)) await lastValueFrom(returned, { defaultValue: undefined });
+          await handler(payload, context);
         } catch (error) {
-          if (isPoison(error)) {
+          if (error instanceof PoisonRecordError) {
             result.deadLetters.push({ record, error: errorMessage(error) });
             break;
           }

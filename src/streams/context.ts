@@ -1,4 +1,3 @@
-import { RpcException } from '@nestjs/microservices';
 import type { StreamTopic, TableTopic } from './topics.js';
 
 /**
@@ -58,17 +57,8 @@ export interface StoreAccess<T> {
  * goes to the dead-letter topic `<topic>.dlq` and the partition moves on. Any other error is
  * taken as transient: the record is retried, with backoff, until it succeeds.
  */
-export class PoisonRecordError extends RpcException {
-  constructor(message: string) {
-    super({ poison: true, message });
-    this.message = message;
-  }
-}
-
-/** True for a {@link PoisonRecordError}, also after Nest's RPC layer has handled it. */
-export function isPoison(error: unknown): boolean {
-  if (error instanceof PoisonRecordError) return true;
-  return typeof error === 'object' && error !== null && (error as { poison?: unknown }).poison === true;
+export class PoisonRecordError extends Error {
+  override readonly name = 'PoisonRecordError';
 }
 
 /** The message of whatever a handler threw. */

@@ -14,7 +14,7 @@ describe(GroupHandler.name, () => {
     }
 
     expect(Reflect.getMetadata(PATTERN_METADATA, Processor.prototype.add)).toEqual(['numbers']);
-    expect(Reflect.getMetadata(PATTERN_EXTRAS_METADATA, Processor.prototype.add)).toEqual({ group: 'sum' });
+    expect(Reflect.getMetadata(PATTERN_EXTRAS_METADATA, Processor.prototype.add)).toEqual({ group: 'sum', owner: Processor, method: 'add' });
   });
 
   it('refuses, where the class is declared, a topic that is not an input of the group', () => {

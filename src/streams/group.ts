@@ -1,3 +1,4 @@
+import type { Type } from '@nestjs/common';
 import { EventPattern } from '@nestjs/microservices';
 import type { ProcessorContext } from './context.js';
 import type { AnyStreamTopic, AnyTableTopic, StreamTopic, TableTopic } from './topics.js';
@@ -37,9 +38,12 @@ export function defineGroup<G extends GroupDefinition>(definition: G): G {
   return definition;
 }
 
-/** The `extras` of the `@EventPattern(topic, { group })` that {@link GroupHandler} declares. */
+/** The `extras` of the `@EventPattern(topic, extras)` that {@link GroupHandler} declares. */
 export interface GroupHandlerExtras {
   group: string;
+  /** The class and method of the handler, which the transport calls directly. */
+  owner: Type;
+  method: string | symbol;
 }
 
 /**
@@ -48,6 +52,10 @@ export interface GroupHandlerExtras {
  * definitions so that they cannot drift. The method takes the decoded record (`@Payload()`) and
  * the group's context (`@Ctx()`); their types are checked against the topic and the table.
  *
+ * The transport calls the method itself, with those two arguments, not through Nest's per-call
+ * pipeline (which allocated more per record than the handler and the record's decoding
+ * together): pipes, guards, interceptors and filters on a group handler are refused at start-up.
+ *
  * Throws where the class is declared when `topic` is not an input of `group`.
  */
 export function GroupHandler<T, V>(group: GroupDefinition & { readonly table: TableTopic<V> }, topic: StreamTopic<T>) {
@@ -55,7 +63,8 @@ export function GroupHandler<T, V>(group: GroupDefinition & { readonly table: Ta
     if (!isInput(group, topic.name)) {
       throw new Error(`${target.constructor.name}.${String(method)}: ${notAnInput(group, topic.name)}`);
     }
-    EventPattern<string>(topic.name, { group: group.name } satisfies GroupHandlerExtras)(target, method, descriptor);
+    const extras: GroupHandlerExtras = { group: group.name, owner: target.constructor as Type, method };
+    EventPattern<string>(topic.name, extras)(target, method, descriptor);
   };
 }
 

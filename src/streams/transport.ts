@@ -1,45 +1,55 @@
-import { Catch, Injectable, type INestApplication, type INestMicroservice, type RpcExceptionFilter } from '@nestjs/common';
+import { Injectable, type INestApplication, type Type } from '@nestjs/common';
+import { EXCEPTION_FILTERS_METADATA, GUARDS_METADATA, INTERCEPTORS_METADATA, PIPES_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
+import { ModuleRef } from '@nestjs/core';
 import { type CustomTransportStrategy, type MessageHandler, type NestMicroservice, Server } from '@nestjs/microservices';
-import { type Observable, throwError } from 'rxjs';
+import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
 import type { RecordHandler } from './batch.js';
 import { type GroupHandlerExtras, checkBindings } from './group.js';
 import { StreamsRuntime } from './streams-runtime.js';
 
 /**
  * The Nest transport of the processor groups. Nest hands it every `@GroupHandler(group, topic)`
- * handler of the modules in the app, wrapped as for any microservice (parameter decorators,
- * pipes, filters); on `listen` it checks that handlers and declared groups match (see
- * `checkBindings`), then starts one consumer group per declared group, which feeds those
- * handlers decoded records and a key-scoped context.
+ * handler of the modules in the app; on `listen` it checks that handlers and declared groups
+ * match (see `checkBindings`), then starts one consumer group per declared group, which calls
+ * those handlers with decoded records and a key-scoped context.
+ *
+ * It calls each handler's method on its instance, not Nest's wrapper around it: the wrapper
+ * (parameter pipes, guards, interceptors, an observable per call) allocated more per record
+ * than the handler and the record's decoding together, for nothing a group handler uses.
+ * A handler that asks for any of it is refused at start-up rather than silently run without.
  */
 @Injectable()
 export class StreamsServer extends Server implements CustomTransportStrategy {
-  override readonly propagatesEventHandlerErrors = true;
-  private readonly handlers = new Map<string, Map<string, RecordHandler>>();
+  private readonly bindings = new Map<string, Map<string, GroupHandlerExtras>>();
 
-  constructor(private readonly runtime: StreamsRuntime) {
+  constructor(
+    private readonly runtime: StreamsRuntime,
+    private readonly moduleRef: ModuleRef,
+  ) {
     super();
   }
 
-  override addHandler(pattern: unknown, callback: MessageHandler, isEventHandler = false, extras: Record<string, unknown> = {}): void {
-    const { group } = extras as Partial<GroupHandlerExtras>;
+  override addHandler(pattern: unknown, _callback: MessageHandler, isEventHandler = false, extras: Record<string, unknown> = {}): void {
+    const binding = extras as Partial<GroupHandlerExtras>;
     const topic = typeof pattern === 'string' ? pattern : undefined;
-    if (!isEventHandler || !group || !topic) {
+    if (!isEventHandler || !binding.group || !binding.owner || binding.method === undefined || !topic) {
       throw new Error(`stream handlers are declared with @GroupHandler(group, topic); got ${JSON.stringify(pattern)} ${JSON.stringify(extras)}`);
     }
-    const handlers = this.handlers.get(group) ?? new Map<string, RecordHandler>();
-    if (handlers.has(topic)) throw new Error(`group ${group} has two handlers for topic ${topic}`);
-    handlers.set(topic, callback as RecordHandler);
-    this.handlers.set(group, handlers);
+    const byTopic = this.bindings.get(binding.group) ?? new Map<string, GroupHandlerExtras>();
+    if (byTopic.has(topic)) throw new Error(`group ${binding.group} has two handlers for topic ${topic}`);
+    byTopic.set(topic, binding as GroupHandlerExtras);
+    this.bindings.set(binding.group, byTopic);
   }
 
   listen(callback: (error?: unknown) => void): void {
+    let handlers: Map<string, Map<string, RecordHandler>>;
     try {
-      checkBindings(this.runtime.declaredGroups(), this.handlers);
+      checkBindings(this.runtime.declaredGroups(), this.bindings);
+      handlers = new Map([...this.bindings].map(([group, byTopic]) => [group, new Map([...byTopic].map(([topic, binding]) => [topic, this.handlerOf(binding)]))]));
     } catch (error) {
       return callback(error);
     }
-    this.runtime.startGroups(this.handlers).then(() => callback(), callback);
+    this.runtime.startGroups(handlers).then(() => callback(), callback);
   }
 
   async close(): Promise<void> {
@@ -53,17 +63,43 @@ export class StreamsServer extends Server implements CustomTransportStrategy {
   unwrap<T>(): T {
     return this.runtime.kafka as T;
   }
+
+  private handlerOf({ owner, method }: GroupHandlerExtras): RecordHandler {
+    const name = `${owner.name}.${String(method)}`;
+    const unsupported = nestCallPipeline(owner, method);
+    if (unsupported.length > 0) {
+      throw new Error(`${name}: a group handler is called with (payload, context) only, without Nest's per-call pipeline; remove its ${unsupported.join(', ')}`);
+    }
+    const instance: unknown = this.moduleRef.get(owner, { strict: false });
+    const fn = (instance as Record<string | symbol, unknown>)[method];
+    if (typeof fn !== 'function') throw new Error(`${name} is not a method of the instance Nest created`);
+    return fn.bind(instance) as RecordHandler;
+  }
 }
 
-/**
- * Hands handler errors to the core as thrown, so that it can tell a PoisonRecordError (dead
- * letter) from a transient failure (retry) and log the real message with the record.
- */
-@Catch()
-export class StreamErrorPassThrough implements RpcExceptionFilter {
-  catch(exception: unknown): Observable<never> {
-    return throwError(() => exception);
+/** What of Nest's per-call pipeline a handler method asks for: enhancers, or parameters other than `@Payload()`, `@Ctx()`. */
+function nestCallPipeline(owner: Type, method: string | symbol): string[] {
+  const handler = (owner.prototype as Record<string | symbol, object>)[method];
+  const found: string[] = [];
+  for (const [key, what] of [
+    [PIPES_METADATA, 'pipes'],
+    [GUARDS_METADATA, 'guards'],
+    [INTERCEPTORS_METADATA, 'interceptors'],
+    [EXCEPTION_FILTERS_METADATA, 'exception filters'],
+  ] as const) {
+    const onClass = (Reflect.getMetadata(key, owner) as unknown[] | undefined) ?? [];
+    const onMethod = (Reflect.getMetadata(key, handler) as unknown[] | undefined) ?? [];
+    if (onClass.length + onMethod.length > 0) found.push(what);
   }
+  const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, owner, method) ?? {}) as Record<string, { index: number; data?: unknown; pipes?: unknown[] }>;
+  const expected: Record<number, number> = { 0: RpcParamtype.PAYLOAD, 1: RpcParamtype.CONTEXT };
+  for (const [typeAndIndex, param] of Object.entries(params)) {
+    const type = Number(typeAndIndex.split(':')[0]);
+    if (expected[param.index] !== type || param.data !== undefined || (param.pipes?.length ?? 0) > 0) {
+      found.push(`parameter ${param.index} decorator (only @Payload() first and @Ctx() second, without arguments)`);
+    }
+  }
+  return found;
 }
 
 /**
@@ -71,17 +107,11 @@ export class StreamErrorPassThrough implements RpcExceptionFilter {
  * it with `startAllMicroservices()`.
  */
 export function connectStreams(app: INestApplication): void {
-  // Deferred, so that the error filter applies to the handlers it registers at listen();
-  // the application's own init runs the lifecycle hooks, the transport must not run them again.
+  // Deferred, so that the transport registers its handlers at listen(); the application's own
+  // init runs the lifecycle hooks, the transport must not run them again.
   const microservice = app.connectMicroservice(
     { strategy: app.get(StreamsServer) },
     { inheritAppConfig: false, deferInitialization: true },
   ) as NestMicroservice;
-  useStreamsTransport(microservice);
   microservice.setIsInitHookCalled(true);
-}
-
-/** What the microservice of the transport needs, in the application as in `StreamsTester`. */
-export function useStreamsTransport(microservice: INestMicroservice): void {
-  microservice.useGlobalFilters(new StreamErrorPassThrough());
 }

@@ -4,7 +4,7 @@ import { type AppliedOffsets, BatchProcessor, type InputRecord, type RecordHandl
 import type { GroupDefinition } from '../group.js';
 import { StreamsRuntime } from '../streams-runtime.js';
 import type { StreamTopic, TableTopic } from '../topics.js';
-import { StreamsServer, useStreamsTransport } from '../transport.js';
+import { StreamsServer } from '../transport.js';
 
 /** A message a handler emitted, decoded. */
 export interface Emitted<T> {
@@ -32,8 +32,8 @@ export interface StreamsTesterOptions {
  * TopologyTestDriver): feed records, then read the table, the stores and what was emitted.
  *
  * The handlers are bound as in production: the module is compiled by Nest's testing module,
- * Nest wraps each `@GroupHandler` method (parameter decorators, pipes, the core's error filter)
- * and hands it to the real transport, which refuses handlers and groups that do not match.
+ * which hands each `@GroupHandler` method to the real transport, which refuses handlers and
+ * groups that do not match and calls the methods on the instances Nest created.
  * Records go through the same batch processing as in production, with replays skipped by
  * applied offsets and poison records dead-lettered; only Kafka and LevelDB are replaced by
  * maps. A handler's transient error is thrown back to the test.
@@ -77,7 +77,6 @@ export class StreamsTester<V> {
       ],
     }).compile();
     const microservice = testing.createNestMicroservice({ strategy: testing.get(StreamsServer) });
-    useStreamsTransport(microservice);
     try {
       await microservice.listen();
       if (!runtime.declaredGroups().has(group.name)) throw new Error(`the module does not declare group ${group.name} (StreamsModule.forGroup)`);
