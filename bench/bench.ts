@@ -2,7 +2,7 @@
  * The bench as a library: which scenarios, at which sizes, on which broker; run them in order
  * and collect their results. bench/run.ts is the command line; the smoke test calls it small.
  */
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BenchEnv } from './lib/env';
@@ -155,9 +155,10 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
         if (!verdict.ok) errors.push(`profile run: ${verdict.wrong} wallets wrong: ${verdict.problems.slice(0, 3).join('; ')}`);
         await run.processor.process.exited;
         // One profile per thread (and one of the short-lived listener helper): the processor
-        // thread's, which did the work, is the largest.
+        // thread's, which did the most work (not always the largest file).
         const profiles = existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith('.cpuprofile')) : [];
-        const file = profiles.sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0];
+        const busy = new Map(profiles.map((name) => [name, hotSpots(join(dir, name)).totalSeconds]));
+        const file = profiles.sort((a, b) => busy.get(b)! - busy.get(a)!)[0];
         if (!file) throw new Error('the processor wrote no CPU profile');
         // Kept outside the scratch folder, for a closer look (e.g. in Chrome DevTools).
         const kept = join(tmpdir(), `depositaja-bench-b2-${Date.now()}.cpuprofile`);

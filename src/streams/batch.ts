@@ -71,6 +71,8 @@ interface Entry {
   changed: boolean;
 }
 
+const EMPTY_BYTES = new Uint8Array();
+
 export class BatchProcessor {
   private readonly inputs: Map<string, StreamTopic<unknown>>;
   private readonly stores: Map<string, TableTopic<unknown>>;
@@ -90,8 +92,17 @@ export class BatchProcessor {
    * records: a long batch must not cost the consumer its group membership.
    */
   async process(records: readonly InputRecord[], source: StateSource, retry: RetryPolicy, keepAlive?: () => Promise<void>): Promise<BatchResult> {
-    const keys = [...new Set(records.filter((r) => r.key !== null).map((r) => r.key!.toString()))];
-    const loaded = await source.loadTable(keys);
+    // Indexed loops and one key string per record: this runs for every record of every group.
+    const keyOf = new Array<string | undefined>(records.length);
+    const keys = new Set<string>();
+    for (let index = 0; index < records.length; index++) {
+      const key = records[index].key;
+      if (key === null || key.length === 0) continue;
+      const text = key.toString();
+      keyOf[index] = text;
+      keys.add(text);
+    }
+    const loaded = await source.loadTable([...keys]);
     const entries = new Map<string, Entry>();
     for (const key of keys) {
       const stored = loaded.get(key);
@@ -104,19 +115,20 @@ export class BatchProcessor {
     const storeChanges = new Map<string, Map<string, unknown>>();
     const result: BatchResult = { table: new Map(), stores: new Map(), outputs: [], deadLetters: [], handled: 0, skipped: 0 };
 
-    for (const [index, record] of records.entries()) {
+    for (let index = 0; index < records.length; index++) {
       if (keepAlive && index > 0 && index % 500 === 0) await keepAlive();
+      const record = records[index];
       const input = this.inputs.get(record.topic);
       const handler = this.handlers.get(record.topic);
       if (!input || !handler) {
         result.deadLetters.push({ record, error: `group ${this.group.name} has no handler for topic ${record.topic}` });
         continue;
       }
-      if (record.key === null || record.key.length === 0) {
+      const key = keyOf[index];
+      if (key === undefined) {
         result.deadLetters.push({ record, error: 'record has no key' });
         continue;
       }
-      const key = record.key.toString();
       const entry = entries.get(key)!;
       if ((entry.applied[record.topic] ?? -1) >= record.offset) {
         result.skipped++;
@@ -124,7 +136,7 @@ export class BatchProcessor {
       }
       let payload: unknown;
       try {
-        payload = input.codec.decode(record.value ?? new Uint8Array());
+        payload = input.codec.decode(record.value ?? EMPTY_BYTES);
       } catch (error) {
         result.deadLetters.push({ record, error: `cannot decode the value: ${errorMessage(error)}` });
         continue;
@@ -147,7 +159,7 @@ export class BatchProcessor {
         entry.applied[record.topic] = record.offset;
         entry.changed = true;
         context.commitStores();
-        result.outputs.push(...context.outputs);
+        if (context.outputs) for (const output of context.outputs) result.outputs.push(output);
         result.handled++;
         break;
       }
@@ -173,8 +185,9 @@ class RecordContext implements ProcessorContext<unknown> {
   readonly offset: number;
   readonly timestamp: number;
   newValue: unknown = undefined;
-  readonly outputs: OutputRecord[] = [];
-  private readonly pendingStores = new Map<string, Map<string, unknown>>();
+  /** What the handler emitted, when it did. */
+  outputs: OutputRecord[] | undefined;
+  private pendingStores: Map<string, Map<string, unknown>> | undefined;
 
   constructor(
     readonly group: string,
@@ -203,12 +216,13 @@ class RecordContext implements ProcessorContext<unknown> {
 
   emit<T>(topic: StreamTopic<T>, key: string, value: T): void {
     if (!this.outputTopics.has(topic.name)) throw new Error(`group ${this.group} emits to ${topic.name}, which is not one of its outputs (defineGroup outputs)`);
-    this.outputs.push({ topic: topic.name, key, value: topic.codec.encode(value) });
+    (this.outputs ??= []).push({ topic: topic.name, key, value: topic.codec.encode(value) });
   }
 
   store<T>(store: TableTopic<T>): StoreAccess<T> {
     const definition = this.stores.get(store.name);
     if (!definition) throw new Error(`group ${this.group} has no store ${store.name}`);
+    this.pendingStores ??= new Map();
     const pending = this.pendingStores.get(store.name) ?? new Map<string, unknown>();
     this.pendingStores.set(store.name, pending);
     const committed = this.storeChanges.get(store.name);
@@ -226,6 +240,7 @@ class RecordContext implements ProcessorContext<unknown> {
   }
 
   commitStores(): void {
+    if (!this.pendingStores) return;
     for (const [storeName, pending] of this.pendingStores) {
       const changes = this.storeChanges.get(storeName) ?? new Map<string, unknown>();
       for (const [key, value] of pending) changes.set(key, value);

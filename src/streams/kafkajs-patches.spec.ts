@@ -19,6 +19,11 @@ describe(recordEncoder.name, () => {
     ['headers', { key: 'k', value: Buffer.alloc(300, 7), headers: { applied: 'deposit=12345', 'dlq.error': 'x'.repeat(200) } }],
     ['repeated headers', { key: 'k', value: 'v', headers: { a: ['1', '2'], b: Buffer.from('3') } }],
     ['offsets and times', { key: 'k', value: 'v', offsetDelta: 99_999, timestampDelta: Long.fromNumber(1_796_000_000_123) }],
+    ['times as numbers', { key: 'k', value: 'v', offsetDelta: 64, timestampDelta: 1_796_000_000_123 }],
+    ['a negative time', { key: 'k', value: 'v', offsetDelta: 1, timestampDelta: -1 }],
+    ['a time that is not a whole number', { key: 'k', value: 'v', timestampDelta: Number.NaN }],
+    ['a long value and a long key', { key: 'k'.repeat(200), value: Buffer.alloc(70_000, 1) }],
+    ['empty key and value', { key: '', value: Buffer.alloc(0) }],
   ])('writes the bytes kafkajs writes: %s', (_case, record) => {
     expect(patched(record as never).buffer).toEqual(original(record).buffer);
   });
