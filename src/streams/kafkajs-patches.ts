@@ -175,6 +175,7 @@ interface KafkaLong {
 
 /** `base` + `delta` as kafkajs writes it (decimal text), in numbers while they are exact. */
 function addToText(base: string, delta: number | object, Long: KafkaLong): string {
+  if (delta === 0) return base;
   if (typeof delta === 'number') {
     const sum = Number(base) + delta;
     if (Number.isSafeInteger(sum) && Number.isSafeInteger(Number(base))) return String(sum);

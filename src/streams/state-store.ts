@@ -160,9 +160,9 @@ const CHECKPOINT_PREFIX = '~checkpoint/';
 export const APPLIED_HEADER = 'applied';
 
 export function formatApplied(applied: AppliedOffsets): string {
-  return Object.entries(applied)
-    .map(([topic, offset]) => `${topic}=${offset}`)
-    .join(',');
+  let text = '';
+  for (const topic in applied) text += `${text ? ',' : ''}${topic}=${applied[topic]}`;
+  return text;
 }
 
 export function parseApplied(text: string | undefined): AppliedOffsets {
@@ -179,12 +179,13 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export function encodeStored(stored: StoredValue): Uint8Array {
-  const applied = encoder.encode(formatApplied(stored.applied));
-  const out = new Uint8Array(2 + applied.length + stored.bytes.length);
-  out[0] = applied.length >> 8;
-  out[1] = applied.length & 0xff;
-  out.set(applied, 2);
-  out.set(stored.bytes, 2 + applied.length);
+  const applied = formatApplied(stored.applied);
+  const appliedLength = Buffer.byteLength(applied);
+  const out = Buffer.allocUnsafe(2 + appliedLength + stored.bytes.length);
+  out[0] = appliedLength >> 8;
+  out[1] = appliedLength & 0xff;
+  out.write(applied, 2);
+  out.set(stored.bytes, 2 + appliedLength);
   return out;
 }
 
