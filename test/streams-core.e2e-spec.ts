@@ -182,6 +182,24 @@ describe('streams core on a real broker', () => {
     expect([...w.expected.values()].reduce((n, entry) => n + entry.count, 0)).toBe(20_000);
   }, 240_000);
 
+  it('restarts after SIGKILL as the group member it was, without waiting for that member\'s session to expire', async () => {
+    const w = world('rejoin');
+    // A session far longer than the test waits: only rejoining as the dead member gets the partitions back in time.
+    let processor = w.startProcessor('a', { KAFKA_SESSION_TIMEOUT_MS: '120000' });
+    await processor.waitFor(/joined; owns partitions \[0, 1, 2, 3, 4, 5\]/);
+    await w.send(numbers(1000, 50, 1));
+    await eventually('the first records to be committed', async () => (await groupLag(admin, w.topic('sum'), w.topic('numbers'))) === 0);
+    await processor.kill('SIGKILL');
+    await w.send(numbers(1000, 50, 2));
+
+    processor = w.startProcessor('a', { KAFKA_SESSION_TIMEOUT_MS: '120000' });
+    await processor.waitFor(/joined; owns partitions \[0, 1, 2, 3, 4, 5\] \(as the member it was before\)/, 60_000);
+    const view = await w.openView();
+    await w.settle(view, 60_000);
+
+    expect(w.differences(view)).toEqual([]);
+  }, 180_000);
+
   it('rebuilds the identical table from the changelog when the local data is deleted (cold restore)', async () => {
     const w = world('cold');
     let processor = w.startProcessor('a');

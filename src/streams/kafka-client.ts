@@ -1,4 +1,4 @@
-import './kafkajs-patches.js';
+import { checkPatchesInstalled } from './kafkajs-patches.js';
 import { readFileSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import {
@@ -59,6 +59,7 @@ function logCreator() {
 
 /** A kafkajs client for the connection, logging through Nest's logger at sensible levels. */
 export function createKafka(connection: KafkaConnection, overrides: Partial<KafkaConfig> = {}): Kafka {
+  checkPatchesInstalled();
   const ssl = connection.ssl
     ? {
         rejectUnauthorized: connection.ssl.rejectUnauthorized,

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { recordDecoder, recordEncoder } from './kafkajs-patches.js';
+import { joinAs, recordDecoder, recordEncoder, rejoiningConsumerGroup } from './kafkajs-patches.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare bytes with.
 const load = createRequire(`${process.cwd()}/package.json`);
@@ -8,6 +8,7 @@ const original = load('kafkajs/src/protocol/recordBatch/record/v0/index.js');
 const Long = load('kafkajs/src/utils/long.js');
 const Decoder = load('kafkajs/src/protocol/decoder.js');
 const originalDecoder = load('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
+const ConsumerGroup = load('kafkajs/src/consumer/consumerGroup.js');
 
 describe(recordEncoder.name, () => {
   const patched = recordEncoder(Encoder);
@@ -48,5 +49,25 @@ describe(recordDecoder.name, () => {
     ['a control batch', { key: 'k', value: 'v' }, { ...batch, isControlBatch: true }],
   ])('reads what kafkajs reads: %s', (_case, record, context) => {
     expect(decodeWith(patched as never, record, context)).toEqual(decodeWith(originalDecoder, record, context));
+  });
+});
+
+describe(rejoiningConsumerGroup.name, () => {
+  const Group = rejoiningConsumerGroup(ConsumerGroup);
+  const make = (groupId: string) => new Group({ groupId, logger: { namespace: () => ({}) }, retry: {} } as never);
+
+  it('starts the next consumer of a group as the member joinAs names, once', () => {
+    joinAs('balance', 'member-1');
+
+    expect(make('threshold').memberId).toBeNull();
+    expect(make('balance').memberId).toBe('member-1');
+    expect(make('balance').memberId).toBeNull();
+  });
+
+  it('starts as a new member when there is none to rejoin as', () => {
+    joinAs('balance', 'member-1');
+    joinAs('balance', undefined);
+
+    expect(make('balance').memberId).toBeNull();
   });
 });

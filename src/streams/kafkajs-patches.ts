@@ -11,6 +11,11 @@
  *   and time from text into 64-bit objects and adding, one allocation per varint byte, and
  *   its headers by copying an object per header.
  *
+ * And one addition: a consumer can join its group as the member a previous run of the same
+ * instance was ({@link joinAs}), so that a restart after SIGKILL does not wait for the dead
+ * member's session to expire (KIP-345's static membership does that in the Java client; kafkajs
+ * has none).
+ *
  * The replacements write and read the same bytes (see kafkajs-patches.spec.ts). They are installed in
  * the module cache before kafkajs loads those files, so this module is imported before kafkajs.
  */
@@ -208,8 +213,43 @@ export function recordDecoder(Long: KafkaLong) {
   };
 }
 
+interface KafkaConsumerGroup {
+  groupId: string;
+  memberId: string | null;
+}
+type KafkaConsumerGroupClass = new (options: { groupId: string }) => KafkaConsumerGroup;
+
+/** Member ids to join as, by group id: each taken by the next consumer of that group made in this thread. */
+const rejoining = new Map<string, string>();
+
+/**
+ * Makes the next consumer of `groupId` that this thread starts join as `memberId`, the member a
+ * previous run of this instance was (kafkajs has no static membership). A member that died
+ * without leaving (SIGKILL) keeps its partitions until its session expires; joining as it ends
+ * that wait at once. An id the broker no longer knows costs one rejoin: kafkajs then joins anew.
+ */
+export function joinAs(groupId: string, memberId: string | undefined): void {
+  if (memberId) rejoining.set(groupId, memberId);
+  else rejoining.delete(groupId);
+}
+
+/** kafkajs's consumer group, starting with the member id {@link joinAs} left for its group. */
+export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): KafkaConsumerGroupClass {
+  return class RejoiningConsumerGroup extends ConsumerGroup {
+    constructor(options: { groupId: string }) {
+      super(options);
+      const memberId = rejoining.get(this.groupId);
+      rejoining.delete(this.groupId);
+      if (memberId) this.memberId = memberId;
+    }
+  };
+}
+
 /** The kafkajs release whose internals the replacements below stand in for. */
 export const PATCHED_VERSION = '2.2.4';
+
+/** The modules replaced, by path, with what they export now. */
+const installed = new Map<string, unknown>();
 
 function install(path: string, exports: unknown): void {
   if (require.cache[path]) return;
@@ -218,11 +258,26 @@ function install(path: string, exports: unknown): void {
   patched.loaded = true;
   patched.exports = exports;
   require.cache[path] = patched;
+  installed.set(path, exports);
 }
 
-// Only where modules are CommonJS (the built service); elsewhere (jest's ESM mode) kafkajs
-// stays as it is, which changes its speed, not its results.
-if (typeof require === 'function' && typeof module === 'object') {
+const commonJs = typeof require === 'function' && typeof module === 'object';
+
+/**
+ * Throws unless the replacements are the modules kafkajs runs with: they are installed only if
+ * this module loads before kafkajs does (every file of the core that imports kafkajs imports
+ * this one first). Only where modules are CommonJS (the built service); elsewhere (jest's ESM
+ * mode) kafkajs stays as it is, which changes its speed, not its results.
+ */
+export function checkPatchesInstalled(): void {
+  if (!commonJs) return;
+  const missing = [...installed].filter(([path, exports]) => require.cache[path]?.exports !== exports);
+  if (installed.size < 4 || missing.length > 0) {
+    throw new Error('kafkajs was loaded before src/streams/kafkajs-patches.ts, which could not replace its internals: import the patches first wherever kafkajs is imported');
+  }
+}
+
+if (commonJs) {
   // The replacements stand in for two internal files of one release: refuse any other, loudly.
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's package.json, CommonJS only
   const { version } = require('kafkajs/package.json') as { version: string };
@@ -236,4 +291,12 @@ if (typeof require === 'function' && typeof module === 'object') {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's 64-bit integers, CommonJS only
   const long = require('kafkajs/src/utils/long.js') as KafkaLong;
   install(require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'), recordDecoder(long));
+  // Subclassed rather than replaced: loaded first, then its exports swapped before the consumer loads it.
+  const consumerGroupPath = require.resolve('kafkajs/src/consumer/consumerGroup.js');
+  if (!require.cache[require.resolve('kafkajs/src/consumer/index.js')]) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's consumer group, CommonJS only
+    const consumerGroup = require(consumerGroupPath) as KafkaConsumerGroupClass;
+    require.cache[consumerGroupPath]!.exports = rejoiningConsumerGroup(consumerGroup);
+    installed.set(consumerGroupPath, require.cache[consumerGroupPath]!.exports);
+  }
 }

@@ -5,6 +5,7 @@ import { BatchProcessor, type InputRecord, type RecordHandler, type RetryPolicy 
 import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import { coPartitionedAssigner, physicalName } from './kafka-client.js';
+import { joinAs } from './kafkajs-patches.js';
 import type { PartitionStateDeps } from './partition-state.js';
 import { partitionFor } from './producer.js';
 import { type PartitionStatus, TaskManager } from './task-manager.js';
@@ -61,6 +62,10 @@ export class ProcessorGroup {
 
   async start(): Promise<void> {
     await this.tasks.open();
+    // Joining as the member this instance was spares a restart after a crash the wait for the
+    // dead member's session to expire: it has nobody to wait for.
+    let previousMember = await this.tasks.previousMember();
+    let memberId: string | undefined;
     const sessionTimeout = this.deps.connection.sessionTimeoutMs;
     const consumer = this.deps.kafka.consumer({
       groupId: this.physical(this.definition.name),
@@ -77,7 +82,13 @@ export class ProcessorGroup {
     const logicalOf = new Map(this.definition.inputs.map((input) => [this.physical(input.name), input.name]));
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       const assigned = new Set(Object.values(payload.memberAssignment).flat());
-      this.logger.log(`joined; owns partitions [${[...assigned].sort((a, b) => a - b).join(', ')}]`);
+      const again = payload.memberId === previousMember ? ' (as the member it was before)' : '';
+      previousMember = undefined;
+      this.logger.log(`joined; owns partitions [${[...assigned].sort((a, b) => a - b).join(', ')}]${again}`);
+      if (payload.memberId !== memberId) {
+        memberId = payload.memberId;
+        this.tasks.rememberMember(memberId).catch((error: unknown) => this.logger.warn(`remembering the member id: ${errorMessage(error)}`));
+      }
       this.tasks.assign(assigned);
       this.running = true;
     });
@@ -97,6 +108,7 @@ export class ProcessorGroup {
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [...logicalOf.keys()], fromBeginning: true });
+    joinAs(this.physical(this.definition.name), previousMember);
     await consumer.run({
       autoCommit: false,
       eachBatch: (payload) => this.handleBatch(payload, logicalOf.get(payload.batch.topic)!),
@@ -120,7 +132,7 @@ export class ProcessorGroup {
 
   private async restart(): Promise<void> {
     await sleep(2000);
-    await this.consumer?.disconnect().catch(() => undefined);
+    await this.leave();
     await this.start().catch((error: unknown) => this.logger.error(`restart failed: ${errorMessage(error)}`));
   }
 
@@ -250,8 +262,15 @@ export class ProcessorGroup {
   async stop(): Promise<void> {
     this.running = false;
     clearInterval(this.skipTimer);
-    await this.consumer?.disconnect().catch((error: unknown) => this.logger.warn(`disconnect: ${errorMessage(error)}`));
-    this.consumer = undefined;
+    await this.leave();
     await this.tasks.close();
+  }
+
+  /** Leaves the group (after the batch in flight) and forgets the member this instance was. */
+  private async leave(): Promise<void> {
+    if (!this.consumer) return;
+    await this.consumer.disconnect().catch((error: unknown) => this.logger.warn(`disconnect: ${errorMessage(error)}`));
+    this.consumer = undefined;
+    await this.tasks.rememberMember(undefined).catch(() => undefined);
   }
 }

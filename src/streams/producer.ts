@@ -1,3 +1,5 @@
+// Before kafkajs: see kafkajs-patches.ts.
+import './kafkajs-patches.js';
 import { Logger } from '@nestjs/common';
 import { type IHeaders, type Kafka, type Producer, Partitioners, type RecordMetadata, type Transaction } from 'kafkajs';
 

@@ -96,6 +96,18 @@ export class LocalStore {
     return rows;
   }
 
+  /** A value of the store's own, outside every table and checkpoint (the group member it was, say). */
+  async getMeta(name: string): Promise<string | undefined> {
+    const value = await this.db.get(`${META_PREFIX}${name}`);
+    return value === undefined ? undefined : decoder.decode(value);
+  }
+
+  /** Sets (undefined deletes) a value of the store's own; see {@link getMeta}. */
+  async setMeta(name: string, value: string | undefined): Promise<void> {
+    if (value === undefined) await this.db.del(`${META_PREFIX}${name}`);
+    else await this.db.put(`${META_PREFIX}${name}`, encoder.encode(value));
+  }
+
   /** Writes values (undefined deletes) and checkpoints in one atomic batch. */
   async write(
     changes: Iterable<{ space: string; key: string; value: Uint8Array | undefined }>,
@@ -150,6 +162,7 @@ const AFTER_ALL = '\u{10FFFF}';
 const FORMAT = 'depositaja-store-1';
 const FORMAT_KEY = '~format';
 const CHECKPOINT_PREFIX = '~checkpoint/';
+const META_PREFIX = '~meta/';
 
 /*
  * A table value is stored with the input offsets it reflects, in LevelDB as

@@ -6,6 +6,8 @@ import type { GroupDefinition } from './group.js';
 import { PartitionState, type PartitionStateDeps, type RestoreProgress } from './partition-state.js';
 import { LocalStore } from './state-store.js';
 
+const MEMBER_ID = 'member-id';
+
 /** What an operator wants to know about one partition a group instance owns. */
 export interface PartitionStatus {
   partition: number;
@@ -60,6 +62,16 @@ export class TaskManager {
     for (const entry of await readdir(this.path)) {
       if (/^\d+$/.test(entry)) await rm(join(this.path, entry), { recursive: true, force: true });
     }
+  }
+
+  /** The group member this instance was when it last joined, unless it left the group since. */
+  previousMember(): Promise<string | undefined> {
+    return this.openStore().getMeta(MEMBER_ID);
+  }
+
+  /** Remembers the group member this instance is (undefined: none, it left the group). */
+  async rememberMember(memberId: string | undefined): Promise<void> {
+    await this.store?.setMeta(MEMBER_ID, memberId);
   }
 
   /** The owned partition, or undefined. */

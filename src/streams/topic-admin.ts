@@ -1,3 +1,5 @@
+// Before kafkajs: see kafkajs-patches.ts.
+import './kafkajs-patches.js';
 import { Logger } from '@nestjs/common';
 import { type Admin, ConfigResourceTypes, type ITopicConfig } from 'kafkajs';
 import type { GroupDefinition } from './group.js';
