@@ -7,7 +7,7 @@ import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { type OutgoingRecord, TransactionalProducer, partitionFor } from './producer.js';
 import { retryTransient } from './retry.js';
-import { APPLIED_HEADER, type LocalStore, decodeStored, encodeStored, formatApplied } from './state-store.js';
+import { APPLIED_HEADER, type LocalStore, decodeStored, encodeStored, encodeStoredText, formatApplied } from './state-store.js';
 import { STORE_BATCH_HEADER, changelogEntries, encodeStoreBatches } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
@@ -130,8 +130,8 @@ export class PartitionState implements StateSource {
     const isTable = topic === this.changelogs[0];
     const space = isTable ? this.tableSpace : this.storeSpace(this.logicalStore(topic));
     for (const record of records) {
-      for (const { key, value, applied } of changelogEntries(record)) {
-        yield { space, key, value: isTable && value !== undefined ? encodeStored({ bytes: value, applied }) : value };
+      for (const { key, value, appliedText } of changelogEntries(record)) {
+        yield { space, key, value: isTable && value !== undefined ? encodeStoredText(value, appliedText) : value };
       }
     }
   }

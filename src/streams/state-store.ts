@@ -202,6 +202,16 @@ export function encodeStored(stored: StoredValue): Uint8Array {
   return out;
 }
 
+/** {@link encodeStored} of a value whose applied offsets are already text (a changelog record's header). */
+export function encodeStoredText(bytes: Uint8Array, appliedText: Uint8Array): Uint8Array {
+  const out = Buffer.allocUnsafe(2 + appliedText.length + bytes.length);
+  out[0] = appliedText.length >> 8;
+  out[1] = appliedText.length & 0xff;
+  out.set(appliedText, 2);
+  out.set(bytes, 2 + appliedText.length);
+  return out;
+}
+
 export function decodeStored(bytes: Uint8Array): StoredValue {
   const length = (bytes[0] << 8) | bytes[1];
   return {

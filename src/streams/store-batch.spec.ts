@@ -44,12 +44,12 @@ describe(changelogEntries.name, () => {
     const [batch] = [...encodeStoreBatches([{ key: 'w1/h/1', value: bytes(1) }, { key: 'w1/h/2', value: bytes(2) }])];
 
     expect([...changelogEntries(record('w1', bytes(9), { applied: 'deposit=41,flag_wallet=3' }))]).toEqual([
-      { key: 'w1', value: Buffer.from([9]), applied: { deposit: 41, flag_wallet: 3 } },
+      { key: 'w1', value: Buffer.from([9]), appliedText: Buffer.from('deposit=41,flag_wallet=3') },
     ]);
-    expect([...changelogEntries(record('w1', null))]).toEqual([{ key: 'w1', value: undefined, applied: {} }]);
+    expect([...changelogEntries(record('w1', null))]).toEqual([{ key: 'w1', value: undefined, appliedText: new Uint8Array() }]);
     expect([...changelogEntries(record('any-id', batch, { [STORE_BATCH_HEADER]: '1' }))]).toEqual([
-      { key: 'w1/h/1', value: bytes(1), applied: {} },
-      { key: 'w1/h/2', value: bytes(2), applied: {} },
+      { key: 'w1/h/1', value: bytes(1), appliedText: new Uint8Array() },
+      { key: 'w1/h/2', value: bytes(2), appliedText: new Uint8Array() },
     ]);
     expect([...changelogEntries(record(null, bytes(1)))]).toEqual([]);
   });

@@ -1,7 +1,6 @@
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
-import type { AppliedOffsets } from './batch.js';
 import type { ChangelogRecord } from './changelog-reader.js';
-import { APPLIED_HEADER, parseApplied } from './state-store.js';
+import { APPLIED_HEADER } from './state-store.js';
 
 /**
  * What changelog records hold. A table's record is one key's value, with the input offsets it
@@ -64,9 +63,14 @@ export function decodeStoreBatch(bytes: Uint8Array): StoreEntry[] {
 export interface ChangelogEntry {
   key: string;
   value: Uint8Array | undefined;
-  /** The input offsets a table value reflects (none for store values). */
-  applied: AppliedOffsets;
+  /**
+   * The input offsets a table value reflects, as the record's header has them (`formatApplied`
+   * text; empty for store values): stored as they are (`encodeStoredText`), never parsed.
+   */
+  appliedText: Uint8Array;
 }
+
+const NONE = new Uint8Array();
 
 /**
  * The changes a changelog record holds, for restoration and views alike: one key's value (a
@@ -74,8 +78,10 @@ export interface ChangelogEntry {
  */
 export function* changelogEntries(record: ChangelogRecord): Generator<ChangelogEntry> {
   if (record.headers[STORE_BATCH_HEADER] !== undefined) {
-    if (record.value !== null) for (const { key, value } of decodeStoreBatch(record.value)) yield { key, value, applied: {} };
+    if (record.value !== null) for (const { key, value } of decodeStoreBatch(record.value)) yield { key, value, appliedText: NONE };
   } else if (record.key !== null) {
-    yield { key: record.key, value: record.value ?? undefined, applied: parseApplied(record.headers[APPLIED_HEADER]?.toString()) };
+    const header = record.headers[APPLIED_HEADER];
+    const applied = Array.isArray(header) ? header[0] : header;
+    yield { key: record.key, value: record.value ?? undefined, appliedText: applied === undefined ? NONE : typeof applied === 'string' ? Buffer.from(applied) : applied };
   }
 }
