@@ -1,12 +1,16 @@
 /**
- * npm start — runs the built service; starts the local Kafka first when KAFKA_BROKERS is unset.
+ * npm start — builds and runs the service; starts the local Kafka first when KAFKA_BROKERS is unset.
  *   npm start                       API + all processors (dist/main.js)
  *   npm start -- --no-processors    API only
  *   npm run start:processor -- --balance
  * The broker is left running for the next start; `npm run kafka:stop` stops it.
+ *
+ * It builds the service itself rather than the npm script chaining `nest build && …`: a shell
+ * running two commands stays between npm and this script and does not pass signals on, so a
+ * SIGTERM to `npm start` (a supervisor stopping it) left the service running, orphaned.
  */
 import '../src/config/node-version.js';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { LocalKafkaError, defaultLocalKafkaOptions, startLocalKafka } from './kafka/launcher.js';
 
@@ -16,6 +20,11 @@ async function main(): Promise<void> {
   const entry = processorOnly ? 'dist/processor.js' : 'dist/main.js';
   const entryArgs = processorOnly ? args.slice(1) : args;
   if (existsSync('.env')) process.loadEnvFile('.env');
+  const build = spawnSync(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build'], { stdio: 'inherit' });
+  if (build.status !== 0) {
+    console.error('npm start: the build failed (see above)');
+    process.exit(1);
+  }
 
   if (!process.env.KAFKA_BROKERS) {
     const options = defaultLocalKafkaOptions(process.cwd());

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -51,6 +52,38 @@ describe('the default process layout', () => {
       expect(sut.process.lines(/"msg":"stopped"/)).toHaveLength(1);
     }
   }, 120_000);
+
+  it('stops the whole service when `npm start` itself is sent SIGTERM, as a supervisor stops it', async () => {
+    const port = await freePort();
+    const npm = spawn('npm', ['start'], {
+      env: { ...process.env, KAFKA_BROKERS: brokers().join(','), KAFKA_TOPIC_PREFIX: uniquePrefix('layout-npm'), DATA_DIR: join(data, 'npm'), PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const live = () =>
+      new Promise<boolean>((resolve) => {
+        const sent = request({ port, host: '127.0.0.1', path: '/health/live', agent: false }, (response) => {
+          response.resume();
+          resolve(response.statusCode === 200);
+        });
+        sent.on('error', () => resolve(false));
+        sent.end();
+      });
+    try {
+      await eventually('the service started by npm start to answer', live, 90_000);
+      npm.kill('SIGTERM');
+
+      await eventually('the service to stop', async () => !(await live()), 30_000);
+      await eventually('its clean stop in the output', () => /"msg":"stopped"/.test(output), 10_000);
+    } finally {
+      npm.kill('SIGKILL');
+      // Should the test fail, the service (its own process group) must not outlive it.
+      const pid = Number(/"pid":(\d+)/.exec(output)?.[1]);
+      if (pid && (await live())) process.kill(pid, 'SIGKILL');
+    }
+  }, 150_000);
 
   it('answers every request that arrives while it starts, none left to time out', async () => {
     const port = await freePort();
