@@ -304,6 +304,22 @@ describe('streams core on a real broker', () => {
     expect(w.differences(view)).toEqual([]);
   }, 120_000);
 
+  it('refuses to start when a dead-letter topic made by hand has fewer partitions than its input', async () => {
+    const w = world('dlq-narrow');
+    await admin.createTopics({
+      topics: [
+        { topic: w.topic('numbers'), numPartitions: 6 },
+        { topic: w.topic('numbers.dlq'), numPartitions: 2 },
+      ],
+      waitForLeaders: true,
+    });
+    const processor = w.startProcessor('a');
+    const { code } = await processor.exited;
+
+    expect(code).toBe(1);
+    expect(processor.output.join('\n')).toContain(`topic ${w.topic('numbers.dlq')} has 2 partitions, expected at least 6 like ${w.topic('numbers')}`);
+  }, 60_000);
+
   it('refuses to start when a group topic is not co-partitioned, naming topic, expected and found', async () => {
     const w = world('mismatch');
     await admin.createTopics({

@@ -25,8 +25,8 @@ interface Wanted {
 
 /**
  * Creates the topics a process needs and checks the ones that exist: changelogs must be
- * compacted, and within a group every input and changelog must have the same partition count
- * (co-partitioning). A missing topic gets the count of its group's existing topics, or the
+ * compacted, within a group every input and changelog must have the same partition count
+ * (co-partitioning), and a dead-letter topic at least its input's. A missing topic gets the count of its group's existing topics, or the
  * configured default. Throws {@link TopicMismatchError} naming topic, expected and found.
  */
 export async function ensureTopics(admin: Admin, connection: KafkaConnection, needs: TopicNeeds): Promise<void> {
@@ -105,6 +105,16 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
           `topic ${topic} has ${found} partitions, expected ${expected} like ${first}: group ${group.name} needs its inputs and tables co-partitioned`,
         );
       }
+    }
+  }
+
+  // A dead letter goes to its record's partition: a dead-letter topic made by hand with fewer
+  // partitions than its input would refuse it, and the partition would retry for ever.
+  for (const topic of wanted.values()) {
+    const found = existing.get(topic.name);
+    const input = topic.like === undefined ? undefined : existing.get(topic.like);
+    if (found !== undefined && input !== undefined && found < input) {
+      throw new TopicMismatchError(`topic ${topic.name} has ${found} partitions, expected at least ${input} like ${topic.like}: a dead letter goes to the partition of its record`);
     }
   }
 
