@@ -278,7 +278,7 @@ export function checkPatchesInstalled(): void {
 }
 
 if (commonJs) {
-  // The replacements stand in for two internal files of one release: refuse any other, loudly.
+  // The replacements stand in for internal files of one release: refuse any other, loudly.
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's package.json, CommonJS only
   const { version } = require('kafkajs/package.json') as { version: string };
   if (version !== PATCHED_VERSION) {

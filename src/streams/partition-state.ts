@@ -7,7 +7,7 @@ import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { type OutgoingRecord, TransactionalProducer, partitionFor } from './producer.js';
 import { retryTransient } from './retry.js';
-import { APPLIED_HEADER, type LocalStore, decodeStored, encodeStored, encodeStoredText, formatApplied } from './state-store.js';
+import { APPLIED_HEADER, type LocalStore, decodeStored, encodeStored, formatApplied } from './state-store.js';
 import { STORE_BATCH_HEADER, changelogEntries, encodeStoreBatches } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
@@ -131,7 +131,7 @@ export class PartitionState implements StateSource {
     const space = isTable ? this.tableSpace : this.storeSpace(this.logicalStore(topic));
     for (const record of records) {
       for (const { key, value, appliedText } of changelogEntries(record)) {
-        yield { space, key, value: isTable && value !== undefined ? encodeStoredText(value, appliedText) : value };
+        yield { space, key, value: isTable && value !== undefined ? encodeStored(value, appliedText) : value };
       }
     }
   }
@@ -217,8 +217,10 @@ export class PartitionState implements StateSource {
     }
     const tableTopic = this.changelogs[0];
     for (const [key, stored] of result.table) {
-      records.push({ topic: tableTopic, partition: this.partition, key, value: stored.bytes, headers: { [APPLIED_HEADER]: formatApplied(stored.applied) } });
-      changes.push({ space: this.tableSpace, key, value: encodeStored(stored) });
+      // The same text in the changelog's header and in the local value.
+      const applied = Buffer.from(formatApplied(stored.applied));
+      records.push({ topic: tableTopic, partition: this.partition, key, value: stored.bytes, headers: { [APPLIED_HEADER]: applied } });
+      changes.push({ space: this.tableSpace, key, value: encodeStored(stored.bytes, applied) });
     }
 
     const acks = await this.producer.send(records, () => this.deps.afterCommitStep?.('transaction-sent'));

@@ -191,19 +191,8 @@ export function parseApplied(text: string | undefined): AppliedOffsets {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encodeStored(stored: StoredValue): Uint8Array {
-  const applied = formatApplied(stored.applied);
-  const appliedLength = Buffer.byteLength(applied);
-  const out = Buffer.allocUnsafe(2 + appliedLength + stored.bytes.length);
-  out[0] = appliedLength >> 8;
-  out[1] = appliedLength & 0xff;
-  out.write(applied, 2);
-  out.set(stored.bytes, 2 + appliedLength);
-  return out;
-}
-
-/** {@link encodeStored} of a value whose applied offsets are already text (a changelog record's header). */
-export function encodeStoredText(bytes: Uint8Array, appliedText: Uint8Array): Uint8Array {
+/** A table value as stored: its bytes after its applied offsets' text (`formatApplied`, or a changelog record's header). */
+export function encodeStored(bytes: Uint8Array, appliedText: Uint8Array): Uint8Array {
   const out = Buffer.allocUnsafe(2 + appliedText.length + bytes.length);
   out[0] = appliedText.length >> 8;
   out[1] = appliedText.length & 0xff;

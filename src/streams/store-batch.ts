@@ -65,7 +65,7 @@ export interface ChangelogEntry {
   value: Uint8Array | undefined;
   /**
    * The input offsets a table value reflects, as the record's header has them (`formatApplied`
-   * text; empty for store values): stored as they are (`encodeStoredText`), never parsed.
+   * text; empty for store values): stored as they are (`encodeStored`), never parsed.
    */
   appliedText: Uint8Array;
 }

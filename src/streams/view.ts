@@ -7,7 +7,7 @@ import { errorMessage } from './context.js';
 import { retryTransient } from './retry.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { changelogEntries } from './store-batch.js';
-import { LocalStore, decodeStored, encodeStoredText } from './state-store.js';
+import { LocalStore, decodeStored, encodeStored } from './state-store.js';
 import type { TableTopic } from './topics.js';
 
 /** A table value with the input offsets it reflects. */
@@ -126,7 +126,7 @@ export class View<T> {
     const changes: Array<{ space: string; key: string; value: Uint8Array | undefined; offset: number }> = [];
     for (const record of records) {
       for (const { key, value, appliedText } of changelogEntries(record)) {
-        changes.push({ space: SPACE, key, value: value && encodeStoredText(value, appliedText), offset: record.offset });
+        changes.push({ space: SPACE, key, value: value && encodeStored(value, appliedText), offset: record.offset });
       }
     }
     await store.write(changes, [{ topic: this.topic, partition, next }]);
