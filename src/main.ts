@@ -4,6 +4,7 @@
  *   node dist/main.js --no-processors   API only (scale reads and writes apart from processing)
  */
 import './config/node-version.js';
+import './config/heap.js';
 import { parseArgs } from 'node:util';
 import { PROCESSOR_NAMES } from './app.module.js';
 import { exitOnStartupFailure, runService } from './bootstrap.js';

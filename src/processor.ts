@@ -5,6 +5,7 @@
  * The process still serves /health and /metrics on PORT.
  */
 import './config/node-version.js';
+import './config/heap.js';
 import { parseArgs } from 'node:util';
 import { PROCESSOR_NAMES } from './app.module.js';
 import { exitOnStartupFailure, runService } from './bootstrap.js';
