@@ -7,8 +7,8 @@ import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { type OutgoingRecord, TransactionalProducer, partitionFor } from './producer.js';
 import { retryTransient } from './retry.js';
-import { APPLIED_HEADER, type LocalStore, decodeStored, encodeStored, formatApplied } from './state-store.js';
-import { STORE_BATCH_HEADER, changelogEntries, encodeStoreBatches } from './store-batch.js';
+import { APPLIED_HEADER, type LocalStore, type StorePut, decodeStored, encodeStored, formatApplied } from './state-store.js';
+import { type EntryVisitor, STORE_BATCH_HEADER, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
 /** Progress of a restoration: changelog records read of those there were to read. */
@@ -114,26 +114,25 @@ export class PartitionState implements StateSource {
     await reader.readToEnd(
       ranges,
       async (topic, partition, records, next) => {
-        await this.store.write(this.restoredValues(topic, records), [{ topic, partition, next }]);
+        await this.store.write((put) => this.putRestored(put, topic, records), [{ topic, partition, next }]);
         this.restore!.done += records.length;
       },
       signal,
     );
     // Everything up to the ends is read, transaction markers after the last record included.
-    await this.store.write([], ranges.map(({ topic, partition, to }) => ({ topic, partition, next: to })));
+    await this.store.write(() => undefined, ranges.map(({ topic, partition, to }) => ({ topic, partition, next: to })));
     this.restore.finishedAt = Date.now();
     const seconds = (this.restore.finishedAt - this.restore.startedAt) / 1000;
     this.logger.log(`restored ${this.restore.done} records in ${seconds.toFixed(2)} s`);
   }
 
-  private *restoredValues(topic: string, records: ChangelogRecord[]) {
+  private putRestored(put: StorePut, topic: string, records: ChangelogRecord[]): void {
     const isTable = topic === this.changelogs[0];
     const space = isTable ? this.tableSpace : this.storeSpace(this.logicalStore(topic));
-    for (const record of records) {
-      for (const { key, value, appliedText } of changelogEntries(record)) {
-        yield { space, key, value: isTable && value !== undefined ? encodeStored(value, appliedText) : value };
-      }
-    }
+    const visit: EntryVisitor = isTable
+      ? (key, value, appliedText) => put(space, key, value === undefined ? undefined : encodeStored(value, appliedText))
+      : (key, value) => put(space, key, value);
+    for (let i = 0; i < records.length; i++) forEachChangelogEntry(records[i], visit);
   }
 
   private storeSpace(store: string): string {
@@ -201,7 +200,7 @@ export class PartitionState implements StateSource {
       });
       this.logger.warn(`dead-lettered ${inputTopic}/${record.partition}@${record.offset} key=${record.key?.toString() ?? '(none)'}: ${error}`);
     }
-    const changes: Array<{ space: string; key: string; value: Uint8Array }> = [];
+    const localValues: Array<[space: string, values: Map<string, Uint8Array>]> = [];
     for (const [storeName, values] of result.stores) {
       const topic = this.physical(storeName);
       if (this.writeOnce.has(topic)) {
@@ -213,22 +212,26 @@ export class PartitionState implements StateSource {
       } else {
         for (const [key, value] of values) records.push({ topic, partition: this.partition, key, value });
       }
-      for (const [key, value] of values) changes.push({ space: this.storeSpace(storeName), key, value });
+      localValues.push([this.storeSpace(storeName), values]);
     }
     const tableTopic = this.changelogs[0];
+    const tableValues = new Map<string, Uint8Array>();
     for (const [key, stored] of result.table) {
       // The same text in the changelog's header and in the local value.
       const applied = Buffer.from(formatApplied(stored.applied));
       records.push({ topic: tableTopic, partition: this.partition, key, value: stored.bytes, headers: { [APPLIED_HEADER]: applied } });
-      changes.push({ space: this.tableSpace, key, value: encodeStored(stored.bytes, applied) });
+      tableValues.set(key, encodeStored(stored.bytes, applied));
     }
+    localValues.push([this.tableSpace, tableValues]);
 
     const acks = await this.producer.send(records, () => this.deps.afterCommitStep?.('transaction-sent'));
     this.deps.afterCommitStep?.('transaction-committed');
     const checkpoints = acks
       .filter((ack) => this.changelogs.includes(ack.topic) && ack.partition === this.partition)
       .map((ack) => ({ topic: ack.topic, partition: this.partition, next: ack.baseOffset + ack.count }));
-    await store.write(changes, checkpoints);
+    await store.write((put) => {
+      for (const [space, values] of localValues) for (const [key, value] of values) put(space, key, value);
+    }, checkpoints);
     this.deps.afterCommitStep?.('store-written');
     return records.length > 0;
   }

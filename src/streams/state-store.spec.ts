@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalStore, StoreInUseError } from './state-store.js';
+import { LocalStore, type StorePut, StoreInUseError } from './state-store.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
@@ -20,7 +20,11 @@ describe(LocalStore.name, () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const put = (space: string, ...keys: string[]) => sut.write(keys.map((key) => ({ space, key, value: bytes(`${space}:${key}`) })), []);
+  /** What `write` puts, from a list. */
+  const changes = (list: Array<{ space: string; key: string; value: Uint8Array | undefined }>) => (put: StorePut) => {
+    for (const { space, key, value } of list) put(space, key, value);
+  };
+  const put = (space: string, ...keys: string[]) => sut.write(changes(keys.map((key) => ({ space, key, value: bytes(`${space}:${key}`) }))), []);
   const keysOf = async (space: string, prefix: string, options: { reverse?: boolean; limit?: number; from?: string } = {}) =>
     (await sut.entries(space, prefix, options)).map(([key]) => key);
 
@@ -59,10 +63,10 @@ describe(LocalStore.name, () => {
   it('keeps the values, deletions and checkpoints it wrote across a reopen', async () => {
     await put('t', 'a', 'b');
     await sut.write(
-      [
+      changes([
         { space: 't', key: 'a', value: undefined },
         { space: 't', key: 'c', value: bytes('new') },
-      ],
+      ]),
       [{ topic: 'table', partition: 3, next: 42 }],
     );
     await sut.close();
@@ -77,7 +81,7 @@ describe(LocalStore.name, () => {
 
   it('starts empty over a store it cannot read, and says why', async () => {
     await put('t', 'a');
-    await sut.write([], [{ topic: 'table', partition: 0, next: 7 }]);
+    await sut.write(changes([]), [{ topic: 'table', partition: 0, next: 7 }]);
     await sut.close();
     await writeFile(join(dir, 'store', 'CURRENT'), 'garbage\n');
     const reasons: string[] = [];
@@ -98,12 +102,12 @@ describe(LocalStore.name, () => {
 
   it("clears one partition's values and checkpoints, keeping the other partitions'", async () => {
     await sut.write(
-      [
+      changes([
         { space: '1/t', key: 'a', value: bytes('one') },
         { space: '1/s:h', key: 'a/1', value: bytes('one') },
         { space: '10/t', key: 'a', value: bytes('ten') },
         { space: '2/t', key: 'a', value: bytes('two') },
-      ],
+      ]),
       [
         { topic: 'table', partition: 1, next: 7 },
         { topic: 'store', partition: 1, next: 3 },
