@@ -27,6 +27,8 @@ describe(BalanceProcessor.name, () => {
     expect(sut.value('w2')).toMatchObject({ balanceMinor: 1n, depositCount: 1n });
     expect(sut.storeKeys(topics.balanceDeposits)).toEqual([historyKey('w1', 1n), historyKey('w1', 2n), historyKey('w2', 1n)]);
     expect(sut.storeValue(topics.balanceDeposits, historyKey('w1', 2n))).toMatchObject({ amountMinor: 4000_01n, seq: 2n, offset: 1n });
+    // The history is for the API's view: the group keeps none of it.
+    expect(sut.keptStoreKeys(topics.balanceDeposits)).toEqual([]);
   });
 
   it('keeps its table value the same size however many deposits a wallet has', async () => {
@@ -47,6 +49,8 @@ describe(BalanceProcessor.name, () => {
     expect(retry.depositId).toBe(first.depositId);
     expect(sut.value('w1')).toMatchObject({ balanceMinor: 1000_00n, depositCount: 2n });
     expect(sut.storeValue(topics.balanceDeposits, idempotencyKey('w1', first.depositId))).toMatchObject({ seq: 1n, acceptedAtMs: BigInt(T0) });
+    // What it reads back to spot a retry is all it keeps.
+    expect(sut.keptStoreKeys(topics.balanceDeposits)).toEqual([idempotencyKey('w1', first.depositId), idempotencyKey('w1', newDeposit('w1', 500_00n, T0 + 4000, 'key-2').depositId)].sort());
   });
 
   it('counts a replayed deposit once', async () => {

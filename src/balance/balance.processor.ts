@@ -11,7 +11,8 @@ import { balanceGroup } from './balance.group.js';
 
 /**
  * Counts each deposit into its wallet: balance, count and last deposit time in the table (an
- * O(1) update), and one history entry in the `deposits` store. A deposit id that came with an
+ * O(1) update), and one history entry published to the `deposits` store (for the API's view; the
+ * group keeps only the entries it reads back: those of Idempotency-Keys). A deposit id that came with an
  * Idempotency-Key and is already counted is a retry: counted once, the first time.
  */
 @Controller()
@@ -42,7 +43,8 @@ export class BalanceProcessor {
       offset: BigInt(ctx.offset),
       requestDigest: deposit.requestDigest,
     });
-    deposits.put(historyKey(deposit.walletId, seq), record);
+    // The history is for the API's view only: this group never reads it back.
+    deposits.publish(historyKey(deposit.walletId, seq), record);
     if (deposit.idempotencyKey) deposits.put(idempotencyKey(deposit.walletId, deposit.depositId), record);
   }
 }

@@ -58,6 +58,8 @@ export interface BatchResult {
   table: Map<string, StoredValue>;
   /** Changed store values, by store topic name. */
   stores: Map<string, Map<string, Uint8Array>>;
+  /** Values published to write-once stores (changelog only; see `StoreAccess.publish`), by store topic name. */
+  published: Map<string, Map<string, Uint8Array>>;
   outputs: OutputRecord[];
   deadLetters: DeadLetter[];
   /** Records handled; records skipped because their key had applied them already. */
@@ -112,8 +114,8 @@ export class BatchProcessor {
         changed: false,
       });
     }
-    const storeChanges = new Map<string, Map<string, unknown>>();
-    const result: BatchResult = { table: new Map(), stores: new Map(), outputs: [], deadLetters: [], handled: 0, skipped: 0 };
+    const storeChanges: StoreChanges = { kept: new Map(), published: new Map() };
+    const result: BatchResult = { table: new Map(), stores: new Map(), published: new Map(), outputs: [], deadLetters: [], handled: 0, skipped: 0 };
 
     for (let index = 0; index < records.length; index++) {
       if (keepAlive && index > 0 && index % 500 === 0) await keepAlive();
@@ -171,9 +173,11 @@ export class BatchProcessor {
         result.table.set(key, { bytes: this.group.table.codec.encode(entry.value), applied: entry.applied });
       }
     }
-    for (const [storeName, changes] of storeChanges) {
-      const codec = this.stores.get(storeName)!.codec;
-      result.stores.set(storeName, new Map([...changes].map(([key, value]) => [key, codec.encode(value)])));
+    for (const [kind, target] of [['kept', result.stores] as const, ['published', result.published] as const]) {
+      for (const [storeName, changes] of storeChanges[kind]) {
+        const codec = this.stores.get(storeName)!.codec;
+        target.set(storeName, new Map([...changes].map(([key, value]) => [key, codec.encode(value)])));
+      }
     }
     return result;
   }
@@ -187,7 +191,7 @@ class RecordContext implements ProcessorContext<unknown> {
   newValue: unknown = undefined;
   /** What the handler emitted, when it did. */
   outputs: OutputRecord[] | undefined;
-  private pendingStores: Map<string, Map<string, unknown>> | undefined;
+  private pendingStores: StoreChanges | undefined;
 
   constructor(
     readonly group: string,
@@ -195,7 +199,7 @@ class RecordContext implements ProcessorContext<unknown> {
     readonly key: string,
     private readonly current: unknown,
     private readonly stores: Map<string, TableTopic<unknown>>,
-    private readonly storeChanges: Map<string, Map<string, unknown>>,
+    private readonly storeChanges: StoreChanges,
     private readonly source: StateSource,
     private readonly outputTopics: ReadonlySet<string>,
   ) {
@@ -222,10 +226,9 @@ class RecordContext implements ProcessorContext<unknown> {
   store<T>(store: TableTopic<T>): StoreAccess<T> {
     const definition = this.stores.get(store.name);
     if (!definition) throw new Error(`group ${this.group} has no store ${store.name}`);
-    this.pendingStores ??= new Map();
-    const pending = this.pendingStores.get(store.name) ?? new Map<string, unknown>();
-    this.pendingStores.set(store.name, pending);
-    const committed = this.storeChanges.get(store.name);
+    this.pendingStores ??= { kept: new Map(), published: new Map() };
+    const pending = changesOf(this.pendingStores.kept, store.name);
+    const committed = this.storeChanges.kept.get(store.name);
     return {
       get: async (key) => {
         if (pending.has(key)) return pending.get(key) as T;
@@ -236,15 +239,32 @@ class RecordContext implements ProcessorContext<unknown> {
       put: (key, value) => {
         pending.set(key, value);
       },
+      publish: (key, value) => {
+        if (!definition.writeOnce) throw new Error(`group ${this.group} publishes to store ${store.name}, which is not write-once (tableTopic writeOnce)`);
+        changesOf(this.pendingStores!.published, store.name).set(key, value);
+      },
     };
   }
 
   commitStores(): void {
     if (!this.pendingStores) return;
-    for (const [storeName, pending] of this.pendingStores) {
-      const changes = this.storeChanges.get(storeName) ?? new Map<string, unknown>();
-      for (const [key, value] of pending) changes.set(key, value);
-      this.storeChanges.set(storeName, changes);
+    for (const kind of ['kept', 'published'] as const) {
+      for (const [storeName, pending] of this.pendingStores[kind]) {
+        const changes = changesOf(this.storeChanges[kind], storeName);
+        for (const [key, value] of pending) changes.set(key, value);
+      }
     }
   }
+}
+
+/** Store changes by store name: those the group keeps, and those it only publishes. */
+interface StoreChanges {
+  kept: Map<string, Map<string, unknown>>;
+  published: Map<string, Map<string, unknown>>;
+}
+
+function changesOf(byStore: Map<string, Map<string, unknown>>, storeName: string): Map<string, unknown> {
+  let changes = byStore.get(storeName);
+  if (!changes) byStore.set(storeName, (changes = new Map()));
+  return changes;
 }

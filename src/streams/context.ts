@@ -50,6 +50,14 @@ export interface StoreAccess<T> {
   get(key: string): Promise<T | undefined>;
   /** Puts a value under `key` when the handler returns. */
   put(key: string, value: T): void;
+  /**
+   * Writes a value under `key` to the store's changelog when the handler returns, for views
+   * only: the group keeps no copy, and `get` never sees it (a history that only the API reads
+   * need not be written to, or restored into, the group's local store). Counted once like
+   * everything else the batch writes. Only for write-once stores (`tableTopic`'s `writeOnce`);
+   * throws for any other.
+   */
+  publish(key: string, value: T): void;
 }
 
 /**

@@ -8,7 +8,7 @@ import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { type OutgoingRecord, TransactionalProducer, partitionFor } from './producer.js';
 import { retryTransient } from './retry.js';
 import { APPLIED_HEADER, type LocalStore, type StorePut, decodeStored, encodeStored, formatApplied } from './state-store.js';
-import { type EntryVisitor, STORE_BATCH_HEADER, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
+import { type EntryVisitor, STORE_BATCH_HEADER, type StoreEntry, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
 /** Progress of a restoration: changelog records read of those there were to read. */
@@ -131,7 +131,10 @@ export class PartitionState implements StateSource {
     const space = isTable ? this.tableSpace : this.storeSpace(this.logicalStore(topic));
     const visit: EntryVisitor = isTable
       ? (key, value, appliedText) => put(space, key, value === undefined ? undefined : encodeStored(value, appliedText))
-      : (key, value) => put(space, key, value);
+      : (key, value, _appliedText, published) => {
+          // Published for views only: the group keeps no copy (StoreAccess.publish).
+          if (!published) put(space, key, value);
+        };
     for (let i = 0; i < records.length; i++) forEachChangelogEntry(records[i], visit);
   }
 
@@ -201,11 +204,14 @@ export class PartitionState implements StateSource {
       this.logger.warn(`dead-lettered ${inputTopic}/${record.partition}@${record.offset} key=${record.key?.toString() ?? '(none)'}: ${error}`);
     }
     const localValues: Array<[space: string, values: Map<string, Uint8Array>]> = [];
-    for (const [storeName, values] of result.stores) {
+    for (const storeName of new Set([...result.stores.keys(), ...result.published.keys()])) {
       const topic = this.physical(storeName);
+      const values = result.stores.get(storeName) ?? new Map<string, Uint8Array>();
       if (this.writeOnce.has(topic)) {
+        const entries: StoreEntry[] = [];
+        for (const [key, value] of values) entries.push({ key, value });
+        for (const [key, value] of result.published.get(storeName) ?? []) entries.push({ key, value, published: true });
         // A fresh key for each record: compaction must never take one for an older one.
-        const entries = [...values].map(([key, value]) => ({ key, value }));
         for (const batch of encodeStoreBatches(entries)) {
           records.push({ topic, partition: this.partition, key: randomUUID(), value: batch, headers: { [STORE_BATCH_HEADER]: '1' } });
         }

@@ -36,6 +36,21 @@ describe(encodeStoreBatches.name, () => {
     expect(batches.flatMap(entriesOf)).toEqual(entries);
   });
 
+  it('marks published entries, as the schema reads them, and tells a visitor which they are', () => {
+    const [batch] = [...encodeStoreBatches([{ key: 'w1/h/1', value: bytes(1), published: true }, { key: 'w1/k/x', value: bytes(2) }])];
+    const seen: Array<[string, boolean]> = [];
+    forEachStoreEntry(batch, (key, _value, _applied, published) => seen.push([key, published]));
+
+    expect(fromBinary(StoreBatchSchema, batch).entries.map(({ key, published }) => [key, published])).toEqual([
+      ['w1/h/1', true],
+      ['w1/k/x', false],
+    ]);
+    expect(seen).toEqual([
+      ['w1/h/1', true],
+      ['w1/k/x', false],
+    ]);
+  });
+
   it('reads past fields it does not know, as protobuf does', () => {
     const writer = new BinaryWriter();
     writer.tag(2, WireType.Varint).uint64(300n);

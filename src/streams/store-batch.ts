@@ -15,6 +15,8 @@ export const STORE_BATCH_HEADER = 'store-batch';
 export interface StoreEntry {
   key: string;
   value: Uint8Array;
+  /** For views only: restoring the group's own store skips it (see `StoreAccess.publish`). */
+  published?: boolean;
 }
 
 // Well under the broker's largest record batch (message.max.bytes, 1 MiB by default).
@@ -24,13 +26,15 @@ const MAX_BATCH_BYTES = 256 * 1024;
 export function* encodeStoreBatches(entries: Iterable<StoreEntry>): Generator<Uint8Array> {
   let writer = new BinaryWriter();
   let bytes = 0;
-  for (const { key, value } of entries) {
+  for (const { key, value, published } of entries) {
     if (bytes > 0 && bytes + key.length * 3 + value.length > MAX_BATCH_BYTES) {
       yield writer.finish();
       writer = new BinaryWriter();
       bytes = 0;
     }
-    writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).bytes(value).join();
+    writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).bytes(value);
+    if (published) writer.tag(3, WireType.Varint).bool(true);
+    writer.join();
     bytes += key.length * 3 + value.length + 8;
   }
   if (bytes > 0) yield writer.finish();
@@ -43,9 +47,13 @@ const NONE = new Uint8Array();
 const ENTRY_TAG = (1 << 3) | WireType.LengthDelimited;
 const KEY_TAG = (1 << 3) | WireType.LengthDelimited;
 const VALUE_TAG = (2 << 3) | WireType.LengthDelimited;
+const PUBLISHED_TAG = (3 << 3) | WireType.Varint;
 
-/** A visitor of a changelog's entries: a key, its value (undefined deletes), the applied offsets' text. */
-export type EntryVisitor = (key: string, value: Uint8Array | undefined, appliedText: Uint8Array) => void;
+/**
+ * A visitor of a changelog's entries: a key, its value (undefined deletes), the applied offsets'
+ * text, and whether the entry was published for views only (see `StoreEntry`).
+ */
+export type EntryVisitor = (key: string, value: Uint8Array | undefined, appliedText: Uint8Array, published: boolean) => void;
 
 /**
  * Calls `visit` with each entry of a `StoreBatch` value, in order; values are views into `bytes`.
@@ -64,6 +72,7 @@ export function forEachStoreEntry(bytes: Uint8Array, visit: EntryVisitor): void 
     const end = wire.varint() + wire.pos;
     let key = '';
     let value: Uint8Array = NONE;
+    let published = false;
     while (wire.pos < end) {
       const inner = wire.varint();
       if (inner === KEY_TAG) {
@@ -72,9 +81,10 @@ export function forEachStoreEntry(bytes: Uint8Array, visit: EntryVisitor): void 
       } else if (inner === VALUE_TAG) {
         const start = wire.field();
         value = buffer.subarray(start, wire.pos);
-      } else wire.skip(inner);
+      } else if (inner === PUBLISHED_TAG) published = wire.varint() !== 0;
+      else wire.skip(inner);
     }
-    visit(key, value, NONE);
+    visit(key, value, NONE, published);
   }
 }
 
@@ -138,6 +148,6 @@ export function forEachChangelogEntry(record: ChangelogRecord, visit: EntryVisit
   } else if (record.key !== null) {
     const header = record.headers[APPLIED_HEADER];
     const applied = Array.isArray(header) ? header[0] : header;
-    visit(record.key, record.value ?? undefined, applied === undefined ? NONE : typeof applied === 'string' ? Buffer.from(applied) : applied);
+    visit(record.key, record.value ?? undefined, applied === undefined ? NONE : typeof applied === 'string' ? Buffer.from(applied) : applied, false);
   }
 }

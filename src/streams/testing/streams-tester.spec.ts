@@ -101,6 +101,48 @@ describe(StreamsTester.name, () => {
     await tester.close();
   });
 
+  it('publishes store values for views only: written like any other, never read back by the group', async () => {
+    const seen: Array<{ value: string } | undefined> = [];
+    @Controller()
+    class Publishes {
+      @GroupHandler(sumGroup, sumTopics.numbers)
+      async add(@Payload() number: Int64Value, @Ctx() ctx: ProcessorContext<Sum>): Promise<void> {
+        const entries = ctx.store(sumTopics.entries);
+        seen.push(await entries.get(`${ctx.key}/published`));
+        entries.publish(`${ctx.key}/published`, { value: String(number.value) });
+        entries.put(`${ctx.key}/kept`, { value: String(number.value) });
+        ctx.setValue({ sum: String(number.value), count: 1 });
+      }
+    }
+    const tester = await StreamsTester.forModule<Sum>(sumGroup, moduleOf(Publishes));
+
+    await tester.feedBatch(sumTopics.numbers, [{ key: 'a', value: number(1n) }, { key: 'a', value: number(2n) }]);
+    await tester.feed(sumTopics.numbers, 'a', number(3n));
+
+    expect(seen).toEqual([undefined, undefined, undefined]);
+    expect(tester.storeKeys(sumTopics.entries)).toEqual(['a/kept', 'a/published']);
+    expect(tester.storeValue(sumTopics.entries, 'a/published')).toEqual({ value: '3' });
+    expect(tester.keptStoreKeys(sumTopics.entries)).toEqual(['a/kept']);
+    await tester.close();
+  });
+
+  it('refuses to publish to a store that is not write-once: its changelog could not mark the value', async () => {
+    const plain = { ...sumTopics.entries, name: 'plain-entries', writeOnce: undefined };
+    const withPlain = defineGroup({ ...sumGroup, stores: [plain] });
+    @Controller()
+    class PublishesToPlain {
+      @GroupHandler(withPlain, sumTopics.numbers)
+      add(@Payload() number: Int64Value, @Ctx() ctx: ProcessorContext<Sum>): void {
+        ctx.store(plain).publish(ctx.key, { value: String(number.value) });
+      }
+    }
+    const tester = await StreamsTester.forModule<Sum>(withPlain, moduleOf(PublishesToPlain, withPlain));
+
+    await expect(tester.feed(sumTopics.numbers, 'a', number(1n))).rejects.toThrow('publishes to store plain-entries, which is not write-once');
+    expect(tester.storeKeys(plain)).toEqual([]);
+    await tester.close();
+  });
+
   describe('refuses to start, as the application would,', () => {
     it('with a handler declared by a bare @EventPattern, which no group would run', async () => {
       @Controller()

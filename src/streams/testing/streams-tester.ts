@@ -46,7 +46,10 @@ export interface StreamsTesterOptions {
 export class StreamsTester<V> {
   private readonly processor: BatchProcessor;
   private readonly table = new Map<string, StoredValue>();
+  /** Store values as the group keeps them (what handlers read back). */
   private readonly stores = new Map<string, Map<string, Uint8Array>>();
+  /** Store values as a view of the store's changelog sees them: kept and published. */
+  private readonly storeChangelogs = new Map<string, Map<string, Uint8Array>>();
   private readonly outputs = new Map<string, Array<{ key: string; value: Uint8Array }>>();
   private readonly dead: DeadLettered[] = [];
   private readonly offsets = new Map<string, number>();
@@ -140,10 +143,17 @@ export class StreamsTester<V> {
       throw error;
     });
     for (const [key, stored] of result.table) this.table.set(key, stored);
-    for (const [store, values] of result.stores) {
-      const target = this.stores.get(store) ?? new Map<string, Uint8Array>();
-      for (const [key, value] of values) target.set(key, value);
-      this.stores.set(store, target);
+    for (const [target, changes] of [
+      [this.stores, [result.stores]],
+      [this.storeChangelogs, [result.stores, result.published]],
+    ] as const) {
+      for (const byStore of changes) {
+        for (const [store, values] of byStore) {
+          const merged = target.get(store) ?? new Map<string, Uint8Array>();
+          for (const [key, value] of values) merged.set(key, value);
+          target.set(store, merged);
+        }
+      }
     }
     for (const { record, error } of result.deadLetters) {
       this.dead.push({ topic: record.topic, offset: record.offset, key: record.key?.toString() ?? null, error });
@@ -171,14 +181,19 @@ export class StreamsTester<V> {
     return this.table.get(key)?.applied;
   }
 
-  /** The value under `key` in one of the group's further stores. */
+  /** The value under `key` in one of the group's further stores, as a view of it sees it (published values included). */
   storeValue<T>(store: TableTopic<T>, key: string): T | undefined {
-    const bytes = this.stores.get(store.name)?.get(key);
+    const bytes = this.storeChangelogs.get(store.name)?.get(key);
     return bytes === undefined ? undefined : store.codec.decode(bytes);
   }
 
-  /** Keys of a further store, sorted. */
+  /** Keys of a further store as a view of it sees them (published included), sorted. */
   storeKeys(store: TableTopic<unknown>): string[] {
+    return [...(this.storeChangelogs.get(store.name)?.keys() ?? [])].sort();
+  }
+
+  /** Keys of a further store that the group keeps (what its handlers can read back), sorted. */
+  keptStoreKeys(store: TableTopic<unknown>): string[] {
     return [...(this.stores.get(store.name)?.keys() ?? [])].sort();
   }
 

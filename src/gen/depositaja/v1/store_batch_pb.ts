@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file depositaja/v1/store_batch.proto.
  */
 export const file_depositaja_v1_store_batch: GenFile = /*@__PURE__*/
-  fileDesc("Ch9kZXBvc2l0YWphL3YxL3N0b3JlX2JhdGNoLnByb3RvEg1kZXBvc2l0YWphLnYxIjgKClN0b3JlQmF0Y2gSKgoHZW50cmllcxgBIAMoCzIZLmRlcG9zaXRhamEudjEuU3RvcmVFbnRyeSIoCgpTdG9yZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDGIGcHJvdG8z");
+  fileDesc("Ch9kZXBvc2l0YWphL3YxL3N0b3JlX2JhdGNoLnByb3RvEg1kZXBvc2l0YWphLnYxIjgKClN0b3JlQmF0Y2gSKgoHZW50cmllcxgBIAMoCzIZLmRlcG9zaXRhamEudjEuU3RvcmVFbnRyeSI7CgpTdG9yZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIRCglwdWJsaXNoZWQYAyABKAhiBnByb3RvMw");
 
 /**
  * The changes one commit made to a write-once store of a processor group (a history, an index
@@ -47,6 +47,14 @@ export type StoreEntry = Message<"depositaja.v1.StoreEntry"> & {
    * @generated from field: bytes value = 2;
    */
   value: Uint8Array;
+
+  /**
+   * Written for views only: the group that wrote it keeps no copy, so restoring the group's
+   * local store skips it (StoreAccess.publish).
+   *
+   * @generated from field: bool published = 3;
+   */
+  published: boolean;
 };
 
 /**
