@@ -24,6 +24,9 @@ export interface GroupStatus {
   retrying: number;
 }
 
+/** How often a group commits its consumer offsets (see `ProcessorGroup.commitOffsets`). */
+const COMMIT_OFFSETS_MS = 200;
+
 /**
  * One processor group in this process (Kafka Streams' StreamThread): a kafkajs consumer over the
  * group's inputs and the batch loop; the partitions it owns are its {@link TaskManager}'s.
@@ -37,8 +40,11 @@ export class ProcessorGroup {
   private readonly tasks: TaskManager;
   /** Offsets past input records that filtering emptied (transaction markers), to commit. */
   private readonly skipped = new Map<string, { topic: string; partition: number; next: number }>();
+  /** Offsets past batches processed and committed, not yet committed to the group. */
+  private readonly processed = new Map<string, { topic: string; partition: number; next: number }>();
   private processing = false;
-  private skipTimer?: NodeJS.Timeout;
+  private stopping = false;
+  private commitTimer?: NodeJS.Timeout;
   private consumer?: Consumer;
   private running = false;
   private retrying = 0;
@@ -109,9 +115,10 @@ export class ProcessorGroup {
       if (payload.batchSize > 0) return;
       this.skipped.set(`${payload.topic}/${payload.partition}`, { topic: payload.topic, partition: payload.partition, next: Number(payload.lastOffset) + 1 });
     });
-    clearInterval(this.skipTimer);
-    this.skipTimer = setInterval(() => void this.commitSkipped(), 1000);
-    this.skipTimer.unref();
+    this.stopping = false;
+    clearInterval(this.commitTimer);
+    this.commitTimer = setInterval(() => void this.commitOffsets(), COMMIT_OFFSETS_MS);
+    this.commitTimer.unref();
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.running = false;
       this.logger.error(`consumer crashed: ${payload.error.message}${payload.restart ? '; kafkajs restarts it' : ''}`);
@@ -126,19 +133,31 @@ export class ProcessorGroup {
     });
   }
 
-  private async commitSkipped(): Promise<void> {
-    if (this.processing || this.skipped.size === 0 || !this.consumer) return;
-    const entries = [...this.skipped.values()];
-    this.skipped.clear();
-    const topics = new Map<string, Array<{ partition: number; offset: string }>>();
-    for (const { topic, partition, next } of entries) {
-      if (!this.tasks.get(partition)) continue;
-      topics.set(topic, [...(topics.get(topic) ?? []), { partition, offset: String(next) }]);
+  /**
+   * Commits the group's offsets past what was processed (and past batches that filtering
+   * emptied), every COMMIT_OFFSETS_MS rather than per batch: they only say where a new owner
+   * starts reading, and a record read again is skipped by the offsets applied with its key's
+   * value (see PartitionState). One request for every partition, instead of one per batch.
+   */
+  private async commitOffsets(): Promise<void> {
+    if (!this.consumer || (this.processed.size === 0 && this.skipped.size === 0)) return;
+    const due = new Map(this.processed);
+    this.processed.clear();
+    // A batch in flight may be behind a skipped offset of its partition: those wait for it.
+    if (!this.processing) {
+      for (const [key, skip] of this.skipped) if ((due.get(key)?.next ?? -1) < skip.next) due.set(key, skip);
+      this.skipped.clear();
     }
-    if (topics.size === 0) return;
-    await this.consumer
-      .commitOffsets([...topics].flatMap(([topic, partitions]) => partitions.map(({ partition, offset }) => ({ topic, partition, offset }))))
-      .catch((error: unknown) => this.logger.debug(`committing past transaction markers: ${errorMessage(error)}`));
+    const offsets = [...due.values()].filter(({ partition }) => this.tasks.get(partition));
+    if (offsets.length === 0) return;
+    try {
+      await this.consumer.commitOffsets(offsets.map(({ topic, partition, next }) => ({ topic, partition, offset: String(next) })));
+      this.deps.afterCommitStep?.('offsets-committed');
+    } catch (error) {
+      // A rebalance, say: whatever a later batch has not superseded is tried again.
+      for (const [key, offset] of due) if (!this.processed.has(key)) this.processed.set(key, offset);
+      this.logger.debug(`committing offsets: ${errorMessage(error)}`);
+    }
   }
 
   private async restart(): Promise<void> {
@@ -180,10 +199,20 @@ export class ProcessorGroup {
     const result = await this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning), heartbeat);
     if (await owned.state.commit(result, batch.topic)) this.transactions++;
     const next = Number(batch.lastOffset()) + 1;
-    await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(next) }] }] });
-    this.deps.afterCommitStep?.('offsets-committed');
-    const skip = this.skipped.get(`${batch.topic}/${batch.partition}`);
-    if (skip && skip.next <= next) this.skipped.delete(`${batch.topic}/${batch.partition}`);
+    const key = `${batch.topic}/${batch.partition}`;
+    this.processed.set(key, { topic: batch.topic, partition: batch.partition, next });
+    const skip = this.skipped.get(key);
+    if (skip && skip.next <= next) this.skipped.delete(key);
+    if (this.stopping) {
+      // The last batch before leaving: the next owner starts right after it.
+      const topics = new Map<string, Array<{ partition: number; offset: string }>>();
+      for (const { topic: name, partition, next: offset } of this.processed.values()) {
+        if (this.tasks.get(partition)) topics.set(name, [...(topics.get(name) ?? []), { partition, offset: String(offset) }]);
+      }
+      this.processed.clear();
+      await commitOffsetsIfNecessary({ topics: [...topics].map(([name, partitions]) => ({ topic: name, partitions })) });
+      this.deps.afterCommitStep?.('offsets-committed');
+    }
 
     owned.status.processed += result.handled;
     owned.status.skipped += result.skipped;
@@ -272,7 +301,10 @@ export class ProcessorGroup {
   /** Finishes the batch in flight, commits, leaves the group and closes every store. */
   async stop(): Promise<void> {
     this.running = false;
-    clearInterval(this.skipTimer);
+    this.stopping = true;
+    clearInterval(this.commitTimer);
+    // Between batches: commit now. During one: the batch commits them when it is done.
+    if (!this.processing) await this.commitOffsets();
     await this.leave();
     await this.tasks.close();
   }
