@@ -55,9 +55,19 @@ async function startLayout(env: BenchEnv, layout: IngestLayout, prefix: string):
 /** CPU seconds so far of each process of the layout, the default layout's main (HTTP) thread, and the broker. */
 function cpuNow(env: BenchEnv, layout: IngestLayout, processes: Processes): Record<string, number> {
   const cpu: Record<string, number> = {};
-  for (const { name, process } of processes.parts) cpu[name] = processUsage(process.pid).cpuSeconds;
+  for (const { name, process } of processes.parts) {
+    // A part that died says so, with its last lines, rather than as a missing /proc entry.
+    process.assertAlive();
+    cpu[name] = processUsage(process.pid).cpuSeconds;
+  }
   if (layout === 'default') cpu['its main (HTTP) thread'] = threadCpuSeconds(processes.api.pid, processes.api.pid);
-  cpu.broker = env.brokerPids().reduce((sum, pid) => sum + processUsage(pid).cpuSeconds, 0);
+  cpu.broker = env.brokerPids().reduce((sum, pid) => {
+    try {
+      return sum + processUsage(pid).cpuSeconds;
+    } catch (error) {
+      throw new Error(`the broker's process ${pid} is gone: ${(error as Error).message}`);
+    }
+  }, 0);
   return cpu;
 }
 
