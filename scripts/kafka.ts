@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const options = defaultLocalKafkaOptions(process.cwd());
   options.instance = values.instance ?? options.instance;
   options.nodes = positiveInteger('--brokers', values.brokers ?? String(options.nodes));
-  options.port = positiveInteger('--port', values.port ?? process.env.KAFKA_PORT ?? String(options.port));
+  options.port = positiveInteger('--port', values.port ?? (process.env.KAFKA_PORT || String(options.port)));
   options.version = values.version ?? process.env.KAFKA_VERSION ?? options.version;
   options.timeoutMs = 1000 * positiveInteger('--timeout', values.timeout ?? String(options.timeoutMs / 1000));
   options.log = (line) => console.log(line);

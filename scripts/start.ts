@@ -28,7 +28,13 @@ async function main(): Promise<void> {
 
   if (!process.env.KAFKA_BROKERS) {
     const options = defaultLocalKafkaOptions(process.cwd());
-    options.port = Number(process.env.KAFKA_PORT ?? options.port);
+    // Empty means unset, as for every variable here; anything else must be a port.
+    const port = process.env.KAFKA_PORT || String(options.port);
+    if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+      console.error(`npm start: KAFKA_PORT must be a port number from 1 to 65535, got "${port}"`);
+      process.exit(1);
+    }
+    options.port = Number(port);
     options.version = process.env.KAFKA_VERSION ?? options.version;
     options.log = (line) => console.log(`[kafka] ${line}`);
     const { brokers, started } = await startLocalKafka(options);

@@ -85,6 +85,20 @@ describe('the default process layout', () => {
     }
   }, 150_000);
 
+  it('refuses, in one line, a KAFKA_PORT that is no port, before starting a local Kafka on it', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, KAFKA_PORT: 'abc', DATA_DIR: join(data, 'bad-port') };
+    delete env.KAFKA_BROKERS;
+    const npm = spawn('npm', ['start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => npm.on('exit', resolve));
+
+    expect(code).toBe(1);
+    expect(output).toContain('npm start: KAFKA_PORT must be a port number from 1 to 65535, got "abc"');
+    expect(output).not.toContain('[kafka] starting');
+  }, 120_000);
+
   it('answers every request that arrives while it starts, none left to time out', async () => {
     const port = await freePort();
     const service = new TestProcess('service', 'dist/main.js', [], {
