@@ -173,13 +173,18 @@ export class BatchProcessor {
         result.table.set(key, { bytes: this.group.table.codec.encode(entry.value), applied: entry.applied });
       }
     }
-    for (const [kind, target] of [['kept', result.stores] as const, ['published', result.published] as const]) {
-      for (const [storeName, changes] of storeChanges[kind]) {
-        const codec = this.stores.get(storeName)!.codec;
-        target.set(storeName, new Map([...changes].map(([key, value]) => [key, codec.encode(value)])));
-      }
-    }
+    result.stores = this.encodeStores(storeChanges.kept);
+    result.published = this.encodeStores(storeChanges.published);
     return result;
+  }
+
+  private encodeStores(byStore: Map<string, Map<string, unknown>>): Map<string, Map<string, Uint8Array>> {
+    const encoded = new Map<string, Map<string, Uint8Array>>();
+    for (const [storeName, changes] of byStore) {
+      const codec = this.stores.get(storeName)!.codec;
+      encoded.set(storeName, new Map([...changes].map(([key, value]) => [key, codec.encode(value)])));
+    }
+    return encoded;
   }
 }
 
@@ -248,12 +253,8 @@ class RecordContext implements ProcessorContext<unknown> {
 
   commitStores(): void {
     if (!this.pendingStores) return;
-    for (const kind of ['kept', 'published'] as const) {
-      for (const [storeName, pending] of this.pendingStores[kind]) {
-        const changes = changesOf(this.storeChanges[kind], storeName);
-        for (const [key, value] of pending) changes.set(key, value);
-      }
-    }
+    mergeByStore(this.storeChanges.kept, this.pendingStores.kept);
+    mergeByStore(this.storeChanges.published, this.pendingStores.published);
   }
 }
 
@@ -263,7 +264,15 @@ interface StoreChanges {
   published: Map<string, Map<string, unknown>>;
 }
 
-function changesOf(byStore: Map<string, Map<string, unknown>>, storeName: string): Map<string, unknown> {
+/** Sets every value of `source` in `target`, store by store (later values win). */
+export function mergeByStore<V>(target: Map<string, Map<string, V>>, source: Map<string, Map<string, V>>): void {
+  for (const [storeName, values] of source) {
+    const merged = changesOf(target, storeName);
+    for (const [key, value] of values) merged.set(key, value);
+  }
+}
+
+function changesOf<V>(byStore: Map<string, Map<string, V>>, storeName: string): Map<string, V> {
   let changes = byStore.get(storeName);
   if (!changes) byStore.set(storeName, (changes = new Map()));
   return changes;

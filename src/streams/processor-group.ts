@@ -176,7 +176,7 @@ export class ProcessorGroup {
   }
 
   private async processBatch(payload: EachBatchPayload, topic: string): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
+    const { batch, heartbeat, isRunning, isStale } = payload;
     const owned = this.tasks.get(batch.partition);
     if (!owned) throw new Error(`batch for partition ${batch.partition}, which this instance does not own (yet)`);
     try {
@@ -203,16 +203,8 @@ export class ProcessorGroup {
     this.processed.set(key, { topic: batch.topic, partition: batch.partition, next });
     const skip = this.skipped.get(key);
     if (skip && skip.next <= next) this.skipped.delete(key);
-    if (this.stopping) {
-      // The last batch before leaving: the next owner starts right after it.
-      const topics = new Map<string, Array<{ partition: number; offset: string }>>();
-      for (const { topic: name, partition, next: offset } of this.processed.values()) {
-        if (this.tasks.get(partition)) topics.set(name, [...(topics.get(name) ?? []), { partition, offset: String(offset) }]);
-      }
-      this.processed.clear();
-      await commitOffsetsIfNecessary({ topics: [...topics].map(([name, partitions]) => ({ topic: name, partitions })) });
-      this.deps.afterCommitStep?.('offsets-committed');
-    }
+    // The last batch before leaving: the next owner starts right after it.
+    if (this.stopping) await this.commitOffsets();
 
     owned.status.processed += result.handled;
     owned.status.skipped += result.skipped;

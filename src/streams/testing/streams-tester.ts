@@ -1,6 +1,6 @@
 import { type DynamicModule, type INestMicroservice, Module, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { type AppliedOffsets, BatchProcessor, type InputRecord, type RecordHandler, type StateSource, type StoredValue } from '../batch.js';
+import { type AppliedOffsets, BatchProcessor, type InputRecord, type RecordHandler, type StateSource, type StoredValue, mergeByStore } from '../batch.js';
 import type { GroupDefinition } from '../group.js';
 import { StreamsRuntime } from '../streams-runtime.js';
 import type { StreamTopic, TableTopic } from '../topics.js';
@@ -143,18 +143,9 @@ export class StreamsTester<V> {
       throw error;
     });
     for (const [key, stored] of result.table) this.table.set(key, stored);
-    for (const [target, changes] of [
-      [this.stores, [result.stores]],
-      [this.storeChangelogs, [result.stores, result.published]],
-    ] as const) {
-      for (const byStore of changes) {
-        for (const [store, values] of byStore) {
-          const merged = target.get(store) ?? new Map<string, Uint8Array>();
-          for (const [key, value] of values) merged.set(key, value);
-          target.set(store, merged);
-        }
-      }
-    }
+    mergeByStore(this.stores, result.stores);
+    mergeByStore(this.storeChangelogs, result.stores);
+    mergeByStore(this.storeChangelogs, result.published);
     for (const { record, error } of result.deadLetters) {
       this.dead.push({ topic: record.topic, offset: record.offset, key: record.key?.toString() ?? null, error });
     }
