@@ -11,6 +11,7 @@ import type { ScenarioResult } from './lib/results';
 import { type Ceilings, baseline } from './scenarios/baseline';
 import { core } from './scenarios/core';
 import { type IngestLayout, ingest } from './scenarios/ingest';
+import { type IngestProfile, profileIngest } from './scenarios/ingest-profile';
 import { processOnce, verifyAndClean } from './scenarios/processing';
 import { type GrowthRun, growth, hotKeys, killHalfway, partitionScaling, processing } from './scenarios/processing-scenarios';
 import { freshness, readPath } from './scenarios/reads';
@@ -75,7 +76,7 @@ export interface BenchOptions {
   /** Use this cluster; otherwise the bench starts its own broker (instance "bench") on `port`. */
   brokers?: string;
   port: number;
-  /** One extra B2 run under node --cpu-prof, its hot spots reported. */
+  /** One extra B1 run and one extra B2 run (of those asked for) under the profiler, their hot spots reported. */
   profile: boolean;
   /** Environment for every service process on top of the bench's (e.g. a shorter session timeout in the smoke test). */
   serviceEnv?: Record<string, string>;
@@ -87,6 +88,7 @@ export interface BenchOutcome {
   /** Scenarios that could not finish (a process died, a timeout): failures as well. */
   errors: string[];
   profile?: { hotSpots: HotSpots; count: number; seconds: number; file?: string };
+  ingestProfile?: IngestProfile;
   ok: boolean;
 }
 
@@ -97,6 +99,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
   const results: ScenarioResult[] = [];
   const errors: string[] = [];
   let outcomeProfile: BenchOutcome['profile'];
+  let ingestProfile: IngestProfile | undefined;
   const step = async (name: string, run: () => Promise<void>) => {
     const started = Date.now();
     log(`${name}: starting`);
@@ -144,11 +147,18 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
     if (wanted.has('partitions')) {
       await step('partitions', async () => void results.push(await partitionScaling(env, { reps: plan.reps, partitions: plan.partitions.counts, count: plan.partitions.count, wallets: plan.partitions.wallets })));
     }
-    if (options.profile) {
+    // node refuses --cpu-prof in NODE_OPTIONS: a preloaded module profiles through the inspector.
+    const preload = join(options.rootDir, 'bench/lib/cpu-profile.mjs');
+    if (options.profile && wanted.has('B1')) {
+      await step('profile of B1', async () => {
+        const connections = plan.b1.connections.includes(1000) ? 1000 : plan.b1.connections.at(-1)!;
+        const profileDir = join(scratchDir, 'profile-b1');
+        ingestProfile = await profileIngest(env, { connections, durationSeconds: plan.b1.durationSeconds, wallets: plan.b1.wallets, preload, profileDir });
+      });
+    }
+    if (options.profile && wanted.has('B2')) {
       await step('profile of B2', async () => {
         const dir = join(scratchDir, 'profile');
-        // node refuses --cpu-prof in NODE_OPTIONS: a preloaded module profiles through the inspector.
-        const preload = join(options.rootDir, 'bench/lib/cpu-profile.mjs');
         const processorEnv = { NODE_OPTIONS: `--import=${preload}`, BENCH_CPU_PROFILE_DIR: dir };
         const run = await processOnce(env, 'profile', { ...plan.profile, seed: 9000, processorEnv });
         const verdict = await verifyAndClean(env, run);
@@ -170,5 +180,5 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
     await env.close();
   }
   const ok = errors.length === 0 && results.every((result) => result.failures.length === 0);
-  return { results, errors, profile: outcomeProfile, ok };
+  return { results, errors, profile: outcomeProfile, ingestProfile, ok };
 }

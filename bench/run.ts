@@ -37,7 +37,7 @@ Options:
   --port P          client port of the bench's broker [29092]
   --brokers LIST    use this Kafka instead of starting one (host:port,…)
   --out FILE        write the report here [docs/BENCHMARKS.md for a full run; none otherwise]
-  --profile         also profile one B2 run (node --cpu-prof) [on for a full run]
+  --profile         also profile one B1 and one B2 run, of those asked for [on for a full run]
   --no-profile      do not
   -h, --help`;
 
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const log = (line: string) => console.log(`[bench ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0).padStart(4)} s] ${line}`);
   const machine = describeMachine(rootDir, values.brokers ? `external (${values.brokers})` : `Apache Kafka ${defaultLocalKafkaOptions(rootDir).version}, KRaft, one node, -Xmx512m (instance "bench", port ${port})`);
-  log(`scenarios: ${[...scenarios].join(', ')}; ${reps} repetition(s)${scale !== 1 ? `, scale ${scale}` : ''}${profile ? '; B2 profiled' : ''}`);
+  log(`scenarios: ${[...scenarios].join(', ')}; ${reps} repetition(s)${scale !== 1 ? `, scale ${scale}` : ''}${profile ? '; B1 and B2 profiled' : ''}`);
 
   const loadBefore = loadavg()[0];
   const outcome = await runBench({ rootDir, scenarios, plan, brokers: values.brokers, port, profile, log });
@@ -102,9 +102,10 @@ async function main(): Promise<void> {
     results: outcome.results,
     errors: outcome.errors,
     profile: outcome.profile,
+    ingestProfile: outcome.ingestProfile,
     notes,
     settings: [
-      'The service runs from `dist/` as it ships, in the layout each scenario names: as `npm start` runs it (`node dist/main.js`: the API and its views on the main thread, balance, threshold and flagger on a processor thread), or split (`node dist/main.js --no-processors` and `node dist/processor.js`); `LOG_LEVEL=warn` (B1: `info`, the default), every other setting at its default (6 partitions, `KAFKA_SESSION_TIMEOUT_MS` 10000, `PRODUCE_LINGER_MS` 2).',
+      'The service runs from `dist/` as it ships, in the layout each scenario names: as `npm start` runs it (`node dist/main.js`: the API and its views on the main thread, balance, threshold and flagger on a processor thread), or split (`node dist/main.js --no-processors` and `node dist/processor.js`); `LOG_LEVEL=warn` (B1: `info`, the default), every other setting at its default (6 partitions, `KAFKA_SESSION_TIMEOUT_MS` 10000, `KAFKA_COMMIT_INTERVAL_MS` 100, `PRODUCE_LINGER_MS` 2).',
       'Every scenario runs on fresh topics (a prefix of its own) and fresh `DATA_DIR`s; prefills are real protobuf `Deposit` events (`newDeposit`, the topic codec, `partitionFor`) written by an idempotent acks=all kafkajs producer, with event times 10 per ms, so that a few percent of wallets cross the threshold.',
       'Results are read back independently of the service: the `deposit` topic, and the latest value of every wallet in the `balance-table` and `flagger-table` changelogs (read committed), compared with sums, counts and the threshold rule recomputed from what was written.',
       'The load generator (autocannon, the prefill producer, the HTTP clients) runs in the bench process on the same machine as the broker and the service: on 2 cores they compete for CPU.',

@@ -44,6 +44,19 @@ export function threadCpuSeconds(pid: number, tid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/** CPU time of every thread of a live process, by thread id; threads gone meanwhile are missing. */
+export function threadsCpuSeconds(pid: number): Map<number, number> {
+  const threads = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      threads.set(Number(tid), threadCpuSeconds(pid, Number(tid)));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return threads;
+}
+
 // sysconf(_SC_CLK_TCK): 100 on every Linux Node runs on.
 const CLOCK_TICKS = 100;
 

@@ -9,6 +9,8 @@ interface ProfileNode {
 }
 
 interface CpuProfile {
+  /** µs on the machine's monotonic clock (the one process.hrtime reads). */
+  startTime: number;
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -42,13 +44,24 @@ function fileOf(url: string): string {
   return url.replace(/^file:\/\//, '');
 }
 
-export function hotSpots(path: string, top = 15): HotSpots {
+/** Samples from `fromUs` to `toUs` on the monotonic clock (process.hrtime's, in µs). */
+export interface ProfileWindow {
+  fromUs: number;
+  toUs: number;
+}
+
+/** Hot spots of the profile at `path`, of all its samples or of those in `window`. */
+export function hotSpots(path: string, top = 15, window?: ProfileWindow): HotSpots {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfUs = new Map<number, number>();
+  let at = profile.startTime;
   for (let index = 0; index < profile.samples.length; index++) {
+    const delta = profile.timeDeltas[index] ?? 0;
+    at += delta;
+    if (window && (at < window.fromUs || at > window.toUs)) continue;
     const id = profile.samples[index];
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0));
+    selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
   }
   let total = 0;
   const functions = new Map<string, { name: string; where: string; us: number }>();

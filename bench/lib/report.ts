@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
+import type { IngestProfile } from '../scenarios/ingest-profile';
 import type { HotSpots } from './profile';
 import { type Figure, type ScenarioResult, factor, median, meetsGoal } from './results';
 
@@ -107,6 +108,7 @@ export interface Report {
   results: ScenarioResult[];
   errors: string[];
   profile?: { hotSpots: HotSpots; count: number; seconds: number };
+  ingestProfile?: IngestProfile;
   settings: string[];
   /** Observations about the run as a whole (a busy machine, …). */
   notes: string[];
@@ -164,6 +166,7 @@ export function renderReport(report: Report): string {
     if (result.failures.length > 0) out.push('**Failed:**', '', ...result.failures.map((failure) => `- ${failure}`), '');
     if (result.notes && result.notes.length > 0) out.push(...result.notes.map((note) => `> ${note}`), '');
   }
+  if (report.ingestProfile) out.push(...depositAccount(report.ingestProfile, report.results.find((result) => result.id === 'B1')));
   if (report.profile) {
     const { hotSpots, count, seconds } = report.profile;
     out.push(
@@ -189,4 +192,51 @@ export function renderReport(report: Report): string {
   }
   if (report.notes.length > 0) out.push('## Notes', '', ...report.notes.map((note) => `- ${note}`), '');
   return out.join('\n');
+}
+
+/** The threads of `npm start` and the other processes of a B1 run, in the order of a deposit's path. */
+const ACCOUNT_PARTS = [
+  { part: 'load generator (the bench process)', name: 'the load generator (autocannon, in the bench process)' },
+  { part: 'its main (HTTP) thread', name: "the service's main (HTTP) thread", profile: 'http' },
+  { part: 'broker', name: 'the broker (Kafka, JVM)' },
+  { part: 'its processor thread', name: "the service's processor thread", profile: 'processor' },
+  { part: 'its other threads', name: "the service's other threads: V8's collector and compiler helpers, libuv's pool (LevelDB reads and writes), LevelDB's compaction" },
+] as const;
+
+/**
+ * Where a deposit's CPU goes at B1's largest run of `npm start`: each thread's and process's CPU
+ * per accepted deposit (B1's medians), the JS threads' split by area from the profiled run, and
+ * what their sum allows on this machine's cores.
+ */
+function depositAccount(profile: IngestProfile, b1: ScenarioResult | undefined): string[] {
+  const mode = `npm start, ${profile.connections.toLocaleString('en')} conn.`;
+  const perDeposit = (part: string) => {
+    const figure = b1?.figures.find((candidate) => candidate.label === `CPU-s per 1,000 accepted, ${part}, ${mode}`);
+    return figure ? median(figure.values) * 1000 : undefined;
+  };
+  const rate = b1?.figures.find((candidate) => candidate.label === `req/s, ${mode}`);
+  const rows: string[] = [];
+  let totalUs = 0;
+  for (const { part, name, ...rest } of ACCOUNT_PARTS) {
+    const us = perDeposit(part);
+    if (us === undefined) continue;
+    totalUs += us;
+    const spots = 'profile' in rest ? profile[rest.profile] : undefined;
+    const split = spots ? spots.areas.slice(0, 8).map((area) => `${area.area} ${(area.share * us).toFixed(0)}`).join(', ') : '';
+    rows.push(`| ${name} | ${us.toFixed(0)} | ${split} |`);
+  }
+  const cores = cpus().length;
+  if (rows.length === 0) return [];
+  const most = (cores * 1e6) / totalUs;
+  return [
+    `## Where a deposit's CPU goes: B1, ${mode}`,
+    '',
+    `CPU time per accepted deposit of every thread and process that a deposit passes through, from /proc over B1's runs at ${profile.connections.toLocaleString('en')} connections (medians; the load and the catching up after it), the JavaScript threads split by area (in µs, by the shares of their CPU profiles in one extra run under the profiler, ${profile.durationSeconds} s of load cut from start-up and shutdown, ${Math.round(profile.rate).toLocaleString('en')} deposits/s there).`,
+    '',
+    '| part | µs per deposit | of which (µs, by area, from the profiles) |',
+    '| --- | ---: | --- |',
+    ...rows,
+    `| **all of them** | **${totalUs.toFixed(0)}** | on ${cores} cores: at most ${Math.round(most).toLocaleString('en')} deposits/s (B1 measured ${rate ? Math.round(median(rate.values)).toLocaleString('en') : '?'}) |`,
+    '',
+  ];
 }

@@ -80,6 +80,12 @@ class Environment {
 
   @Type(() => Number)
   @Min(0)
+  @Max(60_000)
+  @IsInt({ message: 'KAFKA_COMMIT_INTERVAL_MS must be an integer' })
+  KAFKA_COMMIT_INTERVAL_MS = 100;
+
+  @Type(() => Number)
+  @Min(0)
   @Max(65535)
   @IsInt({ message: 'PORT must be an integer' })
   PORT = 8080;
@@ -227,6 +233,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
       replicationFactor,
       minInsyncReplicas: parsed.KAFKA_MIN_INSYNC_REPLICAS,
       sessionTimeoutMs: parsed.KAFKA_SESSION_TIMEOUT_MS,
+      commitIntervalMs: parsed.KAFKA_COMMIT_INTERVAL_MS,
       ssl:
         parsed.KAFKA_SSL === 'true'
           ? {

@@ -8,13 +8,13 @@
  * garbage: the main thread's heap, with ~64 MB live, reached 336 MB while its views restored.
  * With 50 %, peak RSS fell from ~600 to ~510 MB in B2 at the same CPU per deposit, and from ~490
  * to ~335 MB under 1,000 clients at about 5 % more CPU per request; 20 % saved a little more
- * memory and cost ~20 % more CPU under HTTP load (docs/streams.md). `--heap-growing-percent` in
- * NODE_OPTIONS or on the command line overrides it.
+ * memory and cost ~20 % more CPU under HTTP load (docs/streams.md). `--heap-growing-percent` on
+ * node's command line overrides it (node refuses it in NODE_OPTIONS).
  */
 import { setFlagsFromString } from 'node:v8';
 
 const HEAP_GROWING_PERCENT = 50;
 
-if (!`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`.includes('heap-growing-percent')) {
+if (!process.execArgv.join(' ').includes('heap-growing-percent')) {
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }

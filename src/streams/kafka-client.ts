@@ -23,6 +23,12 @@ export interface KafkaConnection {
   /** Explicit min.insync.replicas of created topics; by default 2 with 3 or more replicas, else 1. */
   minInsyncReplicas?: number;
   sessionTimeoutMs: number;
+  /**
+   * How long a processor group's fetch waits for records (unless 512 KiB are there sooner): under
+   * live load a batch, and its transaction per partition, covers that much time. Kafka Streams'
+   * commit.interval.ms, and its default under exactly-once: 100 ms.
+   */
+  commitIntervalMs?: number;
   ssl?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized: boolean };
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
 }

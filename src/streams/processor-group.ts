@@ -26,6 +26,7 @@ export interface GroupStatus {
 
 /** How often a group commits its consumer offsets (see `ProcessorGroup.commitOffsets`). */
 const COMMIT_OFFSETS_MS = 200;
+const DEFAULT_COMMIT_INTERVAL_MS = 100;
 
 /**
  * One processor group in this process (Kafka Streams' StreamThread): a kafkajs consumer over the
@@ -78,14 +79,14 @@ export class ProcessorGroup {
       partitionAssigners: [coPartitionedAssigner],
       sessionTimeout,
       heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)),
-      // The broker answers a fetch once it has 512 KiB or 50 ms have passed: Kafka Streams'
-      // commit interval (100 ms under exactly-once), given to the broker. Under live load a batch
-      // and its transaction then carry ~50 ms of deposits, not the few that arrived since the
-      // last fetch: npm start under 100 and 1,000 clients took 25-30 % less CPU per deposit and
-      // 20-50 % more of them, for ~10-30 ms more before a deposit is visible. A backlog is
-      // fetched at once, as before.
+      // The broker answers a fetch once it has 512 KiB or the commit interval has passed: under
+      // live load a batch and its transaction carry that much time's deposits, not the few that
+      // arrived since the last fetch. Waiting 50 ms instead of not at all took 25-30 % less CPU
+      // per deposit under 100 and 1,000 clients; 100 ms (Kafka Streams' commit interval under
+      // exactly-once) another ~10 % of the machine's CPU per deposit, half the broker's, against
+      // 50 ms (docs/streams.md). A backlog is fetched at once.
       minBytes: 512 * 1024,
-      maxWaitTimeInMs: 50,
+      maxWaitTimeInMs: this.deps.connection.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
       // Bigger batches coalesce more updates per key and spread each transaction over more
       // records: 2 MiB (~23,000 deposits) took B2 from 125 to 82 µs per deposit against 512 KiB.
       maxBytesPerPartition: this.deps.maxBatchBytes ?? 2 * 1024 * 1024,

@@ -1,0 +1,73 @@
+/**
+ * Where a deposit's time goes under load: one extra B1 run (npm start as it ships, info logs)
+ * under V8's sampling profiler, with a CPU profile of its main (HTTP) thread and of its
+ * processor thread, cut to the load itself (start-up, catching up and shutdown left out). The
+ * B1 runs measure how much CPU each thread spends per deposit; this run says on what.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BenchEnv } from '../lib/env';
+import { closedLoop, decimal } from '../lib/http';
+import { waitForZeroLag } from '../lib/kafka';
+import { type HotSpots, hotSpots } from '../lib/profile';
+import { MAX_AMOUNT_MINOR, random, walletName } from '../lib/workload';
+import { startLayout } from './ingest';
+
+export interface IngestProfileOptions {
+  connections: number;
+  durationSeconds: number;
+  wallets: number;
+  /** bench/lib/cpu-profile.mjs, preloaded into every thread of the service. */
+  preload: string;
+  /** Where the service writes its profiles when it exits. */
+  profileDir: string;
+}
+
+export interface IngestProfile {
+  connections: number;
+  durationSeconds: number;
+  /** Deposits per second under the profiler (it slows the service down). */
+  rate: number;
+  http: HotSpots;
+  processor: HotSpots;
+}
+
+export async function profileIngest(env: BenchEnv, options: IngestProfileOptions): Promise<IngestProfile> {
+  const prefix = env.prefix('b1-profile');
+  const { api: service } = await startLayout(env, 'default', prefix, { NODE_OPTIONS: `--import=${options.preload}`, BENCH_CPU_PROFILE_DIR: options.profileDir });
+  try {
+    const next = random(7000);
+    // The profiles' clock is the machine's monotonic clock, which process.hrtime reads too.
+    const fromUs = Number(process.hrtime.bigint() / 1000n);
+    const load = await closedLoop<undefined>({
+      url: service.url,
+      connections: options.connections,
+      durationSeconds: options.durationSeconds,
+      method: 'POST',
+      next: () => ({
+        path: '/deposit',
+        body: `{"wallet_id":"${walletName(Math.floor(next() * options.wallets))}","amount":"${decimal(1 + Math.floor(next() * MAX_AMOUNT_MINOR))}"}`,
+        context: undefined,
+      }),
+    });
+    const toUs = Number(process.hrtime.bigint() / 1000n);
+    await waitForZeroLag(env.admin, prefix, 300_000, () => service.assertAlive());
+    await service.stop('SIGTERM');
+    // One profile per thread, named <pid>-<threadId>: 0 is the main thread, 1 the processor thread.
+    const profile = (threadId: number) => {
+      const path = join(options.profileDir, `${service.pid}-${threadId}.cpuprofile`);
+      if (!existsSync(path)) throw new Error(`the service wrote no CPU profile of thread ${threadId} (${path})`);
+      return hotSpots(path, 12, { fromUs, toUs });
+    };
+    return {
+      connections: options.connections,
+      durationSeconds: options.durationSeconds,
+      rate: load.requestsPerSecond,
+      http: profile(0),
+      processor: profile(1),
+    };
+  } finally {
+    await service.stop('SIGKILL');
+    await env.dropTopics(prefix);
+  }
+}
