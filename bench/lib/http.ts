@@ -110,4 +110,7 @@ export class HttpClient {
 }
 
 /** Decimal text of minor units, as a client would send an amount ("12.05"). */
-export const decimal = (minor: number) => `${Math.floor(minor / 100)}.${String(minor % 100).padStart(2, '0')}`;
+const decimal = (minor: number) => `${Math.floor(minor / 100)}.${String(minor % 100).padStart(2, '0')}`;
+
+/** A POST /deposit body, as a client sends it: the amount as decimal text. */
+export const depositBody = (walletId: string, amountMinor: number) => `{"wallet_id":"${walletId}","amount":"${decimal(amountMinor)}"}`;

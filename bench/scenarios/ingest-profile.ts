@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchEnv } from '../lib/env';
-import { closedLoop, decimal } from '../lib/http';
+import { closedLoop, depositBody } from '../lib/http';
 import { waitForZeroLag } from '../lib/kafka';
 import { type HotSpots, hotSpots } from '../lib/profile';
 import { MAX_AMOUNT_MINOR, random, walletName } from '../lib/workload';
@@ -46,7 +46,7 @@ export async function profileIngest(env: BenchEnv, options: IngestProfileOptions
       method: 'POST',
       next: () => ({
         path: '/deposit',
-        body: `{"wallet_id":"${walletName(Math.floor(next() * options.wallets))}","amount":"${decimal(1 + Math.floor(next() * MAX_AMOUNT_MINOR))}"}`,
+        body: depositBody(walletName(Math.floor(next() * options.wallets)), 1 + Math.floor(next() * MAX_AMOUNT_MINOR)),
         context: undefined,
       }),
     });

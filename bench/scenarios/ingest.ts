@@ -9,7 +9,7 @@
 import { topics } from '../../src/contracts/topic-map';
 import type { BenchEnv, ServiceProcess } from '../lib/env';
 import { processUsage, threadsCpuSeconds } from '../lib/env';
-import { closedLoop, decimal } from '../lib/http';
+import { closedLoop, depositBody } from '../lib/http';
 import { readTopic, waitForZeroLag } from '../lib/kafka';
 import { type Figure, type ScenarioResult, newResult, record } from '../lib/results';
 import { Expectation, verifyTables } from '../lib/verify';
@@ -140,7 +140,7 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
             next: () => {
               const sent = { walletId: walletName(Math.floor(next() * options.wallets)), amountMinor: 1 + Math.floor(next() * MAX_AMOUNT_MINOR), sentAtMs: Date.now() };
               unanswered.add(sent);
-              return { path: '/deposit', body: `{"wallet_id":"${sent.walletId}","amount":"${decimal(sent.amountMinor)}"}`, context: sent };
+              return { path: '/deposit', body: depositBody(sent.walletId, sent.amountMinor), context: sent };
             },
             onResponse: (status, body, sent) => {
               if (status !== 202) return;

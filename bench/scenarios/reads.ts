@@ -4,7 +4,7 @@
  * wallets a processor has filled; B8 with the processor running, as in production.
  */
 import type { BenchEnv, ServiceProcess } from '../lib/env';
-import { HttpClient, closedLoop, decimal } from '../lib/http';
+import { HttpClient, closedLoop, depositBody } from '../lib/http';
 import { createStreamTopic, produceDeposits, waitForZeroLag } from '../lib/kafka';
 import { type ScenarioResult, newResult, percentile, record } from '../lib/results';
 import { Expectation, verifyTables } from '../lib/verify';
@@ -135,7 +135,7 @@ export async function freshness(env: BenchEnv, options: FreshnessOptions): Promi
         const amountMinor = 1 + Math.floor(next() * MAX_AMOUNT_MINOR);
         const sent = performance.now();
         const uncertain = () => read.expectation.addUncertain({ walletId, amountMinor: BigInt(amountMinor), acceptedAtMs: Date.now() });
-        const post = await client.send('POST', '/deposit', `{"wallet_id":"${walletId}","amount":"${decimal(amountMinor)}"}`).catch((error: unknown) => {
+        const post = await client.send('POST', '/deposit', depositBody(walletId, amountMinor)).catch((error: unknown) => {
           // No answer: Kafka may have the deposit, or not.
           uncertain();
           throw error;
