@@ -4,6 +4,8 @@ import autocannon from 'autocannon';
 
 export interface LoadResult {
   requestsPerSecond: number;
+  /** 2xx answers per second. */
+  okPerSecond: number;
   p50Ms: number;
   p99Ms: number;
   ok: number;
@@ -51,6 +53,7 @@ export async function closedLoop<Context>(options: LoadOptions<Context>): Promis
   for (const [status, { count }] of Object.entries(result.statusCodeStats ?? {})) statuses[status] = count ?? 0;
   return {
     requestsPerSecond: result.requests.total / result.duration,
+    okPerSecond: result['2xx'] / result.duration,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     ok: result['2xx'],

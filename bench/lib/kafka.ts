@@ -116,33 +116,46 @@ export interface DepositSpec {
 
 /**
  * Writes deposits to `topic` as the API would: a protobuf Deposit (newDeposit, the topic's
- * codec), keyed by wallet id, on partitionFor(wallet id); idempotent, acks=all, `perSend`
- * records per send, the next chunk encoded while the previous one is in flight.
+ * codec), keyed by wallet id, on partitionFor(wallet id).
  */
-export async function produceDeposits(
+export function produceDeposits(
   kafka: Kafka,
   topic: string,
   count: number,
   spec: (index: number) => DepositSpec,
   options: { perSend?: number; partitions?: number } = {},
 ): Promise<{ seconds: number }> {
-  const { perSend = 5000, partitions = PARTITIONS } = options;
+  const partitions = options.partitions ?? PARTITIONS;
+  return produceRecords(kafka, topic, count, (index) => {
+    const { walletId, amountMinor, acceptedAtMs } = spec(index);
+    const value = topics.deposit.codec.encode(newDeposit(walletId, amountMinor, acceptedAtMs));
+    return { key: walletId, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), partition: partitionFor(walletId, partitions) };
+  }, options.perSend);
+}
+
+/**
+ * Writes `count` records made by `record` to `topic`: idempotent, acks=all, `perSend` records
+ * per send, the next chunk made while the previous one is in flight.
+ */
+export async function produceRecords(
+  kafka: Kafka,
+  topic: string,
+  count: number,
+  record: (index: number) => { key: string; value: Buffer; partition: number },
+  perSend = 5000,
+): Promise<{ seconds: number }> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  const encode = (from: number) => {
+  const chunk = (from: number) => {
     const messages = [];
-    for (let index = from; index < Math.min(count, from + perSend); index++) {
-      const { walletId, amountMinor, acceptedAtMs } = spec(index);
-      const value = topics.deposit.codec.encode(newDeposit(walletId, amountMinor, acceptedAtMs));
-      messages.push({ key: walletId, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), partition: partitionFor(walletId, partitions) });
-    }
+    for (let index = from; index < Math.min(count, from + perSend); index++) messages.push(record(index));
     return messages;
   };
   const started = performance.now();
   try {
     let inFlight: Promise<unknown> | undefined;
     for (let from = 0; from < count; from += perSend) {
-      const messages = encode(from);
+      const messages = chunk(from);
       await inFlight;
       inFlight = producer.send({ topic, acks: -1, messages });
     }

@@ -53,8 +53,8 @@ export interface ReadOptions {
   durationSeconds: number;
 }
 
-/** The original's GET /check figures (issue 11), by connections. */
-const ORIGINAL_READS: Record<number, { rate: number; p99: number }> = { 100: { rate: 12_329, p99: 24 }, 1000: { rate: 16_704, p99: 166 } };
+/** The original's GET /check figures, by connections: side by side with ours on 2026-12-01 (`npm run bench:original`, medians of 3). */
+const ORIGINAL_READS: Record<number, { rate: number; p99: number }> = { 100: { rate: 44_751, p99: 5 }, 1000: { rate: 42_144, p99: 49 } };
 
 /** B7: GET /check/:wallet_id, every answer compared with the wallet's expected balance. */
 export async function readPath(env: BenchEnv, options: ReadOptions): Promise<ScenarioResult> {
