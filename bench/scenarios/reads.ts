@@ -20,7 +20,7 @@ interface ReadEnv {
 
 /**
  * `wallets` wallets with one deposit each, processed; the API's views ready. `default`: the
- * service as `npm start` runs it (one process); `split`: an API process and a processor process.
+ * service as `npm start` runs it (one process, info logs); `split`: an API process and a processor process.
  */
 async function readEnv(env: BenchEnv, name: string, wallets: number, layout: 'default' | 'split'): Promise<ReadEnv> {
   const prefix = env.prefix(name);
@@ -29,7 +29,8 @@ async function readEnv(env: BenchEnv, name: string, wallets: number, layout: 'de
   await produceDeposits(env.kafka, `${prefix}deposit`, workload.count, workload.spec);
   const base = { prefix, expectation: new Expectation(workload), workload };
   if (layout === 'default') {
-    const service = await env.main({ prefix, dataDir: env.dataDir(`${name}-service`) });
+    // As npm start runs it: its default log level, every request logged.
+    const service = await env.main({ prefix, dataDir: env.dataDir(`${name}-service`), env: { LOG_LEVEL: 'info' }, keepLines: 20 });
     await waitForZeroLag(env.admin, prefix, 300_000, () => service.assertAlive());
     await service.waitFor('/health/ready');
     return { ...base, api: service, processes: [service] };
