@@ -9,6 +9,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import type { Admin } from 'kafkajs';
 import { BenchEnv, processUsage } from './lib/env';
 import { type LoadResult, closedLoop, depositBody } from './lib/http';
@@ -49,6 +50,8 @@ const ORIGINAL_TABLES = ['balance-table', 'threshold-table', 'flagger-table'];
 interface Running {
   url: string;
   pids: number[];
+  /** A deposit of 12.34 as the system takes it. */
+  depositBody(walletId: string): string;
   stop(): Promise<void>;
 }
 
@@ -91,7 +94,7 @@ async function main(): Promise<void> {
         for (const system of ['ours', 'original'] as const) {
           const running = system === 'ours' ? await startOurs(env) : await startOriginal(env.admin, bin, env.brokers);
           try {
-            const deposits = await measured(env, running, () => depositLoad(running.url, connections, 20 * scale, rep));
+            const deposits = await measured(env, running, () => depositLoad(running, connections, 20 * scale, rep));
             report({ system, what: `B1, ${connections} conn., run ${rep}`, figures: deposits });
             const reads = await measured(env, running, () => readLoad(running.url, connections, 15 * scale, rep));
             report({ system, what: `B7, ${connections} conn., run ${rep}`, figures: reads });
@@ -127,19 +130,14 @@ async function measured(env: BenchEnv, running: Running, load: () => Promise<Loa
   );
 }
 
-function depositLoad(url: string, connections: number, durationSeconds: number, rep: number) {
+function depositLoad(running: Running, connections: number, durationSeconds: number, rep: number) {
   const next = random(100 + rep);
-  // The original takes the amount as a JSON number; ours as a decimal string (SPEC).
-  const original = url === ORIGINAL_URL;
   return closedLoop({
-    url,
+    url: running.url,
     connections,
     durationSeconds,
     method: 'POST',
-    next: () => {
-      const wallet = `w${Math.floor(next() * 100_000)}`;
-      return { path: '/deposit', body: original ? `{"wallet_id":"${wallet}","amount":12.34}` : depositBody(wallet, 1234), context: undefined };
-    },
+    next: () => ({ path: '/deposit', body: running.depositBody(`w${Math.floor(next() * 100_000)}`), context: undefined }),
   });
 }
 
@@ -156,6 +154,7 @@ async function startOurs(env: BenchEnv): Promise<Running> {
   return {
     url: service.url,
     pids: [service.pid],
+    depositBody: (walletId) => depositBody(walletId, 1234),
     stop: async () => {
       await service.stop();
       await env.dropTopics(prefix);
@@ -176,7 +175,13 @@ async function startOriginal(admin: Admin, bin: string, brokers: string): Promis
   }
   // Nothing tells when its processors have joined their groups: a few seconds do.
   await sleep(5000);
-  return { url: ORIGINAL_URL, pids: [service.pid!, processor.pid!], stop: () => stopAll([service, processor]) };
+  return {
+    url: ORIGINAL_URL,
+    pids: [service.pid!, processor.pid!],
+    // It takes the amount as a JSON number; ours as a decimal string (SPEC).
+    depositBody: (walletId) => `{"wallet_id":"${walletId}","amount":12.34}`,
+    stop: () => stopAll([service, processor]),
+  };
 }
 
 function runOriginal(bin: string, name: string, args: string[]): ChildProcess {
@@ -275,14 +280,8 @@ async function total(admin: Admin, topic: string): Promise<number> {
 
 /** The original's Deposit { string wallet_id = 1; double amount = 2; } in protobuf's wire format. */
 function originalDeposit(walletId: string, amount: number): Buffer {
-  const id = Buffer.from(walletId);
-  const bytes = Buffer.alloc(2 + id.length + 9);
-  bytes[0] = 0x0a;
-  bytes[1] = id.length;
-  id.copy(bytes, 2);
-  bytes[2 + id.length] = 0x11;
-  bytes.writeDoubleLE(amount, 3 + id.length);
-  return bytes;
+  const bytes = new BinaryWriter().tag(1, WireType.LengthDelimited).string(walletId).tag(2, WireType.Bit64).double(amount).finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Goka's partitioner: FNV-1a (32-bit) of the key, as a signed number, modulo the partitions, made positive (sarama's hash partitioner). */
