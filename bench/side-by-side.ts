@@ -13,7 +13,7 @@ import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import type { Admin } from 'kafkajs';
 import { BenchEnv, processUsage } from './lib/env';
 import { type LoadResult, closedLoop, depositBody } from './lib/http';
-import { committedOffsets, endOffsets, produceRecords } from './lib/kafka';
+import { type GroupInputs, endOffsets, produceRecords, serviceLag } from './lib/kafka';
 import { processOnce, verifyAndClean } from './scenarios/processing';
 import { Workload, random } from './lib/workload';
 
@@ -40,10 +40,10 @@ const PARTITIONS = 6;
 const ORIGINAL_URL = 'http://127.0.0.1:8080';
 const GOKA_STORAGE = '/tmp/goka';
 /** The original's groups and their inputs; its topics are unprefixed. */
-const ORIGINAL_GROUPS: ReadonlyArray<[group: string, topic: string]> = [
-  ['balance', 'deposit'],
-  ['threshold', 'deposit'],
-  ['flagger', 'flag_wallet'],
+const ORIGINAL_GROUPS: GroupInputs = [
+  ['balance', ['deposit']],
+  ['threshold', ['deposit']],
+  ['flagger', ['flag_wallet']],
 ];
 const ORIGINAL_TABLES = ['balance-table', 'threshold-table', 'flagger-table'];
 
@@ -243,7 +243,7 @@ async function originalB2(env: BenchEnv, bin: string, count: number, wallets: nu
     return { key: walletId, value: originalDeposit(walletId, workload.amount[index] / 100), partition: gokaPartition(walletId, PARTITIONS) };
   });
   // Goka starts a new group's input streams at their newest offsets: set to the oldest, as an operator would.
-  for (const [groupId, topic] of ORIGINAL_GROUPS) {
+  for (const [groupId, [topic]] of ORIGINAL_GROUPS) {
     await env.admin.setOffsets({ groupId, topic, partitions: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, offset: '0' })) });
   }
   const processor = runOriginal(bin, 'processor', ['-broker', env.brokers, '-collector', '-detector', '-flagger']);
@@ -254,7 +254,8 @@ async function originalB2(env: BenchEnv, bin: string, count: number, wallets: nu
       if (processor.exitCode !== null) throw new Error('the original processor exited');
       if (Date.now() - started > 900_000) throw new Error('the original did not reach lag 0 within 15 min');
       await sleep(100);
-      if ((await originalLag(env.admin)) === 0 && (await total(env.admin, 'flag_wallet')) >= count) break;
+      const lag = Object.values(await serviceLag(env.admin, '', ORIGINAL_GROUPS));
+      if (lag.every((records) => records === 0) && (await total(env.admin, 'flag_wallet')) >= count) break;
     }
     const seconds = (Date.now() - started) / 1000;
     const { cpuSeconds, peakRssMb } = processUsage(processor.pid!);
@@ -262,16 +263,6 @@ async function originalB2(env: BenchEnv, bin: string, count: number, wallets: nu
   } finally {
     await stopAll([processor]);
   }
-}
-
-async function originalLag(admin: Admin): Promise<number> {
-  let lag = 0;
-  for (const [group, topic] of ORIGINAL_GROUPS) {
-    const ends = (await endOffsets(admin, topic)) ?? [];
-    const done = await committedOffsets(admin, group, topic);
-    lag += ends.reduce((sum, high, partition) => sum + Math.max(0, high - (done[partition] ?? 0)), 0);
-  }
-  return lag;
 }
 
 async function total(admin: Admin, topic: string): Promise<number> {

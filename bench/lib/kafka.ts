@@ -11,7 +11,7 @@ import { topics } from '../../src/contracts/topic-map';
 import { partitionFor } from '../../src/streams/index';
 
 /** The service's groups and the topics each consumes (SPEC §3). */
-export const GROUP_INPUTS: ReadonlyArray<readonly [group: string, inputs: readonly string[]]> = [
+export const GROUP_INPUTS: GroupInputs = [
   ['balance', ['deposit']],
   ['threshold', ['deposit', 'flag_wallet']],
   ['flagger', ['flag_wallet']],
@@ -40,21 +40,24 @@ export async function committedOffsets(admin: Admin, groupId: string, topic: str
   return offsets;
 }
 
+/** Which topics each group consumes. */
+export type GroupInputs = ReadonlyArray<readonly [group: string, inputs: readonly string[]]>;
+
 /**
- * Records not yet committed by each group of the service under `prefix`, summed over its
- * inputs; -1 while a topic is missing. Committed offsets are read before end offsets, so a
- * zero is never early: an output of a group (flag events) is on its topic before that group
- * commits the input that caused it.
+ * Records not yet committed by each group (the service's, by default) under `prefix`, summed
+ * over its inputs; -1 while a topic is missing. Committed offsets are read before end offsets,
+ * so a zero is never early: an output of a group (flag events) is on its topic before that
+ * group commits the input that caused it.
  */
-export async function serviceLag(admin: Admin, prefix: string): Promise<Record<string, number>> {
+export async function serviceLag(admin: Admin, prefix: string, groups: GroupInputs = GROUP_INPUTS): Promise<Record<string, number>> {
   const committed = new Map<string, number[]>();
-  for (const [group, inputs] of GROUP_INPUTS) {
+  for (const [group, inputs] of groups) {
     for (const input of inputs) committed.set(`${group}/${input}`, await committedOffsets(admin, `${prefix}${group}`, `${prefix}${input}`));
   }
   const ends = new Map<string, number[] | undefined>();
-  for (const input of ['deposit', 'flag_wallet']) ends.set(input, await endOffsets(admin, `${prefix}${input}`));
+  for (const input of new Set(groups.flatMap(([, inputs]) => inputs))) ends.set(input, await endOffsets(admin, `${prefix}${input}`));
   const lag: Record<string, number> = {};
-  for (const [group, inputs] of GROUP_INPUTS) {
+  for (const [group, inputs] of groups) {
     lag[group] = 0;
     for (const input of inputs) {
       const end = ends.get(input);
