@@ -137,9 +137,7 @@ function configureHttp(app: NestFastifyApplication, config: AppConfigShape): Ret
 function recordHttpMetrics(fastify: FastifyInstance, metrics: MetricsService): void {
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    const labels = { method: request.method, route, status: String(reply.statusCode) };
-    metrics.httpRequests.inc(labels);
-    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    metrics.recordHttp(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     if (route === '/deposit' && reply.statusCode >= 400) {
       const reason = reply.statusCode === 409 ? 'conflict' : reply.statusCode === 503 ? 'unavailable' : reply.statusCode < 500 ? 'invalid' : 'error';
       metrics.depositsRejected.inc({ reason });

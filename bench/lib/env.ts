@@ -186,6 +186,16 @@ export class BenchEnv {
     return service;
   }
 
+  /** A Node.js script of the bench's own (a floor server), listening on the PORT it is given. */
+  async benchServer(name: string, script: string, args: string[] = []): Promise<ServiceProcess> {
+    const port = await freePort();
+    const child = new ManagedProcess(name, join(this.options.rootDir, script), args, { PORT: String(port) });
+    const server = new ServiceProcess(child, port);
+    this.processes.add(server);
+    void child.exited.then(() => this.processes.delete(server));
+    return server;
+  }
+
   /** node dist/main.js as `npm start` runs it: the API, and the three groups on processor threads. */
   main(spec: ServiceSpec, name = 'service'): Promise<ServiceProcess> {
     return this.spawn(name, 'dist/main.js', [], spec);

@@ -4,7 +4,7 @@
  * wallets a processor has filled; B8 with the processor running, as in production.
  */
 import type { BenchEnv, ServiceProcess } from '../lib/env';
-import { HttpClient, closedLoop, depositBody } from '../lib/http';
+import { HttpClient, type LoadResult, closedLoop, depositBody } from '../lib/http';
 import { createStreamTopic, produceDeposits, waitForZeroLag } from '../lib/kafka';
 import { type ScenarioResult, newResult, percentile, record } from '../lib/results';
 import { Expectation, verifyTables } from '../lib/verify';
@@ -57,15 +57,38 @@ export interface ReadOptions {
 /** The original's GET /check figures, by connections: side by side with ours on 2026-12-01 (`npm run bench:original`, medians of 3). */
 const ORIGINAL_READS: Record<number, { rate: number; p99: number }> = { 100: { rate: 44_751, p99: 5 }, 1000: { rate: 42_144, p99: 49 } };
 
-/** B7: GET /check/:wallet_id, every answer compared with the wallet's expected balance. */
+/**
+ * Servers answering GET /check/:wallet_id with a fixed body shaped like ours (bench/lib/floor-server.mjs):
+ * what an answer costs in Node.js on this machine before the service does anything.
+ */
+const FLOORS = [
+  { kind: 'node', label: 'node:http alone' },
+  { kind: 'fastify', label: 'fastify alone' },
+  { kind: 'nest', label: 'NestJS on fastify' },
+] as const;
+
+/** CPU-seconds of a process over `run`, per 2xx answer, in µs; and the run's result. */
+async function cpuPerAnswer(process: ServiceProcess, run: () => Promise<LoadResult>): Promise<{ load: LoadResult; cpuUs: number }> {
+  const before = process.usage().cpuSeconds;
+  const load = await run();
+  return { load, cpuUs: ((process.usage().cpuSeconds - before) / Math.max(1, load.ok)) * 1e6 };
+}
+
+/**
+ * B7: GET /check/:wallet_id, every answer compared with the wallet's expected balance; after each
+ * run, the same load on each floor server, so that ours reads as a share of what Node.js itself
+ * takes on this machine in the same minute.
+ */
 export async function readPath(env: BenchEnv, options: ReadOptions): Promise<ScenarioResult> {
   const result = newResult(
     'B7',
     'Read path: GET /check',
-    `autocannon, ${options.connections.join(' and ')} connections, ${options.durationSeconds} s, wallets random over ${options.wallets.toLocaleString('en')} filled ones; the service as npm start runs it, processors idle`,
+    `autocannon, ${options.connections.join(' and ')} connections, ${options.durationSeconds} s, wallets random over ${options.wallets.toLocaleString('en')} filled ones; the service as npm start runs it, processors idle; then the same load on servers answering a fixed body (${FLOORS.map((floor) => floor.label).join(', ')})`,
   );
   const read = await readEnv(env, 'b7', options.wallets, 'default');
+  const floors = await Promise.all(FLOORS.map(async (floor) => ({ ...floor, server: await env.benchServer(`floor-${floor.kind}`, 'bench/lib/floor-server.mjs', [floor.kind]) })));
   try {
+    await Promise.all(floors.map(({ server }) => server.waitFor('/check/w')));
     const { balance } = read.workload.expectedBalances();
     for (const connections of options.connections)
     for (let rep = 0; rep < options.reps; rep++) {
@@ -74,7 +97,7 @@ export async function readPath(env: BenchEnv, options: ReadOptions): Promise<Sce
       const next = random(200 + rep);
       let wrong = 0;
       let checked = 0;
-      const load = await closedLoop<number>({
+      const { load, cpuUs } = await cpuPerAnswer(read.api, () => closedLoop<number>({
         url: read.api.url,
         connections,
         durationSeconds: options.durationSeconds,
@@ -88,11 +111,20 @@ export async function readPath(env: BenchEnv, options: ReadOptions): Promise<Sce
           checked++;
           if (/"balance_minor":"(\d+)"/.exec(body)?.[1] !== String(balance[wallet])) wrong++;
         },
-      });
+      }));
       record(result, { label: `req/s, ${at}`, unit: 'req/s', better: 'higher', ...(original ? { original: original.rate, goal: original.rate } : {}) }, load.requestsPerSecond);
       record(result, { label: `p50 latency, ${at}`, unit: 'ms', better: 'lower' }, load.p50Ms);
       record(result, { label: `p99 latency, ${at}`, unit: 'ms', better: 'lower', ...(original ? { original: original.p99 } : {}) }, load.p99Ms);
       record(result, { label: `non-2xx answers and errors, ${at}`, unit: '', better: 'lower', goal: 0 }, load.failed);
+      record(result, { label: `CPU per check, ${at}`, unit: 'µs', better: 'lower', info: true }, cpuUs);
+      for (const floor of floors) {
+        const floorNext = random(200 + rep);
+        const measured = await cpuPerAnswer(floor.server, () =>
+          closedLoop({ url: floor.server.url, connections, durationSeconds: options.durationSeconds, method: 'GET', next: () => ({ path: `/check/${read.workload.walletId(Math.floor(floorNext() * options.wallets))}`, context: undefined }) }),
+        );
+        record(result, { label: `req/s, ${at}, floor: ${floor.label}`, unit: 'req/s', better: 'higher', info: true }, measured.load.okPerSecond);
+        record(result, { label: `CPU per check, ${at}, floor: ${floor.label}`, unit: 'µs', better: 'lower', info: true }, measured.cpuUs);
+      }
       result.checks.push(`${at}, run ${rep + 1}: ${checked} answers compared with the expected balance, ${wrong} wrong`);
       if (wrong > 0) result.failures.push(`${at}, run ${rep + 1}: ${wrong} of ${checked} GET /check answers had a wrong balance`);
     }

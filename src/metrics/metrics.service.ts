@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { type GroupStatus, type PartitionStatus, StreamsRuntime } from '../streams/index.js';
 
+type HttpLabel = 'method' | 'route' | 'status';
+
 /** The reasons `deposits_rejected_total` counts (set where HTTP responses are recorded). */
 export const DEPOSIT_REJECTION_REASONS = ['invalid', 'conflict', 'unavailable', 'error'] as const;
 
@@ -36,6 +38,26 @@ export class MetricsService {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+
+  /** The request counter's and latency histogram's series of each method, status and route. */
+  private readonly httpSeries = new Map<string, { requests: Counter.Internal; duration: Histogram.Internal<HttpLabel> }>();
+
+  /**
+   * Counts an answered request and observes its latency: one map lookup by a string, instead of
+   * prom-client hashing a labels object for each of the two. `route` is the matched route's
+   * pattern (or 'unmatched'), so the series stay few.
+   */
+  recordHttp(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let series = this.httpSeries.get(key);
+    if (!series) {
+      const labels = { method, route, status: String(status) };
+      series = { requests: this.httpRequests.labels(labels), duration: this.httpDuration.labels(labels) };
+      this.httpSeries.set(key, series);
+    }
+    series.requests.inc();
+    series.duration.observe(seconds);
+  }
 
   readonly depositsAccepted = new Counter({
     name: 'deposits_accepted_total',

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 /**
  * Money is an integer number of minor units (cents) in a `bigint`, from the HTTP edge to the
  * protobuf int64 on Kafka and back. One parser turns what a client sent into minor units
@@ -56,9 +58,20 @@ export function formatMinor(minor: bigint): string {
 }
 
 /**
+ * What a {@link Money} writes into JSON.stringify's output: its decimal in a string behind this
+ * marker, which the service's JSON serializer turns into a bare number literal. The random part
+ * keeps any string a client sent from passing for one.
+ */
+export const MONEY_JSON_MARK = `\u0001money-${randomBytes(6).toString('hex')}:`;
+
+/**
  * An amount in an HTTP response: rendered as an exact JSON number (200000n → 2000, 1250n →
  * 12.5) by the service's JSON serializer, never through a binary float.
  */
 export class Money {
   constructor(readonly minor: bigint) {}
+
+  toJSON(): string {
+    return `${MONEY_JSON_MARK}${formatMinor(this.minor)}`;
+  }
 }

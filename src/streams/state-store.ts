@@ -205,6 +205,11 @@ export function encodeStored(bytes: Uint8Array, appliedText: Uint8Array): Uint8A
   return out;
 }
 
+/** A stored table value's own bytes, its applied offsets skipped. */
+export function storedValueBytes(stored: Uint8Array): Uint8Array {
+  return stored.subarray(2 + ((stored[0] << 8) | stored[1]));
+}
+
 export function decodeStored(bytes: Uint8Array): StoredValue {
   const length = (bytes[0] << 8) | bytes[1];
   return {

@@ -7,7 +7,7 @@ import { errorMessage } from './context.js';
 import { retryTransient } from './retry.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { type EntryVisitor, forEachChangelogEntry } from './store-batch.js';
-import { LocalStore, decodeStored, encodeStored } from './state-store.js';
+import { LocalStore, decodeStored, encodeStored, storedValueBytes } from './state-store.js';
 import type { TableTopic } from './topics.js';
 
 /** A table value with the input offsets it reflects. */
@@ -183,7 +183,8 @@ export class View<T> {
 
   /** The key's value, or `undefined` when the table has none. Local, synchronous. */
   get(key: string): T | undefined {
-    return this.entry(key)?.value;
+    const bytes = this.open().getSync(SPACE, key);
+    return bytes === undefined ? undefined : this.table.codec.decode(storedValueBytes(bytes));
   }
 
   /** The key's value with the input offsets it reflects. */
