@@ -34,6 +34,8 @@ export interface PartitionStateDeps {
   afterCommitStep?: (step: CommitStep) => void;
   /** The most the group fetches per partition and batch, in bytes. */
   maxBatchBytes?: number;
+  /** The pause before each attempt to start a group again after its consumer died (default 2 s). */
+  restartDelayMs?: number;
 }
 
 

@@ -27,6 +27,7 @@ export interface GroupStatus {
 /** How often a group commits its consumer offsets (see `ProcessorGroup.commitOffsets`). */
 const COMMIT_OFFSETS_MS = 200;
 const DEFAULT_COMMIT_INTERVAL_MS = 100;
+const RESTART_DELAY_MS = 2000;
 
 /**
  * One processor group in this process (Kafka Streams' StreamThread): a kafkajs consumer over the
@@ -45,6 +46,7 @@ export class ProcessorGroup {
   private readonly processed = new Map<string, { topic: string; partition: number; next: number }>();
   private processing = false;
   private stopping = false;
+  private restarting = false;
   private commitTimer?: NodeJS.Timeout;
   private consumer?: Consumer;
   private running = false;
@@ -161,10 +163,30 @@ export class ProcessorGroup {
     }
   }
 
+  /**
+   * Starts the group again after kafkajs gave up on its consumer, and keeps trying until it runs
+   * or the group is stopped: a broker away for longer than one start's own retries must not
+   * leave this group down for good while the rest of the service recovers.
+   */
   private async restart(): Promise<void> {
-    await sleep(2000);
-    await this.leave();
-    await this.start().catch((error: unknown) => this.logger.error(`restart failed: ${errorMessage(error)}`));
+    if (this.restarting) return;
+    this.restarting = true;
+    try {
+      for (;;) {
+        await sleep(this.deps.restartDelayMs ?? RESTART_DELAY_MS);
+        if (this.stopping) return;
+        await this.leave();
+        if (this.stopping) return;
+        try {
+          await this.start();
+          return;
+        } catch (error) {
+          this.logger.warn(`restart failed, trying again: ${errorMessage(error)}`);
+        }
+      }
+    } finally {
+      this.restarting = false;
+    }
   }
 
   private async handleBatch(payload: EachBatchPayload, topic: string): Promise<void> {
