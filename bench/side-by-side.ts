@@ -15,13 +15,15 @@ import { BenchEnv, processUsage } from './lib/env';
 import { type LoadResult, closedLoop, depositBody } from './lib/http';
 import { type GroupInputs, endOffsets, produceRecords, serviceLag } from './lib/kafka';
 import { processOnce, verifyAndClean } from './scenarios/processing';
+import { FLOORS } from './scenarios/reads';
 import { Workload, random } from './lib/workload';
 
 const HELP = `Usage: npm run bench:original -- --original DIR [options]
 
 Runs, on one broker (its own Kafka, instance "bench", unless --brokers), in turns:
   B1  POST /deposit, 20 s at 100 and at 1,000 connections (ours as npm start runs it; the
-      original's service with its processor running), then B7: GET /check, 15 s, same counts
+      original's service with its processor running), then B7: GET /check, 15 s, same counts,
+      and the same reads on servers that answer a fixed body (bench/lib/floor-server.mjs)
   B2  1M deposits over 100k wallets on 6 partitions, every group from empty stores to lag 0
 and prints, per system: rates, latencies, failures, CPU per deposit of the service's
 processes and of the broker, peak RSS.
@@ -94,12 +96,22 @@ async function main(): Promise<void> {
         for (const system of ['ours', 'original'] as const) {
           const running = system === 'ours' ? await startOurs(env) : await startOriginal(env.admin, bin, env.brokers);
           try {
-            const deposits = await measured(env, running, () => depositLoad(running, connections, 20 * scale, rep));
+            const deposits = await measured(env, running.pids, () => depositLoad(running, connections, 20 * scale, rep));
             report({ system, what: `B1, ${connections} conn., run ${rep}`, figures: deposits });
-            const reads = await measured(env, running, () => readLoad(running.url, connections, 15 * scale, rep));
+            const reads = await measured(env, running.pids, () => readLoad(running.url, connections, 15 * scale, rep));
             report({ system, what: `B7, ${connections} conn., run ${rep}`, figures: reads });
           } finally {
             await running.stop();
+          }
+        }
+        for (const floor of FLOORS) {
+          const server = await env.benchServer(`floor-${floor.kind}`, 'bench/lib/floor-server.mjs', [floor.kind]);
+          try {
+            await server.waitFor('/check/w0');
+            const reads = await measured(env, [server.pid], () => readLoad(server.url, connections, 15 * scale, rep));
+            report({ system: `floor: ${floor.label}`, what: `B7, ${connections} conn., run ${rep}`, figures: reads });
+          } finally {
+            await server.stop();
           }
         }
       }
@@ -115,17 +127,17 @@ async function main(): Promise<void> {
   for (const row of rows) console.log(`| ${row.system} | ${row.what} | ${row.figures} |`);
 }
 
-/** Runs `load` and adds the CPU it cost the system's processes and the broker, per 2xx answer. */
-async function measured(env: BenchEnv, running: Running, load: () => Promise<LoadResult>): Promise<string> {
-  const cpu = (pids: number[]) => pids.reduce((sum, pid) => sum + processUsage(pid).cpuSeconds, 0);
-  const service = cpu(running.pids);
+/** Runs `load` and adds the CPU it cost the processes `pids` and the broker, per 2xx answer. */
+async function measured(env: BenchEnv, pids: number[], load: () => Promise<LoadResult>): Promise<string> {
+  const cpu = (of: number[]) => of.reduce((sum, pid) => sum + processUsage(pid).cpuSeconds, 0);
+  const service = cpu(pids);
   const broker = cpu(env.brokerPids());
   const result = await load();
   const perAnswer = (seconds: number) => `${Math.round((seconds / Math.max(1, result.ok)) * 1e6)} µs`;
-  const rss = running.pids.map((pid) => processUsage(pid).peakRssMb.toFixed(0)).join(' + ');
+  const rss = pids.map((pid) => processUsage(pid).peakRssMb.toFixed(0)).join(' + ');
   return (
     `${Math.round(result.okPerSecond).toLocaleString('en')} 2xx/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
-    `${result.failed} failed (${result.timeouts} timeouts); CPU per 2xx: service ${perAnswer(cpu(running.pids) - service)}, ` +
+    `${result.failed} failed (${result.timeouts} timeouts); CPU per 2xx: service ${perAnswer(cpu(pids) - service)}, ` +
     `broker ${perAnswer(cpu(env.brokerPids()) - broker)}; peak RSS ${rss} MB`
   );
 }

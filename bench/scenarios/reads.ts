@@ -61,7 +61,7 @@ const ORIGINAL_READS: Record<number, { rate: number; p99: number }> = { 100: { r
  * Servers answering GET /check/:wallet_id with a fixed body shaped like ours (bench/lib/floor-server.mjs):
  * what an answer costs in Node.js on this machine before the service does anything.
  */
-const FLOORS = [
+export const FLOORS = [
   { kind: 'node', label: 'node:http alone' },
   { kind: 'fastify', label: 'fastify alone' },
   { kind: 'nest', label: 'NestJS on fastify' },
