@@ -1,7 +1,7 @@
 /** The processing scenarios as reported: B2 with B4 and B5, B3, B6 and Growth. */
 import type { BenchEnv } from '../lib/env';
 import { type ScenarioResult, median, newResult, record } from '../lib/results';
-import { type ProcessingRun, processOnce, restarts, verifyAndClean } from './processing';
+import { type ProcessingRun, processOnce, restarts, verifyAndClean, wrongWallets } from './processing';
 
 const n = (value: number) => value.toLocaleString('en');
 
@@ -93,7 +93,7 @@ export async function processing(env: BenchEnv, options: ProcessingScenarioOptio
     const verdict = await verifyAndClean(env, run);
     const after = b4 ? ', after its cold restore and both restarts' : '';
     b2.checks.push(`run ${rep + 1}: ${n(verdict.wallets - verdict.wrong)} of ${n(verdict.wallets)} wallets exact${after} (balance, count; ${n(verdict.flagged)} flagged, as the rule says)`);
-    if (!verdict.ok) b2.failures.push(`run ${rep + 1}: ${verdict.wrong} wallets wrong: ${verdict.problems.slice(0, 3).join('; ')}`);
+    if (!verdict.ok) b2.failures.push(`run ${rep + 1}: ${wrongWallets(verdict)}`);
     for (const other of [b4, b5]) {
       if (!other) continue;
       other.checks.push(`run ${rep + 1}: every wallet exact afterwards, probes included: ${verdict.ok ? 'yes' : 'NO'}`);
@@ -131,7 +131,7 @@ export async function hotKeys(env: BenchEnv, options: { reps: number; count: num
     record(result, { label: 'last slice rate / first slice rate', unit: '×', better: 'higher', original: 2.6 / 5.4, goal: 0.9 }, rates.at(-1)! / rates[0]);
     const verdict = await verifyAndClean(env, run);
     result.checks.push(`run ${rep + 1}: ${verdict.wallets - verdict.wrong} of ${verdict.wallets} wallets exact (balance, count ${n(options.count / options.wallets)}; ${verdict.flagged} flagged, as the rule says)`);
-    if (!verdict.ok) result.failures.push(`run ${rep + 1}: ${verdict.wrong} wallets wrong: ${verdict.problems.slice(0, 3).join('; ')}`);
+    if (!verdict.ok) result.failures.push(`run ${rep + 1}: ${wrongWallets(verdict)}`);
   }
   const header = `| run | ${sliceRates[0].map((_, index) => `slice ${index + 1}`).join(' | ')} |`;
   result.details!.push(
@@ -183,7 +183,7 @@ export async function killHalfway(env: BenchEnv, options: { reps: number; count:
     record(result, { label: 'killed after', unit: 's', better: 'lower', info: true }, run.killedAfterSeconds!);
     record(result, { label: 'restart → lag 0', unit: 's', better: 'lower', info: true }, run.seconds);
     result.checks.push(`run ${rep + 1}: ${n(verdict.wallets - verdict.wrong)} of ${n(verdict.wallets)} wallets exact (balance, count; ${n(verdict.flagged)} flagged, as the rule says)`);
-    if (!verdict.ok) result.failures.push(`run ${rep + 1}: ${verdict.wrong} wallets wrong: ${verdict.problems.slice(0, 3).join('; ')}`);
+    if (!verdict.ok) result.failures.push(`run ${rep + 1}: ${wrongWallets(verdict)}`);
   }
   result.notes!.push('The original over-counted 15.9 % of the 100,000 wallets (shown as 15,900).');
   return result;
@@ -207,7 +207,7 @@ export async function growth(
       runs.push(growthRun(run));
       const verdict = await verifyAndClean(env, run);
       result.checks.push(`${n(size)}, run ${rep + 1}: ${n(verdict.wallets - verdict.wrong)} of ${n(verdict.wallets)} wallets exact (${n(verdict.flagged)} flagged, as the rule says)`);
-      if (!verdict.ok) result.failures.push(`${n(size)}, run ${rep + 1}: ${verdict.wrong} wallets wrong: ${verdict.problems.slice(0, 3).join('; ')}`);
+      if (!verdict.ok) result.failures.push(`${n(size)}, run ${rep + 1}: ${wrongWallets(verdict)}`);
     }
     if (options.known.has(size)) result.checks.push(`${n(size)}: the B2 runs, verified there`);
     for (const run of runs) {
@@ -249,7 +249,7 @@ export async function partitionScaling(
       runs.push(run);
       const verdict = await verifyAndClean(env, run);
       result.checks.push(`${partitions} partitions, run ${rep + 1}: ${n(verdict.wallets - verdict.wrong)} of ${n(verdict.wallets)} wallets exact (${n(verdict.flagged)} flagged)`);
-      if (!verdict.ok) result.failures.push(`${partitions} partitions, run ${rep + 1}: ${verdict.wrong} wallets wrong: ${verdict.problems.slice(0, 3).join('; ')}`);
+      if (!verdict.ok) result.failures.push(`${partitions} partitions, run ${rep + 1}: ${wrongWallets(verdict)}`);
       record(result, { label: `${partitions} partitions: time to lag 0`, unit: 's', better: 'lower' }, run.seconds);
       record(result, { label: `${partitions} partitions: peak RSS`, unit: 'MB', better: 'lower' }, run.peakRssMb);
     }

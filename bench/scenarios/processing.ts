@@ -47,6 +47,8 @@ export interface ProcessingRun {
   memory?: { heapUsedMb: number; heapTotalMb: number; externalMb: number; rssMb: number };
   /** With killAt: when the first processor was killed (s after it started), and the second one's time to lag 0. */
   killedAfterSeconds?: number;
+  /** With killAt: what the killed processor wrote before it was killed. */
+  killedOutput?: string[];
   /** Kafka transactions the processor committed, from its metrics at lag 0. */
   transactions?: number;
   /** TCP connections from the processor to the broker, at lag 0. */
@@ -66,6 +68,7 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
   let processor = await env.main({ prefix, dataDir, env: processorEnv });
   const timeoutMs = options.timeoutMs ?? 900_000;
   let killedAfterSeconds: number | undefined;
+  let killedOutput: string[] | undefined;
   if (options.killAt !== undefined) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -77,6 +80,7 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
     }
     await processor.stop('SIGKILL');
     killedAfterSeconds = (Date.now() - processor.startedAt) / 1000;
+    killedOutput = processor.process.output.slice();
     processor = await env.main({ prefix, dataDir, env: processorEnv }, 'service (after SIGKILL)');
   }
   const started = processor.startedAt;
@@ -119,6 +123,7 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
     peakRssMb: usage.peakRssMb,
     cpuSeconds: usage.cpuSeconds,
     killedAfterSeconds,
+    killedOutput,
     transactions: metrics ? transactions : undefined,
     brokerConnections,
   };
@@ -168,11 +173,19 @@ export async function restarts(env: BenchEnv, run: ProcessingRun, rep: number): 
 }
 
 /** Waits for lag 0, checks every wallet, stops the processor and drops the run's topics and data. */
+/** A failed verification in a line: how many wallets, the first three, and what the processors warned of. */
+export function wrongWallets(verdict: Awaited<ReturnType<typeof verifyAndClean>>): string {
+  return [`${verdict.wrong} wallets wrong: ${verdict.problems.slice(0, 3).join('; ')}`, ...verdict.said].join('\n');
+}
+
 export async function verifyAndClean(env: BenchEnv, run: ProcessingRun) {
   await waitForZeroLag(env.admin, run.prefix, 300_000, () => run.processor.assertAlive());
   const verdict = await verifyTables(env.kafka, env.admin, run.prefix, run.expectation);
+  // A wrong wallet is a bug to find: the warnings and errors the processors wrote go with it.
+  const warnings = (lines: string[], when: string) => lines.filter((line) => /"level":"(warn|error|fatal)"/.test(line)).map((line) => `${when}: ${line}`);
+  const said = verdict.ok ? [] : [...warnings(run.killedOutput ?? [], 'before SIGKILL'), ...warnings(run.processor.process.output, 'service')].slice(-20);
   await run.processor.stop('SIGTERM');
   rmSync(run.dataDir, { recursive: true, force: true });
   await env.dropTopics(run.prefix);
-  return verdict;
+  return { ...verdict, said };
 }
