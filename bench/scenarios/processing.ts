@@ -172,12 +172,12 @@ export async function restarts(env: BenchEnv, run: ProcessingRun, rep: number): 
   };
 }
 
-/** Waits for lag 0, checks every wallet, stops the processor and drops the run's topics and data. */
 /** A failed verification in a line: how many wallets, the first three, and what the processors warned of. */
 export function wrongWallets(verdict: Awaited<ReturnType<typeof verifyAndClean>>): string {
   return [`${verdict.wrong} wallets wrong: ${verdict.problems.slice(0, 3).join('; ')}`, ...verdict.said].join('\n');
 }
 
+/** Waits for lag 0, checks every wallet, stops the processor and drops the run's topics and data. */
 export async function verifyAndClean(env: BenchEnv, run: ProcessingRun) {
   await waitForZeroLag(env.admin, run.prefix, 300_000, () => run.processor.assertAlive());
   const verdict = await verifyTables(env.kafka, env.admin, run.prefix, run.expectation);

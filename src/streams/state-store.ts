@@ -214,6 +214,6 @@ export function decodeStored(bytes: Uint8Array): StoredValue {
   const length = (bytes[0] << 8) | bytes[1];
   return {
     applied: parseApplied(decoder.decode(bytes.subarray(2, 2 + length))),
-    bytes: bytes.subarray(2 + length),
+    bytes: storedValueBytes(bytes),
   };
 }
