@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { joinAs, recordDecoder, recordEncoder, rejoiningConsumerGroup } from './kafkajs-patches.js';
+import { type PoolBroker, failingWithBroker, joinAs, recordDecoder, recordEncoder, rejoiningConsumerGroup } from './kafkajs-patches.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare bytes with.
 const load = createRequire(`${process.cwd()}/package.json`);
@@ -9,6 +9,8 @@ const Long = load('kafkajs/src/utils/long.js');
 const Decoder = load('kafkajs/src/protocol/decoder.js');
 const originalDecoder = load('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
 const ConsumerGroup = load('kafkajs/src/consumer/consumerGroup.js');
+const BrokerPool = load('kafkajs/src/cluster/brokerPool.js');
+const { KafkaJSRequestTimeoutError } = load('kafkajs/src/errors.js');
 
 describe(recordEncoder.name, () => {
   const patched = recordEncoder(Encoder);
@@ -69,5 +71,36 @@ describe(rejoiningConsumerGroup.name, () => {
     joinAs('balance', undefined);
 
     expect(make('balance').memberId).toBeNull();
+  });
+});
+
+describe(failingWithBroker.name, () => {
+  // kafkajs's own withBroker, on a pool of two brokers that each answer as `answer` says.
+  const pool = (answer: (nodeId: string) => Promise<unknown>) => ({
+    brokers: { 1: {}, 2: {} },
+    findBroker: async ({ nodeId }: { nodeId: string }) => ({ ask: () => answer(nodeId) }),
+  });
+  const ask = async ({ broker }: PoolBroker) => (broker as { ask: () => Promise<unknown> }).ask();
+  const withBroker = BrokerPool.prototype.withBroker;
+  const sut = failingWithBroker(withBroker);
+
+  it('throws the last error when no broker answers, where kafkajs resolves null', async () => {
+    const timedOut = pool(async () => {
+      throw new KafkaJSRequestTimeoutError('Request Metadata(key: 3, version: 6) timed out');
+    });
+    await expect(withBroker.call(timedOut, ask)).resolves.toBeNull();
+    await expect(sut.call(timedOut, ask)).rejects.toMatchObject({ name: 'KafkaJSRequestTimeoutError', retriable: true });
+  });
+
+  it('answers with the first broker that answers', async () => {
+    const oneDown = pool(async (nodeId) => {
+      if (nodeId === '1') throw new KafkaJSRequestTimeoutError('timed out');
+      return { topicMetadata: [] };
+    });
+    for (let attempt = 0; attempt < 5; attempt++) await expect(sut.call(oneDown, ask)).resolves.toEqual({ topicMetadata: [] });
+  });
+
+  it('passes on an answer that is null', async () => {
+    await expect(sut.call(pool(async () => null), ask)).resolves.toBeNull();
   });
 });

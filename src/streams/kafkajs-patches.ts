@@ -11,6 +11,10 @@
  *   and time from text into 64-bit objects and adding, one allocation per varint byte, and
  *   its headers by copying an object per header.
  *
+ * A fix to how it fails: when no broker answers a request made through its broker pool (one
+ * broker, timing out under load), kafkajs resolves null instead of failing, and its callers throw
+ * a TypeError nobody retries ({@link failingWithBroker}).
+ *
  * And one addition: a consumer can join its group as the member a previous run of the same
  * instance was ({@link joinAs}), so that a restart after SIGKILL does not wait for the dead
  * member's session to expire (KIP-345's static membership does that in the Java client; kafkajs
@@ -245,6 +249,40 @@ export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): 
   };
 }
 
+/** What kafkajs's broker pool hands a request to make. */
+export interface PoolBroker {
+  nodeId: string;
+  broker: unknown;
+}
+
+type WithBroker = (this: unknown, callback: (args: PoolBroker) => Promise<unknown>) => Promise<unknown>;
+
+/**
+ * kafkajs's `BrokerPool.withBroker`, failing when no broker answered. kafkajs asks each broker in
+ * turn and, when every one fails, resolves null: with one broker, a metadata request timed out on
+ * a loaded machine is enough. Its callers then throw a TypeError ("Cannot read properties of null
+ * (reading 'topicMetadata')") that neither kafkajs nor the core retries, and the service failed
+ * to start. This throws the last broker's error instead, which both retry when it is transient.
+ */
+export function failingWithBroker(withBroker: WithBroker): WithBroker {
+  return async function (this: unknown, callback) {
+    let lastError: unknown;
+    let answered = false;
+    const result = await withBroker.call(this, async (args) => {
+      try {
+        const value = await callback(args);
+        answered = true;
+        return value;
+      } catch (error) {
+        lastError = error;
+        throw error;
+      }
+    });
+    if (!answered && lastError !== undefined) throw lastError;
+    return result;
+  };
+}
+
 /** The kafkajs release whose internals the replacements below stand in for. */
 export const PATCHED_VERSION = '2.2.4';
 
@@ -291,6 +329,9 @@ if (commonJs) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's 64-bit integers, CommonJS only
   const long = require('kafkajs/src/utils/long.js') as KafkaLong;
   install(require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'), recordDecoder(long));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's broker pool, CommonJS only
+  const { prototype: brokerPool } = require('kafkajs/src/cluster/brokerPool.js') as { prototype: { withBroker: WithBroker } };
+  brokerPool.withBroker = failingWithBroker(brokerPool.withBroker);
   // Subclassed rather than replaced: loaded first, then its exports swapped before the consumer loads it.
   const consumerGroupPath = require.resolve('kafkajs/src/consumer/consumerGroup.js');
   if (!require.cache[require.resolve('kafkajs/src/consumer/index.js')]) {
