@@ -51,15 +51,28 @@ const ROUTINE = [
   /another concurrent operation on the same transaction/i,
 ];
 
+// kafkajs messages that say little on their own, in words an operator can act on.
+const EXPLAINED = new Map([
+  // A reply whose request kafkajs had already given up on (requestTimeout): the request failed
+  // and was retried or reported; this line only says the broker answered late.
+  ['Response without match', 'a broker answered a request after it had timed out: the broker or this machine is slow'],
+]);
+
+/** What an operator sees of a kafkajs log entry: the level it is logged at, and the line. */
+export function describeKafkaLog({ level, log }: Pick<LogEntry, 'level' | 'log'>): { level: 'error' | 'warn' | 'debug'; line: string } {
+  const { message, ...extra } = log;
+  const line = `${EXPLAINED.get(message) ?? message}${extra.groupId ? ` (group ${extra.groupId})` : ''}${extra.error ? `: ${extra.error}` : ''}`;
+  const routine = ROUTINE.some((pattern) => pattern.test(line));
+  if (level <= logLevel.ERROR && !routine) return { level: 'error', line };
+  if (level <= logLevel.WARN && !routine) return { level: 'warn', line };
+  return { level: 'debug', line };
+}
+
 function logCreator() {
   const logger = new Logger('kafkajs');
-  return ({ level, log }: LogEntry) => {
-    const { message, ...extra } = log;
-    const line = `${message}${extra.groupId ? ` (group ${extra.groupId})` : ''}${extra.error ? `: ${extra.error}` : ''}`;
-    const routine = ROUTINE.some((pattern) => pattern.test(line));
-    if (level <= logLevel.ERROR && !routine) logger.error(line);
-    else if (level <= logLevel.WARN && !routine) logger.warn(line);
-    else logger.debug(line);
+  return (entry: LogEntry) => {
+    const { level, line } = describeKafkaLog(entry);
+    logger[level](line);
   };
 }
 
