@@ -1,10 +1,14 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, uniquePrefix } from './support/kafka.js';
-import { Service, scratchDir } from './support/service.js';
+import { brokers, eventually, uniquePrefix } from './support/kafka.js';
+import { Service, freePort, scratchDir } from './support/service.js';
 
 const ADMIN_TOKEN = 'e2e-logging-token-0123456789';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Deposits made while stdout is not read: their request lines are several times what a pipe holds. */
+const DEPOSITS = 2000;
 
 interface LogLine {
   level: string;
@@ -92,4 +96,66 @@ describe('the logs', () => {
     expect(output).not.toContain(flagged.body.token);
     expect(output).not.toContain('token=');
   }, 60_000);
+});
+
+
+/**
+ * The service's log goes to stdout, and whoever reads stdout (a terminal, a log shipper, a
+ * pipe) may stall. The service must keep answering meanwhile, and keep the lines for the reader
+ * (up to 16 MiB of them): a synchronous write to a full pipe would stop every request.
+ */
+describe('logging to a stdout nobody reads', () => {
+  const data = scratchDir('logging');
+  let child: ChildProcess;
+  let url: string;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    child = spawn(process.execPath, ['dist/main.js'], {
+      env: {
+        ...process.env,
+        KAFKA_BROKERS: brokers().join(','),
+        KAFKA_TOPIC_PREFIX: uniquePrefix('logging'),
+        KAFKA_SESSION_TIMEOUT_MS: '3000',
+        DATA_DIR: join(data, 'svc'),
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        LOG_FORMAT: 'json',
+      },
+      // stdout is a pipe this test does not read until the end: once the pipe and the stream's
+      // buffer are full (~100 KB), every write of the service's finds it full.
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    child.stdout!.pause();
+    await eventually('the service to be ready', async () => (await fetch(`${url}/health/ready`).then((response) => response.status, () => 0)) === 200, 90_000);
+  }, 120_000);
+
+  afterAll(() => {
+    child?.kill('SIGKILL');
+    rmSync(data, { recursive: true, force: true });
+  });
+
+  it('answers every deposit while the pipe is full, and writes every request line once it is read', async () => {
+    const statuses: number[] = [];
+    for (let from = 0; from < DEPOSITS; from += 50) {
+      const batch = Array.from({ length: 50 }, (_, index) =>
+        fetch(`${url}/deposit`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ wallet_id: `log-${from + index}`, amount: '1.00' }),
+        }).then((response) => response.status),
+      );
+      statuses.push(...(await Promise.all(batch)));
+    }
+    expect(statuses.filter((status) => status === 202)).toHaveLength(DEPOSITS);
+
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stdout!.resume();
+    const depositLines = () => output.split('\n').filter((line) => line.includes('"msg":"POST /deposit 202')).length;
+    await eventually(`${DEPOSITS} request lines on stdout`, () => depositLines() >= DEPOSITS, 30_000);
+    expect(depositLines()).toBe(DEPOSITS);
+  }, 120_000);
 });
