@@ -1,8 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { brokers, eventually, uniquePrefix } from './support/kafka.js';
-import { Service, freePort, scratchDir } from './support/service.js';
+import { eventually, uniquePrefix } from './support/kafka.js';
+import { Service, scratchDir } from './support/service.js';
 
 const ADMIN_TOKEN = 'e2e-logging-token-0123456789';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -105,56 +104,34 @@ describe('the logs', () => {
  * (up to 16 MiB of them): a synchronous write to a full pipe would stop every request.
  */
 describe('logging to a stdout nobody reads', () => {
-  const data = scratchDir('logging');
-  let child: ChildProcess;
-  let url: string;
+  const data = scratchDir('logging-stalled');
+  let sut: Service;
 
   beforeAll(async () => {
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, ['dist/main.js'], {
-      env: {
-        ...process.env,
-        KAFKA_BROKERS: brokers().join(','),
-        KAFKA_TOPIC_PREFIX: uniquePrefix('logging'),
-        KAFKA_SESSION_TIMEOUT_MS: '3000',
-        DATA_DIR: join(data, 'svc'),
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'info',
-        LOG_FORMAT: 'json',
-      },
-      // stdout is a pipe this test does not read until the end: once the pipe and the stream's
-      // buffer are full (~100 KB), every write of the service's finds it full.
-      stdio: ['ignore', 'pipe', 'inherit'],
+    sut = await Service.start('stalled stdout', {
+      entry: 'main',
+      topicPrefix: uniquePrefix('logging-stalled'),
+      dataDir: join(data, 'service'),
+      env: { LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
     });
-    child.stdout!.pause();
-    await eventually('the service to be ready', async () => (await fetch(`${url}/health/ready`).then((response) => response.status, () => 0)) === 200, 90_000);
-  }, 120_000);
+  }, 90_000);
 
-  afterAll(() => {
-    child?.kill('SIGKILL');
+  afterAll(async () => {
+    await sut?.stop('SIGKILL');
     rmSync(data, { recursive: true, force: true });
   });
 
   it('answers every deposit while the pipe is full, and writes every request line once it is read', async () => {
+    sut.process.pauseStdout(true);
     const statuses: number[] = [];
     for (let from = 0; from < DEPOSITS; from += 50) {
-      const batch = Array.from({ length: 50 }, (_, index) =>
-        fetch(`${url}/deposit`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ wallet_id: `log-${from + index}`, amount: '1.00' }),
-        }).then((response) => response.status),
-      );
+      const batch = Array.from({ length: 50 }, (_, index) => sut.deposit(`log-${from + index}`, '1.00').then((response) => response.status));
       statuses.push(...(await Promise.all(batch)));
     }
     expect(statuses.filter((status) => status === 202)).toHaveLength(DEPOSITS);
 
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stdout!.resume();
-    const depositLines = () => output.split('\n').filter((line) => line.includes('"msg":"POST /deposit 202')).length;
+    sut.process.pauseStdout(false);
+    const depositLines = () => sut.process.lines(/"msg":"POST \/deposit 202/).length;
     await eventually(`${DEPOSITS} request lines on stdout`, () => depositLines() >= DEPOSITS, 30_000);
     expect(depositLines()).toBe(DEPOSITS);
   }, 120_000);

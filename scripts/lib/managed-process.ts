@@ -76,6 +76,15 @@ export class ManagedProcess {
     });
   }
 
+  /**
+   * Stops reading the process's stdout (true) or reads it again (false), as a log shipper that
+   * stalls would: unread, the pipe fills and the process's writes to it find it full.
+   */
+  pauseStdout(paused: boolean): void {
+    if (paused) this.child.stdout!.pause();
+    else this.child.stdout!.resume();
+  }
+
   /** Lines printed so far that match `pattern`. */
   lines(pattern: RegExp): string[] {
     return this.output.filter((line) => pattern.test(line));
