@@ -25,13 +25,22 @@ export class ManagedProcess {
       env: { ...process.env, LOG_FORMAT: 'json', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const collect = (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) this.output.push(line);
-      if (this.output.length > 2 * keepLines) this.output.splice(0, this.output.length - keepLines);
-      for (const listener of this.listeners) listener();
+    // A chunk ends wherever the pipe was cut, often inside a line: the tail waits for the rest.
+    const collector = () => {
+      let partial = '';
+      return (chunk: Buffer | null) => {
+        const lines = (partial + (chunk?.toString() ?? '\n')).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) if (line.trim()) this.output.push(line);
+        if (this.output.length > 2 * keepLines) this.output.splice(0, this.output.length - keepLines);
+        for (const listener of this.listeners) listener();
+      };
     };
-    this.child.stdout!.on('data', collect);
-    this.child.stderr!.on('data', collect);
+    for (const stream of [this.child.stdout!, this.child.stderr!]) {
+      const collect = collector();
+      stream.on('data', collect);
+      stream.on('end', () => collect(null));
+    }
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
   }
 
