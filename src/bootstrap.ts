@@ -8,6 +8,7 @@ import { Logger as NestLogger } from '@nestjs/common';
 import { AppModule, type ServiceOptions } from './app.module.js';
 import { type AppConfigShape, ConfigError, loadConfig } from './config/config.js';
 import { toExactJson } from './http/exact-json.js';
+import { serveDirectRoutes } from './http/direct-route.js';
 import { HttpErrorFilter } from './http/http-error.filter.js';
 import { fastifyOptions, limitInFlight, parseJsonBodies } from './http/http-server.js';
 import { acceptOnMoreQueues } from './http/more-listeners.js';
@@ -117,6 +118,7 @@ function configureHttp(app: NestFastifyApplication, config: AppConfigShape): Ret
   recordHttpMetrics(fastify, metrics);
   app.useGlobalFilters(new HttpErrorFilter());
   app.useGlobalPipes(new RequestValidationPipe());
+  serveDirectRoutes(app, fastify);
 
   const document = documentEdgeResponses(SwaggerModule.createDocument(
     app,

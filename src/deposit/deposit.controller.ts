@@ -1,4 +1,4 @@
-import { Body, ConflictException, Controller, Headers, HttpCode, HttpStatus, Post, Res, UseGuards } from '@nestjs/common';
+import { Body, ConflictException, Controller, Headers, HttpCode, HttpStatus, Post, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
@@ -12,12 +12,12 @@ import {
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { DirectRoute } from '../http/direct-route.js';
 import { ErrorDto } from '../http/error.dto.js';
 import { HttpErrorWithHeaders } from '../http/http-error.filter.js';
 import { Money } from '../money/money.js';
 import { DepositRequestDto, DepositResponseDto } from './dto/deposit.dto.js';
 import { DepositService, DepositUnavailableError, IdempotencyConflictError } from './deposit.service.js';
-import { JsonBodyGuard } from './json-body.guard.js';
 
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,128}$/;
 
@@ -28,7 +28,7 @@ export class DepositController {
 
   @Post('deposit')
   @HttpCode(HttpStatus.ACCEPTED)
-  @UseGuards(JsonBodyGuard)
+  @DirectRoute()
   @ApiOperation({
     summary: 'Deposit into a wallet',
     description:

@@ -20,36 +20,39 @@ function clearer(status: number, message: string): string {
  */
 @Catch()
 export class HttpErrorFilter implements ExceptionFilter {
-  private readonly logger = new Logger('HTTP');
-
   catch(exception: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const [status, message, headers] = this.describe(exception);
-    if (status >= 500 && status !== HttpStatus.SERVICE_UNAVAILABLE && status !== HttpStatus.GATEWAY_TIMEOUT) {
-      const request = host.switchToHttp().getRequest<FastifyRequest>();
-      this.logger.error(`request ${request.id}: ${exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)}`);
-    }
-    reply.status(status).headers({ ...headers, 'content-type': 'application/json; charset=utf-8' }).send({ error: message });
+    replyWithError(exception, host.switchToHttp().getRequest<FastifyRequest>(), host.switchToHttp().getResponse<FastifyReply>());
   }
+}
 
-  private describe(exception: unknown): [number, string, Record<string, string>] {
-    if (exception instanceof HttpException) {
-      const body = exception.getResponse();
-      const message =
-        typeof body === 'string'
-          ? body
-          : typeof body === 'object' && body !== null && 'message' in body
-            ? [body.message].flat().join('; ')
-            : exception.message;
-      const headers = (exception as HttpException & { headers?: Record<string, string> }).headers ?? {};
-      return [exception.getStatus(), clearer(exception.getStatus(), message), headers];
-    }
-    const fastifyError = exception as FastifyError;
-    if (fastifyError?.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-      return [fastifyError.statusCode, clearer(fastifyError.statusCode, fastifyError.message), {}];
-    }
-    return [HttpStatus.INTERNAL_SERVER_ERROR, 'internal error', {}];
+const logger = new Logger('HTTP');
+
+/** Answers `exception` as HttpErrorFilter does: also used by the direct routes (direct-route.ts), which Nest's filters never see. */
+export function replyWithError(exception: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const [status, message, headers] = describe(exception);
+  if (status >= 500 && status !== HttpStatus.SERVICE_UNAVAILABLE && status !== HttpStatus.GATEWAY_TIMEOUT) {
+    logger.error(`request ${request.id}: ${exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)}`);
   }
+  reply.status(status).headers({ ...headers, 'content-type': 'application/json; charset=utf-8' }).send({ error: message });
+}
+
+function describe(exception: unknown): [number, string, Record<string, string>] {
+  if (exception instanceof HttpException) {
+    const body = exception.getResponse();
+    const message =
+      typeof body === 'string'
+        ? body
+        : typeof body === 'object' && body !== null && 'message' in body
+          ? [body.message].flat().join('; ')
+          : exception.message;
+    const headers = (exception as HttpException & { headers?: Record<string, string> }).headers ?? {};
+    return [exception.getStatus(), clearer(exception.getStatus(), message), headers];
+  }
+  const fastifyError = exception as FastifyError;
+  if (fastifyError?.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return [fastifyError.statusCode, clearer(fastifyError.statusCode, fastifyError.message), {}];
+  }
+  return [HttpStatus.INTERNAL_SERVER_ERROR, 'internal error', {}];
 }
 
 /** An HttpException that carries response headers (Retry-After, WWW-Authenticate). */

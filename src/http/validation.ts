@@ -1,4 +1,4 @@
-import { type ArgumentMetadata, UnprocessableEntityException, ValidationPipe } from '@nestjs/common';
+import { type ArgumentMetadata, type Paramtype, UnprocessableEntityException, ValidationPipe } from '@nestjs/common';
 import type { ValidationError } from 'class-validator';
 
 /**
@@ -10,7 +10,7 @@ export interface SelfParsing<T> {
   parse(value: Record<string, unknown>): T;
 }
 
-function isSelfParsing(metatype: unknown): metatype is SelfParsing<unknown> {
+export function isSelfParsing(metatype: unknown): metatype is SelfParsing<unknown> {
   return typeof (metatype as Partial<SelfParsing<unknown>> | undefined)?.parse === 'function';
 }
 
@@ -43,24 +43,38 @@ export class RequestValidationPipe extends ValidationPipe {
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    // No body at all is an empty one (routes whose body is optional); a route that needs a
-    // JSON body refuses a missing one with 415 before this runs.
-    if (metadata.type === 'body' && value === undefined) value = {};
-    if (metadata.type === 'body' && metadata.metatype && (typeof value !== 'object' || value === null || Array.isArray(value))) {
-      throw new UnprocessableEntityException('the body must be a JSON object');
-    }
-    if (metadata.metatype && typeof value === 'object' && value !== null) {
-      // class-transformer recurses without bound (a deep body overflows the stack) and skips
-      // fields named like Object.prototype's members (so the whitelist never sees them).
-      if (depth(value) > MAX_DEPTH) throw new UnprocessableEntityException(`the ${metadata.type} is nested deeper than ${MAX_DEPTH} levels`);
-      const inherited = Object.keys(value).find((key) => key in Object.prototype || key === '__proto__');
-      if (inherited !== undefined) throw new UnprocessableEntityException(`unknown field ${inherited}`);
-    }
+    value = screened(value, metadata.type, metadata.metatype);
     if (isSelfParsing(metadata.metatype) && typeof value === 'object' && value !== null) {
       return metadata.metatype.parse(value as Record<string, unknown>);
     }
     return super.transform(value, metadata);
   }
+}
+
+/**
+ * `value` as a SelfParsing DTO parses it, after the checks every request value passes; the same
+ * as RequestValidationPipe, without its promise (for the direct routes, see direct-route.ts).
+ */
+export function parseSelf<T>(value: unknown, type: Paramtype, metatype: SelfParsing<T>): T {
+  return metatype.parse(screened(value, type, metatype) as Record<string, unknown>);
+}
+
+/** The checks before a DTO sees a request value: a body must be an object; nothing too deep or named like Object.prototype's members. */
+function screened(value: unknown, type: Paramtype, metatype: unknown): unknown {
+  // No body at all is an empty one (routes whose body is optional); a route that needs a
+  // JSON body refuses a missing one with 415 before this runs.
+  if (type === 'body' && value === undefined) value = {};
+  if (type === 'body' && metatype && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    throw new UnprocessableEntityException('the body must be a JSON object');
+  }
+  if (metatype && typeof value === 'object' && value !== null) {
+    // class-transformer recurses without bound (a deep body overflows the stack) and skips
+    // fields named like Object.prototype's members (so the whitelist never sees them).
+    if (depth(value) > MAX_DEPTH) throw new UnprocessableEntityException(`the ${type} is nested deeper than ${MAX_DEPTH} levels`);
+    const inherited = Object.keys(value).find((key) => key in Object.prototype || key === '__proto__');
+    if (inherited !== undefined) throw new UnprocessableEntityException(`unknown field ${inherited}`);
+  }
+  return value;
 }
 
 const MAX_DEPTH = 16;

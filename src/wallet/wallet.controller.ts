@@ -2,6 +2,7 @@ import { Controller, Get, GatewayTimeoutException, Param, Query, UnprocessableEn
 import { ApiGatewayTimeoutResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
 import { AppConfig } from '../config/config.js';
 import { decodeReadToken } from '../contracts/read-token.js';
+import { DirectRoute } from '../http/direct-route.js';
 import { ErrorDto } from '../http/error.dto.js';
 import { WalletParamsDto } from '../http/wallet-params.dto.js';
 import { Money } from '../money/money.js';
@@ -20,6 +21,7 @@ export class WalletController {
   ) {}
 
   @Get('check/:wallet_id')
+  @DirectRoute()
   @ApiOperation({
     summary: "A wallet's balance and flag",
     description:
