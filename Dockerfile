@@ -14,7 +14,9 @@ COPY src ./src
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime
+# NODE_OPTIONS: the node options of src/config/node-flags.ts, which npm start passes.
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=32 \
     PORT=8080 \
     DATA_DIR=/data
 WORKDIR /app

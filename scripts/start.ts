@@ -12,6 +12,7 @@
 import '../src/config/node-version.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { NODE_FLAGS } from '../src/config/node-flags.js';
 import { LocalKafkaError, defaultLocalKafkaOptions, startLocalKafka } from './kafka/launcher.js';
 
 async function main(): Promise<void> {
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
   }
 
   // The service runs in its own process group so that Ctrl-C reaches it exactly once, from here.
-  const child = spawn(process.execPath, ['--enable-source-maps', entry, ...entryArgs], {
+  const child = spawn(process.execPath, ['--enable-source-maps', ...NODE_FLAGS, entry, ...entryArgs], {
     stdio: 'inherit',
     detached: true,
     env: process.env,

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { NODE_FLAGS } from '../../src/config/node-flags.js';
 
 /**
- * A child Node.js process (the service, a processor, the core's sum-app) whose output is kept
- * for assertions and shown when something fails: used by the tests, the chaos run and the
- * benchmarks.
+ * A child Node.js process (the service, a processor, the core's sum-app), started with the
+ * service's node options (NODE_FLAGS), whose output is kept for assertions and shown when
+ * something fails: used by the tests, the chaos run and the benchmarks.
  */
 export class ManagedProcess {
   readonly output: string[] = [];
@@ -21,7 +22,7 @@ export class ManagedProcess {
     /** Keep only about this many of the last output lines (a process logging every request). */
     keepLines = Infinity,
   ) {
-    this.child = spawn(process.execPath, ['--enable-source-maps', ...nodeArgs, script, ...args], {
+    this.child = spawn(process.execPath, ['--enable-source-maps', ...NODE_FLAGS, ...nodeArgs, script, ...args], {
       env: { ...process.env, LOG_FORMAT: 'json', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
