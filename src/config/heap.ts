@@ -30,3 +30,12 @@ if (!given.includes('heap-growing-percent')) setFlagsFromString(`--heap-growing-
  * command line overrides it.
  */
 if (!given.includes('parallel-scavenge')) setFlagsFromString('--no-parallel-scavenge');
+
+/*
+ * The young generation of 32 MB semi-spaces that node's options give (node-flags.ts) is the main
+ * thread's alone: V8 sized it when that thread started, and worker threads started from here on
+ * get V8's default again. The HTTP thread's collections copy the requests in flight, which a
+ * larger young generation copies half as often; a processor thread's copy the fetched batches,
+ * and there it bought nothing for ~65 MB more in B2 (600 against 522-539 MB, docs/streams.md).
+ */
+if (given.includes('max-semi-space-size')) setFlagsFromString('--max-semi-space-size=0');
