@@ -17,7 +17,8 @@ import { setFlagsFromString } from 'node:v8';
 
 const HEAP_GROWING_PERCENT = 50;
 
-const given = process.execArgv.join(' ');
+// Options given on node's command line or in NODE_OPTIONS (the Docker image's way).
+const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
 if (!given.includes('heap-growing-percent')) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 
 /*

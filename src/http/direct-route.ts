@@ -32,8 +32,10 @@ interface DirectTarget {
  * - `@Headers('name')`: that header's text; `@Res({ passthrough: true })`: the reply.
  *
  * Errors leave as every other error (replyWithError); `@HttpCode` sets the status of success.
- * Anything else (guards, interceptors, pipes, filters, other parameters) is refused when the route
- * is registered, rather than silently skipped. Needs {@link serveDirectRoutes}.
+ * Anything else on the route or its controller (guards, interceptors, pipes, filters, other
+ * parameters) is refused when the route is registered, rather than silently skipped. Global ones
+ * (`app.useGlobal…`) do not run either: what the service sets globally, its error filter and its
+ * validation pipe, is what a direct route does itself. Needs {@link serveDirectRoutes}.
  */
 export function DirectRoute(): MethodDecorator {
   return (target, method, descriptor) => {
@@ -77,7 +79,7 @@ function directHandler(app: INestApplication, { owner, method }: DirectTarget, d
     args[index] = argument(type, data, types[index], where, Reflect.getMetadata(RESPONSE_PASSTHROUGH_METADATA, owner, method) === true);
     takesBody ||= type === RouteParamtypes.BODY;
   }
-  if (args.length !== Object.keys(params).length) throw new Error(`${name}: every parameter of a direct route needs a decorator`);
+  if (types.length !== Object.keys(params).length) throw new Error(`${name}: every parameter of a direct route needs a decorator`);
 
   const instance = app.get(owner, { strict: false }) as Record<string | symbol, (...args: unknown[]) => unknown>;
   return async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
