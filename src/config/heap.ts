@@ -27,8 +27,8 @@ if (!given.includes('heap-growing-percent')) setFlagsFromString(`--heap-growing-
  * (~3.4 MB survive each): done in parallel, each took ~14 ms on the thread and ~23 ms more on
  * the helpers, which compete for the same cores with the processor thread and the broker; alone,
  * ~15 ms on the thread and nothing else. Three interleaved pairs: 218-295 against 246-308 µs of
- * CPU per deposit, 2-11 % more deposits/s (docs/streams.md). `--parallel-scavenge` on node's
- * command line overrides it.
+ * CPU per deposit, 2-11 % more deposits/s (docs/streams.md). Measured on 2 cores; where cores
+ * are plenty, `--parallel-scavenge` on node's command line gives the helpers back.
  */
 if (!given.includes('parallel-scavenge')) setFlagsFromString('--no-parallel-scavenge');
 
