@@ -97,7 +97,6 @@ describe('the logs', () => {
   }, 60_000);
 });
 
-
 /**
  * The service's log goes to stdout, and whoever reads stdout (a terminal, a log shipper, a
  * pipe) may stall. The service must keep answering meanwhile, and keep the lines for the reader

@@ -52,50 +52,28 @@ if (kind === 'node') {
   const app = await NestFactory.create(FloorModule, new FastifyAdapter(), { logger: false });
   await app.listen(port, '127.0.0.1');
 } else if (kind === 'deposit') {
-  // The floor of a POST /deposit: node:http, JSON.parse, the service's own Deposit event
-  // (protobuf), partition and kafkajs (patched as the service patches it), one idempotent
-  // producer with acks=all sending what arrived while its previous send was in flight, then a
-  // 202 with a body shaped like ours. No validation beyond types, no views, no processors, no
-  // log line, no metrics. KAFKA_BROKERS and TOPIC (6 partitions, already created) from the
-  // environment.
+  // The floor of a POST /deposit: node:http, JSON.parse, then the service's own parts for what
+  // any deposit service must do: its amount parser, its Deposit event (protobuf) and its emitter
+  // (one idempotent acks=all producer, kafkajs patched as the service patches it, concurrent
+  // emits gathered into one request); a 202 with a body shaped like ours. No validation beyond
+  // that, no views, no processors, no log line, no metrics, no Nest. KAFKA_BROKERS and TOPIC
+  // (6 partitions, already created) from the environment.
   const { createRequire } = await import('node:module');
   const require = createRequire(new globalThis.URL('../../dist/main.js', import.meta.url));
-  require('./streams/kafkajs-patches.js');
+  const { ReliableProducer } = require('./streams/producer.js');
+  const { Emitter } = require('./streams/emitter.js');
   const { Kafka, logLevel } = require('kafkajs');
   const { newDeposit } = require('./contracts/deposit-event.js');
+  const { encodeReadToken } = require('./contracts/read-token.js');
   const { topics } = require('./contracts/topic-map.js');
-  const { partitionFor } = require('./streams/producer.js');
+  const { formatMinor, parseAmount } = require('./money/money.js');
   const kafka = new Kafka({ brokers: process.env.KAFKA_BROKERS.split(','), logLevel: logLevel.ERROR });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  const topic = process.env.TOPIC;
-  let queued = [];
-  let sending = false;
-  const flush = async () => {
-    sending = true;
-    while (queued.length > 0) {
-      const batch = queued;
-      queued = [];
-      try {
-        const acks = await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages: batch.map((item) => item.message) }] });
-        const base = new Map(acks.map((ack) => [ack.partition, Number(ack.baseOffset)]));
-        const seen = new Map();
-        for (const item of batch) {
-          const index = seen.get(item.message.partition) ?? 0;
-          seen.set(item.message.partition, index + 1);
-          item.resolve(base.get(item.message.partition) + index);
-        }
-      } catch (error) {
-        for (const item of batch) item.reject(error);
-      }
-    }
-    sending = false;
-  };
-  const produce = (message) =>
-    new Promise((resolve, reject) => {
-      queued.push({ message, resolve, reject });
-      if (!sending) void flush();
-    });
+  const emitter = new Emitter(new ReliableProducer(kafka, 'floor'), {
+    lingerMs: 2, // PRODUCE_LINGER_MS's default
+    timeoutMs: 10_000,
+    physical: () => process.env.TOPIC,
+    partitions: () => 6,
+  });
   createServer((request, response) => {
     const chunks = [];
     request.on('data', (chunk) => chunks.push(chunk));
@@ -105,24 +83,21 @@ if (kind === 'node') {
         response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
         response.end(text);
       };
-      let body;
+      let deposit;
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString());
-      } catch {
-        return answer(400, { error: 'the body is not valid JSON' });
+        const body = JSON.parse(Buffer.concat(chunks).toString());
+        deposit = newDeposit(String(body.wallet_id), parseAmount(body.amount), Date.now());
+      } catch (error) {
+        return answer(400, { error: error instanceof Error ? error.message : String(error) });
       }
-      if (typeof body?.wallet_id !== 'string' || !/^\d+(\.\d{1,2})?$/.test(String(body.amount))) return answer(422, { error: 'invalid' });
-      const [whole, cents = ''] = String(body.amount).split('.');
-      const deposit = newDeposit(body.wallet_id, BigInt(whole) * 100n + BigInt(cents.padEnd(2, '0')), Date.now());
-      const partition = partitionFor(body.wallet_id, 6);
-      produce({ key: body.wallet_id, value: Buffer.from(topics.deposit.codec.encode(deposit)), partition }).then(
-        (offset) =>
+      emitter.emit(topics.deposit, deposit.walletId, deposit).then(
+        ({ partition, offset }) =>
           answer(202, {
             deposit_id: deposit.depositId,
             wallet_id: deposit.walletId,
-            amount: Number(body.amount),
+            amount: Number(formatMinor(deposit.amountMinor)),
             accepted_at: new Date(Number(deposit.acceptedAtMs)).toISOString(),
-            token: Buffer.from(`d.${partition}.${offset}`).toString('base64url'),
+            token: encodeReadToken({ kind: 'deposit', partition, offset }),
           }),
         () => answer(503, { error: 'Kafka is unavailable' }),
       );
