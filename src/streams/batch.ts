@@ -147,7 +147,9 @@ export class BatchProcessor {
       for (let attempt = 1; ; attempt++) {
         const context = new RecordContext(this.group.name, record, key, entry.value, this.stores, storeChanges, source, this.outputTopics);
         try {
-          await handler(payload, context);
+          // Most handlers are synchronous: awaiting only a promise spares them a microtask each.
+          const returned = handler(payload, context);
+          if (isThenable(returned)) await returned;
         } catch (error) {
           if (error instanceof PoisonRecordError) {
             result.deadLetters.push({ record, error: errorMessage(error) });
@@ -178,13 +180,13 @@ export class BatchProcessor {
     return result;
   }
 
+  /** Encodes every value in place: the maps are the batch's own, and this is their last use. */
   private encodeStores(byStore: Map<string, Map<string, unknown>>): Map<string, Map<string, Uint8Array>> {
-    const encoded = new Map<string, Map<string, Uint8Array>>();
     for (const [storeName, changes] of byStore) {
       const codec = this.stores.get(storeName)!.codec;
-      encoded.set(storeName, new Map([...changes].map(([key, value]) => [key, codec.encode(value)])));
+      for (const [key, value] of changes) changes.set(key, codec.encode(value));
     }
-    return encoded;
+    return byStore as Map<string, Map<string, Uint8Array>>;
   }
 }
 
@@ -196,16 +198,17 @@ class RecordContext implements ProcessorContext<unknown> {
   newValue: unknown = undefined;
   /** What the handler emitted, when it did. */
   outputs: OutputRecord[] | undefined;
-  private pendingStores: StoreChanges | undefined;
+  /** What the handler put or published, in order, when it did: a flat list, since a handler writes a key or two. */
+  pendingWrites: PendingWrite[] | undefined;
 
   constructor(
     readonly group: string,
     record: InputRecord,
     readonly key: string,
     private readonly current: unknown,
-    private readonly stores: Map<string, TableTopic<unknown>>,
-    private readonly storeChanges: StoreChanges,
-    private readonly source: StateSource,
+    readonly stores: Map<string, TableTopic<unknown>>,
+    readonly storeChanges: StoreChanges,
+    readonly source: StateSource,
     private readonly outputTopics: ReadonlySet<string>,
   ) {
     this.topic = record.topic;
@@ -231,31 +234,64 @@ class RecordContext implements ProcessorContext<unknown> {
   store<T>(store: TableTopic<T>): StoreAccess<T> {
     const definition = this.stores.get(store.name);
     if (!definition) throw new Error(`group ${this.group} has no store ${store.name}`);
-    this.pendingStores ??= { kept: new Map(), published: new Map() };
-    const pending = changesOf(this.pendingStores.kept, store.name);
-    const committed = this.storeChanges.kept.get(store.name);
-    return {
-      get: async (key) => {
-        if (pending.has(key)) return pending.get(key) as T;
-        if (committed?.has(key)) return committed.get(key) as T;
-        const bytes = await this.source.getStore(store.name, key);
-        return bytes === undefined ? undefined : store.codec.decode(bytes);
-      },
-      put: (key, value) => {
-        pending.set(key, value);
-      },
-      publish: (key, value) => {
-        if (!definition.writeOnce) throw new Error(`group ${this.group} publishes to store ${store.name}, which is not write-once (tableTopic writeOnce)`);
-        changesOf(this.pendingStores!.published, store.name).set(key, value);
-      },
-    };
+    return new RecordStore(this, definition) as StoreAccess<T>;
+  }
+
+  write(pending: PendingWrite): void {
+    if (this.pendingWrites) this.pendingWrites.push(pending);
+    else this.pendingWrites = [pending];
   }
 
   commitStores(): void {
-    if (!this.pendingStores) return;
-    mergeByStore(this.storeChanges.kept, this.pendingStores.kept);
-    mergeByStore(this.storeChanges.published, this.pendingStores.published);
+    if (!this.pendingWrites) return;
+    for (const { store, key, value, published } of this.pendingWrites) {
+      changesOf(published ? this.storeChanges.published : this.storeChanges.kept, store).set(key, value);
+    }
   }
+}
+
+/** A store as one record's handler sees it: its own writes, then the batch's, then the local store. */
+class RecordStore implements StoreAccess<unknown> {
+  constructor(
+    private readonly context: RecordContext,
+    private readonly definition: TableTopic<unknown>,
+  ) {}
+
+  async get(key: string): Promise<unknown> {
+    const name = this.definition.name;
+    const pending = this.context.pendingWrites;
+    if (pending) {
+      for (let index = pending.length - 1; index >= 0; index--) {
+        const write = pending[index];
+        if (!write.published && write.store === name && write.key === key) return write.value;
+      }
+    }
+    const committed = this.context.storeChanges.kept.get(name);
+    if (committed?.has(key)) return committed.get(key);
+    const bytes = await this.context.source.getStore(name, key);
+    return bytes === undefined ? undefined : this.definition.codec.decode(bytes);
+  }
+
+  put(key: string, value: unknown): void {
+    this.context.write({ store: this.definition.name, key, value, published: false });
+  }
+
+  publish(key: string, value: unknown): void {
+    if (!this.definition.writeOnce) throw new Error(`group ${this.context.group} publishes to store ${this.definition.name}, which is not write-once (tableTopic writeOnce)`);
+    this.context.write({ store: this.definition.name, key, value, published: true });
+  }
+}
+
+interface PendingWrite {
+  store: string;
+  key: string;
+  value: unknown;
+  /** Written for views only (`StoreAccess.publish`). */
+  published: boolean;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
 /** Store changes by store name: those the group keeps, and those it only publishes. */

@@ -1,12 +1,12 @@
-import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import type { ChangelogRecord } from './changelog-reader.js';
 import { APPLIED_HEADER } from './state-store.js';
+import { WireReader, WireType, WireWriter } from './wire.js';
 
 /**
  * What changelog records hold. A table's record is one key's value, with the input offsets it
  * reflects in a header. A write-once store (see `tableTopic`'s `writeOnce`) writes the changes of
  * one commit in one record, a protobuf `StoreBatch` (proto/depositaja/v1/store_batch.proto),
- * written here with protobuf's wire format because the core has no generated code of its own.
+ * written here with protobuf's wire format (`wire.ts`) because the core has no generated code of its own.
  */
 
 /** The header that marks a changelog record as a `StoreBatch` (any other record is one key's value). */
@@ -24,12 +24,11 @@ const MAX_BATCH_BYTES = 256 * 1024;
 
 /** The entries as `StoreBatch` values of at most ~256 KiB each, in order. */
 export function* encodeStoreBatches(entries: Iterable<StoreEntry>): Generator<Uint8Array> {
-  let writer = new BinaryWriter();
+  const writer = new WireWriter();
   let bytes = 0;
   for (const { key, value, published } of entries) {
     if (bytes > 0 && bytes + key.length * 3 + value.length > MAX_BATCH_BYTES) {
       yield writer.finish();
-      writer = new BinaryWriter();
       bytes = 0;
     }
     writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).bytes(value);
@@ -62,8 +61,8 @@ export type EntryVisitor = (key: string, value: Uint8Array | undefined, appliedT
  * reading tags as plain varints (no object per entry, no array per tag either way).
  */
 export function forEachStoreEntry(bytes: Uint8Array, visit: EntryVisitor): void {
-  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const wire = new WireReader(buffer);
+  const wire = new WireReader(bytes);
+  const buffer = wire.buffer;
   while (wire.pos < buffer.length) {
     const tag = wire.varint();
     if (tag !== ENTRY_TAG) {
@@ -86,54 +85,6 @@ export function forEachStoreEntry(bytes: Uint8Array, visit: EntryVisitor): void 
       else wire.skip(inner);
     }
     visit(key, value, NONE, published);
-  }
-}
-
-/** The little of protobuf's wire format a `StoreBatch` needs, over a Buffer. */
-class WireReader {
-  pos = 0;
-
-  constructor(private readonly buffer: Buffer) {}
-
-  /** A varint of up to 32 bits (tags and lengths). */
-  varint(): number {
-    let value = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      if (this.pos >= this.buffer.length) throw new Error('StoreBatch: truncated varint');
-      const byte = this.buffer[this.pos++];
-      value |= (byte & 0x7f) << shift;
-      if (byte < 0x80) return value >>> 0;
-    }
-    throw new Error('StoreBatch: varint too long');
-  }
-
-  /** Moves past a length-delimited field's bytes; returns where they start (they end at `pos`). */
-  field(): number {
-    const length = this.varint();
-    const start = this.pos;
-    this.pos += length;
-    if (this.pos > this.buffer.length) throw new Error('StoreBatch: truncated field');
-    return start;
-  }
-
-  /** Moves past a field of an unknown number, by its wire type. */
-  skip(tag: number): void {
-    switch (tag & 7) {
-      case WireType.Varint:
-        while (this.buffer[this.pos++] >= 0x80 && this.pos < this.buffer.length);
-        break;
-      case WireType.Bit64:
-        this.pos += 8;
-        break;
-      case WireType.LengthDelimited:
-        this.field();
-        break;
-      case WireType.Bit32:
-        this.pos += 4;
-        break;
-      default:
-        throw new Error(`StoreBatch: unexpected wire type ${tag & 7}`);
-    }
   }
 }
 
