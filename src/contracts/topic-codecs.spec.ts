@@ -5,10 +5,23 @@ import { DepositSchema } from '../gen/depositaja/v1/deposit_pb.js';
 import { FlagEventSchema, FlagValueSchema } from '../gen/depositaja/v1/flag_pb.js';
 import { StoreBatchSchema } from '../gen/depositaja/v1/store_batch_pb.js';
 import { WindowStateSchema } from '../gen/depositaja/v1/threshold_pb.js';
-import { protobufCodec } from './codec.js';
+import { type Codec, protobufCodec } from '../streams/index.js';
+import { topics } from './topic-map.js';
 
-// Every message the service puts on a topic or in a store.
-const SCHEMAS: DescMessage[] = [DepositSchema, BalanceStateSchema, DepositRecordSchema, FlagEventSchema, FlagValueSchema, WindowStateSchema, StoreBatchSchema];
+/**
+ * The streams core compiles a codec per schema (src/streams/codec.ts) and promises protobuf-es's
+ * bytes and messages: checked here for the codec of every topic of the service, and for the
+ * core's own `StoreBatch`, on random values and on damaged bytes.
+ */
+const CODECS = [
+  [topics.deposit.name, DepositSchema, topics.deposit.codec],
+  [topics.flagWallet.name, FlagEventSchema, topics.flagWallet.codec],
+  [topics.balanceTable.name, BalanceStateSchema, topics.balanceTable.codec],
+  [topics.balanceDeposits.name, DepositRecordSchema, topics.balanceDeposits.codec],
+  [topics.thresholdTable.name, WindowStateSchema, topics.thresholdTable.codec],
+  [topics.flaggerTable.name, FlagValueSchema, topics.flaggerTable.codec],
+  ['a StoreBatch', StoreBatchSchema, protobufCodec(StoreBatchSchema)],
+] as Array<[string, DescMessage, Codec<MessageShape<DescMessage>>]>;
 
 /** Random values for a field: edge values and text that is not ASCII included. */
 function fieldValue(field: DescField): fc.Arbitrary<unknown> | undefined {
@@ -41,9 +54,8 @@ function message(desc: DescMessage): fc.Arbitrary<MessageShape<DescMessage>> {
 
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 
-describe(protobufCodec.name, () => {
-  it.each(SCHEMAS.map((schema) => [schema.typeName, schema] as const))('encodes and decodes %s exactly as protobuf-es does', (_, schema) => {
-    const sut = protobufCodec(schema);
+describe('the codec of every topic', () => {
+  it.each(CODECS)('%s: encodes and decodes exactly as protobuf-es does', (_, schema, sut) => {
     fc.assert(
       fc.property(message(schema), (value) => {
         const expected = toBinary(schema, value);
@@ -57,8 +69,7 @@ describe(protobufCodec.name, () => {
     );
   });
 
-  it.each(SCHEMAS.map((schema) => [schema.typeName, schema] as const))('decodes damaged %s bytes as protobuf-es does, or fails as it does', (_, schema) => {
-    const sut = protobufCodec(schema);
+  it.each(CODECS)('%s: decodes damaged bytes as protobuf-es does, or fails as it does', (_, schema, sut) => {
     const damaged = fc.oneof(
       // Cut short, or with bytes changed.
       fc.tuple(message(schema), fc.nat(), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 })).map(([value, cut, changes]) => {
@@ -80,7 +91,7 @@ describe(protobufCodec.name, () => {
   });
 
   it('keeps fields it does not know, as protobuf-es does', () => {
-    const sut = protobufCodec(BalanceStateSchema);
+    const sut = topics.balanceTable.codec;
     const known = toBinary(BalanceStateSchema, create(BalanceStateSchema, { balanceMinor: 250n }));
     const withUnknown = new Uint8Array([...known, (99 << 3) | 0, 7]);
 
@@ -91,7 +102,7 @@ describe(protobufCodec.name, () => {
   });
 
   it('refuses what protobuf-es refuses (a 64-bit value out of range), and writes what it coerces (a number for a string) as it does', () => {
-    const sut = protobufCodec(DepositSchema);
+    const sut = topics.deposit.codec;
     const coerced = { ...create(DepositSchema), walletId: 5 as unknown as string };
 
     expect(() => sut.encode(create(DepositSchema, { amountMinor: 2n ** 63n }))).toThrow(/int64/);
