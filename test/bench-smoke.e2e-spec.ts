@@ -24,8 +24,9 @@ describe('npm run bench (smoke)', () => {
       brokers: process.env.KAFKA_BROKERS,
       port: 0,
       profile: false,
-      // A killed processor's partitions move after the session timeout: short here.
-      serviceEnv: { KAFKA_SESSION_TIMEOUT_MS: '3000' },
+      // A killed processor's partitions move after the session timeout: short here. Info logs,
+      // so that a wrong wallet comes with the partitions' joins, restorations and commits.
+      serviceEnv: { KAFKA_SESSION_TIMEOUT_MS: '3000', LOG_LEVEL: 'info' },
       log: (line) => lines.push(line),
     });
 
