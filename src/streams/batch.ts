@@ -206,7 +206,7 @@ class RecordContext implements ProcessorContext<unknown> {
     record: InputRecord,
     readonly key: string,
     private readonly current: unknown,
-    readonly stores: Map<string, TableTopic<unknown>>,
+    private readonly stores: Map<string, TableTopic<unknown>>,
     readonly storeChanges: StoreChanges,
     readonly source: StateSource,
     private readonly outputTopics: ReadonlySet<string>,
