@@ -134,10 +134,7 @@ function compileField(field: DescField, seen: Map<DescMessage, CompiledMessage |
         }
       },
       read(reader, message) {
-        const length = reader.varint();
-        const end = reader.pos + length;
-        if (end > reader.end) throw new WireError('truncated field');
-        (message[name] as Fields[]).push(element.read(reader, end));
+        (message[name] as Fields[]).push(element.read(reader, reader.fieldEnd()));
       },
     };
   }
@@ -145,16 +142,17 @@ function compileField(field: DescField, seen: Map<DescMessage, CompiledMessage |
   const explicit = field.presence === EXPLICIT;
   if (field.fieldKind === 'enum') {
     if (!field.enum.open) return undefined;
-    return varintField(field, explicit, 0, (writer, value) => writer.int32(checkInt32(value)), (reader) => reader.int32(true));
+    return scalarField(field, explicit, WireType.Varint, isZero, (writer, value) => writer.int32(checkInt32(value)), (reader) => reader.int32(true));
   }
   if (field.fieldKind !== 'scalar' || field.longAsString) return undefined;
   switch (field.scalar) {
     case ScalarType.STRING:
-      return delimitedField(field, explicit, (value) => value === '', (writer, value) => writer.ascii(checkType<string>(value, 'string')), (reader) => reader.ascii());
+      return scalarField(field, explicit, WireType.LengthDelimited, (value) => value === '', (writer, value) => writer.ascii(checkType<string>(value, 'string')), (reader) => reader.ascii());
     case ScalarType.BYTES:
-      return delimitedField(
+      return scalarField(
         field,
         explicit,
+        WireType.LengthDelimited,
         (value) => value instanceof Uint8Array && value.length === 0,
         (writer, value) => {
           if (!(value instanceof Uint8Array)) throw new WireError('not bytes');
@@ -163,37 +161,41 @@ function compileField(field: DescField, seen: Map<DescMessage, CompiledMessage |
         (reader) => reader.bytes(),
       );
     case ScalarType.BOOL:
-      return varintField(field, explicit, false, (writer, value) => writer.bool(checkType<boolean>(value, 'boolean')), (reader) => reader.bool());
+      return scalarField(field, explicit, WireType.Varint, (value) => value === false, (writer, value) => writer.bool(checkType<boolean>(value, 'boolean')), (reader) => reader.bool());
     case ScalarType.INT64:
     case ScalarType.UINT64: {
       const signed = field.scalar === ScalarType.INT64;
-      return varintField(field, explicit, 0n, (writer, value) => writer.int64(checkType<bigint>(value, 'bigint'), signed), (reader) => reader.int64(signed));
+      return scalarField(field, explicit, WireType.Varint, (value) => value === 0n, (writer, value) => writer.int64(checkType<bigint>(value, 'bigint'), signed), (reader) => reader.int64(signed));
     }
     case ScalarType.INT32:
-      return varintField(field, explicit, 0, (writer, value) => writer.int32(checkInt32(value)), (reader) => reader.int32(true));
+      return scalarField(field, explicit, WireType.Varint, isZero, (writer, value) => writer.int32(checkInt32(value)), (reader) => reader.int32(true));
     case ScalarType.UINT32:
-      return varintField(field, explicit, 0, (writer, value) => writer.varint(checkUint32(value)), (reader) => reader.int32(false));
+      return scalarField(field, explicit, WireType.Varint, isZero, (writer, value) => writer.varint(checkUint32(value)), (reader) => reader.int32(false));
     default:
       return undefined;
   }
 }
 
-/** A field of wire type varint; with implicit presence, its zero value is not written. */
-function varintField(
+/**
+ * A scalar or enum field of one wire type. With implicit presence a default value (zero, false,
+ * empty) is not written; with explicit presence only an unset one is not.
+ */
+function scalarField(
   field: DescField,
   explicit: boolean,
-  zero: unknown,
+  wireType: WireType,
+  isDefault: (value: unknown) => boolean,
   write: (writer: WireWriter, value: unknown) => void,
   read: (reader: WireReader) => unknown,
 ): FieldCodec {
   const name = field.localName;
   const number = field.number;
   return {
-    tag: (number << 3) | WireType.Varint,
+    tag: (number << 3) | wireType,
     write(writer, message) {
       const value = message[name];
-      if (explicit ? value === undefined : value === zero) return;
-      write(writer.tag(number, WireType.Varint), value);
+      if (explicit ? value === undefined : isDefault(value)) return;
+      write(writer.tag(number, wireType), value);
     },
     read(reader, message) {
       message[name] = read(reader);
@@ -201,28 +203,7 @@ function varintField(
   };
 }
 
-/** A length-delimited scalar (text or bytes); with implicit presence, an empty one is not written. */
-function delimitedField(
-  field: DescField,
-  explicit: boolean,
-  isEmpty: (value: unknown) => boolean,
-  write: (writer: WireWriter, value: unknown) => void,
-  read: (reader: WireReader) => unknown,
-): FieldCodec {
-  const name = field.localName;
-  const number = field.number;
-  return {
-    tag: (number << 3) | WireType.LengthDelimited,
-    write(writer, message) {
-      const value = message[name];
-      if (explicit ? value === undefined : isEmpty(value)) return;
-      write(writer.tag(number, WireType.LengthDelimited), value);
-    },
-    read(reader, message) {
-      message[name] = read(reader);
-    },
-  };
-}
+const isZero = (value: unknown) => value === 0;
 
 function checkType<T>(value: unknown, type: 'string' | 'boolean' | 'bigint'): T {
   if (typeof value !== type) throw new WireError(`not a ${type}`);

@@ -69,7 +69,7 @@ export function forEachStoreEntry(bytes: Uint8Array, visit: EntryVisitor): void 
       wire.skip(tag);
       continue;
     }
-    const end = wire.varint() + wire.pos;
+    const end = wire.fieldEnd();
     let key = '';
     let value: Uint8Array = NONE;
     let published = false;

@@ -52,12 +52,18 @@ export class WireReader {
     throw new WireError('varint too long');
   }
 
+  /** Reads a length-delimited field's length; returns where its bytes end (they start at `pos`). */
+  fieldEnd(): number {
+    const end = this.varint() + this.pos;
+    if (end > this.end) throw new WireError('truncated field');
+    return end;
+  }
+
   /** Moves past a length-delimited field's bytes; returns where they start (they end at `pos`). */
   field(): number {
-    const length = this.varint();
+    const end = this.fieldEnd();
     const start = this.pos;
-    this.pos += length;
-    if (this.pos > this.end) throw new WireError('truncated field');
+    this.pos = end;
     return start;
   }
 
