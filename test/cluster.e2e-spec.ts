@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { startLocalKafkaNodes, stopLocalKafka } from '../scripts/kafka/launcher.js';
+import { logEndAdmin } from '../scripts/lib/kafka-admin.js';
 import { uniquePrefix } from './support/kafka.js';
 import { OwnBroker } from './support/own-broker.js';
 import { Service, scratchDir } from './support/service.js';
@@ -70,7 +71,7 @@ async function verify(service: Service, wallets: string[], acknowledged: Map<str
 /** Waits until the service's groups committed everything and its views read it all. */
 async function settle(service: Service, brokers: string[], prefix: string, sasl?: { username: string; password: string }) {
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING, ...(sasl && { sasl: { mechanism: 'scram-sha-256', ...sasl } }) });
-  const admin = kafka.admin();
+  const admin = logEndAdmin(kafka);
   await admin.connect();
   try {
     const deadline = Date.now() + 120_000;

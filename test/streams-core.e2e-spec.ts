@@ -5,6 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { Int64ValueSchema } from '@bufbuild/protobuf/wkt';
 import type { Admin, Producer } from 'kafkajs';
+import { logEndAdmin } from '../scripts/lib/kafka-admin.js';
+import { TransactionalProducer } from '../src/streams/producer.js';
 import { StreamsRuntime } from '../src/streams/streams-runtime.js';
 import type { View } from '../src/streams/view.js';
 import { type Sum, sumTopics } from './apps/sum-group.js';
@@ -25,7 +27,7 @@ describe('streams core on a real broker', () => {
   const runtimes: StreamsRuntime[] = [];
 
   beforeAll(async () => {
-    admin = kafka.admin();
+    admin = logEndAdmin(kafka);
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await Promise.all([admin.connect(), producer.connect()]);
   });
@@ -303,6 +305,29 @@ describe('streams core on a real broker', () => {
     expect(readyAtOnce).toBe(false);
     expect(w.differences(view)).toEqual([]);
   }, 120_000);
+
+  it("claiming a transactional id it holds already waits until the id's last transaction is visible, as a rejoin's restoration needs", async () => {
+    const w = world('claim');
+    await admin.createTopics({ topics: [{ topic: w.topic('log'), numPartitions: 1 }], waitForLeaders: true });
+    // Read-committed end offsets, as a restoration reads to.
+    const restoring = kafka.admin();
+    await restoring.connect();
+    const owner = new TransactionalProducer(kafka, w.topic('owner-0'));
+    const unseen: number[] = [];
+    try {
+      await owner.claim();
+      for (let i = 0; i < 40; i++) {
+        const [ack] = await owner.send([{ topic: w.topic('log'), partition: 0, key: 'k', value: Buffer.from(String(i)) }]);
+        await owner.claim();
+        const [end] = await restoring.fetchTopicOffsets(w.topic('log'));
+        if (Number(end.high) < ack.baseOffset + ack.count) unseen.push(i);
+      }
+    } finally {
+      await Promise.all([owner.close(), restoring.disconnect()]);
+    }
+
+    expect(unseen).toEqual([]);
+  }, 60_000);
 
   it('refuses to start when a dead-letter topic made by hand has fewer partitions than its input', async () => {
     const w = world('dlq-narrow');

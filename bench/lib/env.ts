@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { type LocalKafkaOptions, defaultLocalKafkaOptions, localKafkaPids, startLocalKafka, stopLocalKafka, wipeLocalKafka } from '../../scripts/kafka/launcher';
 import { freePort } from '../../scripts/lib/free-port';
+import { logEndAdmin } from '../../scripts/lib/kafka-admin';
 import { ManagedProcess } from '../../scripts/lib/managed-process';
 
 export interface BenchEnvOptions {
@@ -135,7 +136,7 @@ export class BenchEnv {
     private readonly ownBroker: LocalKafkaOptions | undefined,
   ) {
     this.kafka = new Kafka({ brokers: brokers.split(','), clientId: 'bench', logLevel: logLevel.NOTHING });
-    this.admin = this.kafka.admin();
+    this.admin = logEndAdmin(this.kafka);
   }
 
   static async start(options: BenchEnvOptions): Promise<BenchEnv> {

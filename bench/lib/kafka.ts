@@ -20,7 +20,7 @@ export const GROUP_INPUTS: GroupInputs = [
 /** The partition count the bench runs the service with (the service's default). */
 export const PARTITIONS = 6;
 
-/** End offset (high watermark) of every partition of `topic`; undefined while it does not exist. */
+/** End offset (log end) of every partition of `topic`, with an admin from `logEndAdmin`; undefined while it does not exist. */
 export async function endOffsets(admin: Admin, topic: string): Promise<number[] | undefined> {
   try {
     const offsets = await admin.fetchTopicOffsets(topic);

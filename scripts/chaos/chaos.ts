@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { type LocalKafkaOptions, defaultLocalKafkaOptions, startLocalKafka, stopLocalKafka, wipeLocalKafka } from '../kafka/launcher';
 import { freePort } from '../lib/free-port';
+import { logEndAdmin } from '../lib/kafka-admin';
 import { ManagedProcess } from '../lib/managed-process';
 import { exceedsInSomeWindow } from '../lib/threshold-rule';
 
@@ -213,7 +214,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     // Settle: every group has committed every input record, and the API's views read it all.
     const kafka = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
+    const admin = logEndAdmin(kafka);
     await admin.connect();
     try {
       for (const [group, topics] of [['balance', ['deposit']], ['threshold', ['deposit', 'flag_wallet']], ['flagger', ['flag_wallet']]] as const) {

@@ -160,8 +160,16 @@ export class TransactionalProducer {
     this.logger = new Logger(`Producer:${transactionalId}`);
   }
 
-  /** Takes the transactional id over: older producers with it are fenced, their open transaction aborted. */
+  /**
+   * Takes the transactional id over: older producers with it are fenced, their open transaction
+   * aborted. Always with a new producer, even when this one holds the id already (a rejoin):
+   * Kafka answers a commit before it has written the transaction's markers, and only a new
+   * producer id request waits for them. Without it, a restoration right after a commit could
+   * read the changelog's end (its last stable offset) from before this instance's own last
+   * transaction.
+   */
   async claim(): Promise<void> {
+    await this.close();
     const producer = await this.connect();
     const transaction = await producer.transaction();
     await transaction.abort();

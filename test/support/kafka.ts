@@ -20,7 +20,7 @@ export async function eventually(what: string, check: () => Promise<boolean> | b
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-/** Records of `topic` not yet committed by consumer group `groupId` (every partition). */
+/** Records of `topic` not yet committed by consumer group `groupId` (every partition); pass an admin from `logEndAdmin`. */
 export async function groupLag(admin: Admin, groupId: string, topic: string): Promise<number> {
   const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
   return ends.reduce((lag, end) => {
@@ -29,7 +29,7 @@ export async function groupLag(admin: Admin, groupId: string, topic: string): Pr
   }, 0);
 }
 
-/** The end offset of every partition of `topic`. */
+/** The end offset of every partition of `topic` (the log's end, with an admin from `logEndAdmin`). */
 export async function endOffsets(admin: Admin, topic: string): Promise<Map<number, number>> {
   return new Map((await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => [partition, Number(high)]));
 }
