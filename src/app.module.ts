@@ -9,25 +9,16 @@ import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MonitorModule } from './monitor/monitor.module.js';
+import type { ProcessorName, ServiceOptions } from './service-options.js';
 import { StreamsModule } from './streams/index.js';
 import { ThresholdModule } from './threshold/threshold.module.js';
 import { WalletModule } from './wallet/wallet.module.js';
-
-/** The processor groups a process may run; each one is a module of its own. */
-export const PROCESSOR_NAMES = ['balance', 'threshold', 'flagger'] as const;
-export type ProcessorName = (typeof PROCESSOR_NAMES)[number];
 
 const PROCESSOR_MODULES: Record<ProcessorName, Type> = {
   balance: BalanceModule,
   threshold: ThresholdModule,
   flagger: FlaggerModule,
 };
-
-/** What one process runs: the HTTP API, and any subset of the processor groups. */
-export interface ServiceOptions {
-  api: boolean;
-  processors: readonly ProcessorName[];
-}
 
 /** What one thread of a process runs: `operations` are health, metrics and the monitor (main thread only). */
 interface ThreadModules extends ServiceOptions {

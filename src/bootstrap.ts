@@ -1,11 +1,9 @@
-import { existsSync } from 'node:fs';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
-import { Logger as NestLogger } from '@nestjs/common';
-import { AppModule, type ServiceOptions } from './app.module.js';
+import { AppModule } from './app.module.js';
 import { type AppConfigShape, ConfigError, loadConfig } from './config/config.js';
 import { toExactJson } from './http/exact-json.js';
 import { serveDirectRoutes } from './http/direct-route.js';
@@ -15,8 +13,9 @@ import { acceptOnMoreQueues } from './http/more-listeners.js';
 import { documentEdgeResponses } from './http/openapi.js';
 import { RequestValidationPipe } from './http/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';
-import { ProcessorThreadError, type ProcessorThreadData, ProcessorThreads, type ThreadMessage, processorThreadCount } from './processor-threads.js';
-import { type GroupSource, StoreInUseError, StreamsRuntime, type ThreadPort, TopicMismatchError, connectStreams, serveGroups } from './streams/index.js';
+import { ProcessorThreadError, type ProcessorThreadData, type ProcessorThreads, type ThreadMessage } from './processor-threads.js';
+import type { ServiceOptions } from './service-options.js';
+import { StoreInUseError, StreamsRuntime, type ThreadPort, TopicMismatchError, connectStreams, serveGroups } from './streams/index.js';
 
 /** The longest a graceful stop may take before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -26,24 +25,16 @@ const DRAIN_MS = 5_000;
 
 /**
  * Builds and starts one process of the service: the HTTP server (API routes when
- * `options.api`; health, metrics and docs always) and the chosen processor groups, on
- * PROCESSOR_THREADS worker threads (or on this thread when that is 0).
+ * `options.api`; health, metrics and docs always) and the chosen processor groups, on the
+ * worker threads launch.ts started (`threads`), or on this thread when it started none.
  * SIGTERM and SIGINT stop it gracefully: new requests get 503, requests in flight are answered,
  * groups finish their batch and commit, stores close; then exit 0. A signal during start-up
  * stops it the same way once it has started. A processor thread that dies stops it all (exit 1).
  */
-export async function runService(options: ServiceOptions): Promise<NestFastifyApplication> {
+export async function runService(options: ServiceOptions, config: AppConfigShape, threads?: ProcessorThreads): Promise<NestFastifyApplication> {
   const stopper = new Stopper();
-  if (existsSync('.env')) process.loadEnvFile('.env');
-  const config = loadConfig();
-  const threads = options.processors.length > 0 ? processorThreadCount(config.processorThreads, options.api) : 0;
-  const here = threads > 0 ? [] : options.processors;
-  // The threads boot (a Nest application each) while this thread builds its own: a second off
-  // every start. Their groups reach health and metrics here once the runtime exists.
-  const remoteGroups: GroupSource[] = [];
-  const threadsStarting =
-    threads > 0 ? ProcessorThreads.start(threads, options.processors, config, (source) => remoteGroups.push(source), new NestLogger(), (reason) => stopper.fail(reason)) : undefined;
-  threadsStarting?.catch(() => undefined); // awaited below, after the HTTP server listens
+  threads?.onFailure((reason) => stopper.fail(reason));
+  const here = threads ? [] : options.processors;
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, { ...options, processors: here, operations: true }),
     new FastifyAdapter(fastifyOptions(config)),
@@ -51,7 +42,7 @@ export async function runService(options: ServiceOptions): Promise<NestFastifyAp
     { bufferLogs: true, bodyParser: false },
   );
   app.useLogger(app.get(Logger));
-  for (const source of remoteGroups) app.get(StreamsRuntime).addGroupSource(source);
+  for (const source of threads?.sources ?? []) app.get(StreamsRuntime).addGroupSource(source);
   const http = configureHttp(app, config);
   if (here.length > 0) connectStreams(app);
   await app.init();
@@ -59,8 +50,12 @@ export async function runService(options: ServiceOptions): Promise<NestFastifyAp
   await app.listen({ port: config.http.port, host: config.http.host, backlog: LISTEN_BACKLOG });
   http.alsoClose(await acceptOnMoreQueues(app.getHttpServer(), MORE_ACCEPT_QUEUES));
   if (here.length > 0) await app.startAllMicroservices();
-  const processorThreads = await threadsStarting;
-  stopper.ready(app, (timeoutMs) => http.drain(timeoutMs), processorThreads);
+  if (threads) {
+    await threads.started;
+    const plural = threads.count === 1 ? '' : 's';
+    app.get(Logger).log(`processor groups ${threads.processors.join(', ')} running on ${threads.count} worker thread${plural}`, 'ProcessorThreads');
+  }
+  stopper.ready(app, (timeoutMs) => http.drain(timeoutMs), threads);
   return app;
 }
 

@@ -6,8 +6,8 @@
 import './config/node-version.js';
 import './config/heap.js';
 import { parseArgs } from 'node:util';
-import { PROCESSOR_NAMES } from './app.module.js';
-import { exitOnStartupFailure, runService } from './bootstrap.js';
+import { launch } from './launch.js';
+import { PROCESSOR_NAMES } from './service-options.js';
 
 const HELP = `Usage: node dist/main.js [--no-processors]
 
@@ -20,5 +20,5 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(HELP);
 } else {
-  runService({ api: true, processors: values['no-processors'] ? [] : PROCESSOR_NAMES }).catch(exitOnStartupFailure);
+  launch({ api: true, processors: values['no-processors'] ? [] : PROCESSOR_NAMES });
 }

@@ -1,10 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { LoggerService } from '@nestjs/common';
-import type { ProcessorName } from './app.module.js';
 import type { AppConfigShape } from './config/config.js';
-import { type GroupSource, RemoteGroups } from './streams/index.js';
+import type { ProcessorName } from './service-options.js';
+import { type GroupSource, RemoteGroups } from './streams/group-port.js';
 
 /** What a processor thread is handed when it starts. */
 export interface ProcessorThreadData {
@@ -42,46 +41,58 @@ const THREAD_HEAP_MB = 256;
  * consumer group, so the threads share the partitions as separate processes would; their
  * statuses reach health, metrics and the monitor of the main thread.
  *
+ * This module imports no Nest and no Kafka client: launch.ts starts the threads before the main
+ * thread loads the rest of the service, so that both load theirs at once.
+ *
  * A thread that dies stops the whole service (`onFailure`): never half a service running.
  */
 export class ProcessorThreads {
+  /** Each thread's groups, as health, metrics and the monitor of the main thread read them. */
+  readonly sources: GroupSource[] = [];
+  /** Settles once every thread has joined its groups; rejects (all threads stopped) when one could not. */
+  readonly started: Promise<void>;
   private readonly workers: Array<{ worker: Worker; exited: Promise<void> }> = [];
   private stopping = false;
+  private failure?: string;
+  private failed?: (reason: string) => void;
 
-  private constructor(private readonly logger: LoggerService) {}
-
-  /** Starts `count` threads and resolves once each has joined its groups. */
-  static async start(
-    count: number,
-    processors: readonly ProcessorName[],
+  private constructor(
+    readonly count: number,
+    readonly processors: readonly ProcessorName[],
     config: AppConfigShape,
-    addGroups: (source: GroupSource) => void,
-    logger: LoggerService,
-    onFailure: (reason: string) => void,
-  ): Promise<ProcessorThreads> {
-    const threads = new ProcessorThreads(logger);
-    try {
-      await Promise.all(
-        Array.from({ length: count }, (_, index) => {
-          const data: ProcessorThreadData = {
-            index,
-            processors,
-            // Thread 0 keeps the folder the service used before it had threads, so restarts stay warm.
-            dataDir: index === 0 ? config.dataDir : join(config.dataDir, `thread-${index}`),
-            logFormat: config.log.format,
-          };
-          return threads.spawn(data, addGroups, onFailure);
-        }),
-      );
-    } catch (error) {
-      await threads.stop(5000);
-      throw error;
-    }
-    logger.log(`processor groups ${processors.join(', ')} running on ${count} worker thread${count === 1 ? '' : 's'}`, 'ProcessorThreads');
-    return threads;
+  ) {
+    const spawned = Array.from({ length: count }, (_, index) =>
+      this.spawn({
+        index,
+        processors,
+        // Thread 0 keeps the folder the service used before it had threads, so restarts stay warm.
+        dataDir: index === 0 ? config.dataDir : join(config.dataDir, `thread-${index}`),
+        logFormat: config.log.format,
+      }),
+    );
+    this.started = Promise.all(spawned).then(
+      () => undefined,
+      async (error: unknown) => {
+        await this.stop(5000);
+        throw error;
+      },
+    );
+    // Awaited by the caller, maybe only after a rejection: that is no unhandled rejection.
+    this.started.catch(() => undefined);
   }
 
-  private spawn(data: ProcessorThreadData, addGroups: (source: GroupSource) => void, onFailure: (reason: string) => void): Promise<void> {
+  /** Spawns `count` threads; they boot and join their groups while the caller goes on. */
+  static start(count: number, processors: readonly ProcessorName[], config: AppConfigShape): ProcessorThreads {
+    return new ProcessorThreads(count, processors, config);
+  }
+
+  /** Calls `handler` once when a started thread dies (at once if one died already). */
+  onFailure(handler: (reason: string) => void): void {
+    this.failed = handler;
+    if (this.failure) handler(this.failure);
+  }
+
+  private spawn(data: ProcessorThreadData): Promise<void> {
     const worker = new Worker(join(__dirname, 'processor-thread.js'), {
       workerData: data,
       name: `processors-${data.index}`,
@@ -91,9 +102,10 @@ export class ProcessorThreads {
     });
     this.workers.push({ worker, exited: new Promise((resolve) => worker.once('exit', () => resolve())) });
     const groups = new RemoteGroups(worker, data.processors);
-    addGroups(groups);
+    this.sources.push(groups);
     return new Promise((resolve, reject) => {
       let started = false;
+      let crash = '';
       worker.on('message', (message: ThreadMessage) => {
         if (message.kind === 'thread.started') {
           started = true;
@@ -103,14 +115,20 @@ export class ProcessorThreads {
         }
       });
       worker.on('error', (error) => {
-        this.logger.error(`processor thread ${data.index} failed: ${error.stack ?? error.message}`, undefined, 'ProcessorThreads');
+        crash = `: ${error.stack ?? error.message}`;
       });
       worker.on('exit', (code) => {
         groups.lost();
-        if (!started) reject(new ProcessorThreadError(`processor thread ${data.index} exited with code ${code} while starting`));
-        else if (!this.stopping) onFailure(`processor thread ${data.index} stopped unexpectedly (exit code ${code})`);
+        if (!started) reject(new ProcessorThreadError(`processor thread ${data.index} exited with code ${code} while starting${crash}`));
+        else if (!this.stopping) this.fail(`processor thread ${data.index} stopped unexpectedly (exit code ${code})${crash}`);
       });
     });
+  }
+
+  private fail(reason: string): void {
+    if (this.failure) return;
+    this.failure = reason;
+    this.failed?.(reason);
   }
 
   /** Asks every thread to finish its batches, commit and close its stores; waits up to `timeoutMs`. */

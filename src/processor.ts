@@ -7,8 +7,8 @@
 import './config/node-version.js';
 import './config/heap.js';
 import { parseArgs } from 'node:util';
-import { PROCESSOR_NAMES } from './app.module.js';
-import { exitOnStartupFailure, runService } from './bootstrap.js';
+import { launch } from './launch.js';
+import { PROCESSOR_NAMES } from './service-options.js';
 
 const HELP = `Usage: node dist/processor.js [--balance] [--threshold] [--flagger]
 
@@ -27,5 +27,5 @@ const chosen = PROCESSOR_NAMES.filter((name) => values[name]);
 if (values.help) {
   console.log(HELP);
 } else {
-  runService({ api: false, processors: chosen.length > 0 ? chosen : PROCESSOR_NAMES }).catch(exitOnStartupFailure);
+  launch({ api: false, processors: chosen.length > 0 ? chosen : PROCESSOR_NAMES });
 }

@@ -1,0 +1,29 @@
+import { existsSync } from 'node:fs';
+import { type AppConfigShape, loadConfig } from './config/config.js';
+import { ProcessorThreads, processorThreadCount } from './processor-threads.js';
+import type { ServiceOptions } from './service-options.js';
+
+/**
+ * Starts a process of the service (main.ts, processor.ts) in the order that gets its groups
+ * processing soonest: first, from modules that load in ~0.1 s, the configuration and the
+ * processor threads; then the rest of the service (bootstrap.ts: Nest, fastify, kafkajs, every
+ * module, ~0.5 s). Each thread loads its own copy of all that meanwhile, on another core: before,
+ * it began only once this thread had loaded its own, about half a second later on every start.
+ */
+export function launch(options: ServiceOptions): void {
+  let config: AppConfigShape | undefined;
+  let threads: ProcessorThreads | undefined;
+  let failure: unknown;
+  try {
+    if (existsSync('.env')) process.loadEnvFile('.env');
+    config = loadConfig();
+    const count = options.processors.length > 0 ? processorThreadCount(config.processorThreads, options.api) : 0;
+    if (count > 0) threads = ProcessorThreads.start(count, options.processors, config);
+  } catch (error) {
+    failure = error;
+  }
+  void import('./bootstrap.js').then(({ exitOnStartupFailure, runService }) => {
+    if (!config) return exitOnStartupFailure(failure);
+    runService(options, config, threads).catch(exitOnStartupFailure);
+  });
+}
