@@ -12,6 +12,7 @@ import { fastifyOptions, limitInFlight, parseJsonBodies } from './http/http-serv
 import { acceptOnMoreQueues } from './http/more-listeners.js';
 import { documentEdgeResponses } from './http/openapi.js';
 import { RequestValidationPipe } from './http/validation.js';
+import { StartUp } from './health/start-up.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { ProcessorThreadError, type ProcessorThreadData, type ProcessorThreads, type ThreadMessage } from './processor-threads.js';
 import type { ServiceOptions } from './service-options.js';
@@ -56,6 +57,7 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
     app.get(Logger).log(`processor groups ${threads.processors.join(', ')} running on ${threads.count} worker thread${plural}`, 'ProcessorThreads');
   }
   stopper.ready(app, (timeoutMs) => http.drain(timeoutMs), threads);
+  app.get(StartUp).done = true;
   return app;
 }
 

@@ -81,9 +81,14 @@ export class ServiceProcess {
     return processUsage(this.process.pid);
   }
 
-  /** Throws with the process's last lines when it has exited. */
+  /**
+   * Throws when it has exited, with how, and its last lines other than request logs: under load
+   * a thousand of those a second bury the line that says why.
+   */
   assertAlive(): void {
-    if (!this.process.running) throw new Error(`${this.process.name} exited:\n${this.process.output.slice(-20).join('\n')}`);
+    if (this.process.running) return;
+    const said = this.process.output.filter((line) => !line.includes('"req":{')).slice(-20);
+    throw new Error(`${this.process.name} exited (${this.process.exitStatus}):\n${said.join('\n')}`);
   }
 
   /** Waits until GET `path` answers 200; resolves with the time it did. */

@@ -53,6 +53,12 @@ export class ManagedProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** How it ended, in words ("running" while it runs). */
+  get exitStatus(): string {
+    if (this.child.signalCode !== null) return `killed by ${this.child.signalCode}`;
+    return this.child.exitCode === null ? 'running' : `exit code ${this.child.exitCode}`;
+  }
+
   /** Resolves with the first output line matching `pattern` (seen already or to come). */
   waitFor(pattern: RegExp, timeoutMs = 60_000): Promise<string> {
     return new Promise((resolve, reject) => {

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { HealthController } from './health.controller.js';
+import { StartUp } from './start-up.js';
 
-@Module({ controllers: [HealthController] })
+@Module({ controllers: [HealthController], providers: [StartUp], exports: [StartUp] })
 export class HealthModule {}
