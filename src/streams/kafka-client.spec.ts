@@ -16,6 +16,11 @@ describe(describeKafkaLog.name, () => {
     expect(describeKafkaLog(loading).level).toBe('debug');
   });
 
+  it('keeps topic creation errors at debug: the core decides on them, and a race of two creators is no news', () => {
+    const raced = entry(logLevel.ERROR, 'Response CreateTopics(key: 19, version: 3)', { error: 'Topic creation errors' });
+    expect(describeKafkaLog(raced)).toEqual({ level: 'debug', line: 'Response CreateTopics(key: 19, version: 3): Topic creation errors' });
+  });
+
   it('passes an error on as an error, with its group and cause', () => {
     expect(describeKafkaLog(entry(logLevel.ERROR, 'Crash', { groupId: 'balance', error: 'boom' }))).toEqual({ level: 'error', line: 'Crash (group balance): boom' });
   });

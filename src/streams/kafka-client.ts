@@ -49,6 +49,9 @@ const ROUTINE = [
   /coordinator is not available/i,
   // The previous transaction's markers are still being written; the core retries.
   /another concurrent operation on the same transaction/i,
+  // Two threads or instances creating the service's topics at once: the core tolerates "already
+  // exists" and fails the start-up, in its own words, on anything else (topic-admin.ts).
+  /^Response CreateTopics\(.*Topic creation errors/,
 ];
 
 // kafkajs messages that say little on their own, in words an operator can act on.
