@@ -11,19 +11,18 @@ import type { ServiceOptions } from './service-options.js';
  * it began only once this thread had loaded its own, about half a second later on every start.
  */
 export function launch(options: ServiceOptions): void {
-  let config: AppConfigShape | undefined;
-  let threads: ProcessorThreads | undefined;
-  let failure: unknown;
+  let launched: { config: AppConfigShape; threads?: ProcessorThreads } | { failure: unknown };
   try {
     if (existsSync('.env')) process.loadEnvFile('.env');
-    config = loadConfig();
+    const config = loadConfig();
     const count = options.processors.length > 0 ? processorThreadCount(config.processorThreads, options.api) : 0;
-    if (count > 0) threads = ProcessorThreads.start(count, options.processors, config);
-  } catch (error) {
-    failure = error;
+    launched = { config, threads: count > 0 ? ProcessorThreads.start(count, options.processors, config) : undefined };
+  } catch (failure) {
+    // A bad configuration, or a thread that could not even be spawned: never run on without it.
+    launched = { failure };
   }
   void import('./bootstrap.js').then(({ exitOnStartupFailure, runService }) => {
-    if (!config) return exitOnStartupFailure(failure);
-    runService(options, config, threads).catch(exitOnStartupFailure);
+    if ('failure' in launched) return exitOnStartupFailure(launched.failure);
+    runService(options, launched.config, launched.threads).catch(exitOnStartupFailure);
   });
 }
