@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import { type WindowState, WindowEntrySchema } from '../gen/depositaja/v1/threshold_pb.js';
+import { type WindowEntry, WindowEntrySchema, type WindowState } from '../gen/depositaja/v1/threshold_pb.js';
 
 /** The rule: flagged when deposits with event times in some window (t − windowMs, t] sum to more than thresholdMinor. */
 export interface WindowRule {
@@ -12,11 +12,19 @@ export interface WindowVerdict {
   crossed: boolean;
   /** The largest sum of a window containing the deposit, minor units. */
   sumMinor: bigint;
+  /**
+   * When crossed: the latest start of a crossing that contains the deposit, i.e. the event time
+   * of the oldest deposit of the shortest run of deposits, ending at some window's end, that
+   * sums to more than the threshold. A manual unflag before it does not undo the crossing.
+   */
+  startMs: bigint;
 }
+
+const NOT_CROSSED = (sumMinor: bigint): WindowVerdict => ({ crossed: false, sumMinor, startMs: 0n });
 
 /** Whether the window holds the deposit with this id (a retry of a deposit sent with a key). */
 export function holdsDeposit(state: WindowState, depositId: string): boolean {
-  return state.entries.some((entry) => entry.depositId === depositId);
+  return state.entries.some((entry) => entry.depositId === depositId) || state.retiredKeyed.some((entry) => entry.depositId === depositId);
 }
 
 /**
@@ -25,57 +33,80 @@ export function holdsDeposit(state: WindowState, depositId: string): boolean {
  *
  * The state keeps the deposits of the window ending at the latest event time seen, with their
  * sum, so a deposit that arrives in event-time order costs O(1) amortised: push, drop what fell
- * out, compare the sum. One that arrives late (API instances' clocks differ by milliseconds)
- * is checked against every window ending at a retained deposit in [atMs, atMs + window).
+ * out, compare the sum. Once the sum is over the threshold, the oldest deposits that the newer
+ * ones do not need to stay over it are dropped too: no later window can start a crossing before
+ * them. One that arrives late (API instances' clocks differ by milliseconds) is checked against
+ * every window ending at a retained deposit in [atMs, atMs + window).
  * A deposit accepted no later than the last manual unflag is not counted: the admin saw it.
  */
 export function addToWindow(state: WindowState, atMs: bigint, amountMinor: bigint, rule: WindowRule, depositId = ''): WindowVerdict {
-  if (atMs <= state.resetAtMs) return { crossed: false, sumMinor: 0n };
+  if (atMs <= state.resetAtMs) return NOT_CROSSED(0n);
   const entry = create(WindowEntrySchema, { atMs, amountMinor, depositId });
 
   if (atMs >= state.maxAtMs) {
     state.entries.push(entry);
     state.windowSumMinor += amountMinor;
     state.maxAtMs = atMs;
-    dropBefore(state, atMs - rule.windowMs);
-    return { crossed: state.windowSumMinor > rule.thresholdMinor, sumMinor: state.windowSumMinor };
+    const boundaryMs = atMs - rule.windowMs;
+    retire(state, (oldest) => oldest.atMs <= boundaryMs, false);
+    dropRetiredUntil(state, boundaryMs);
+    const sumMinor = state.windowSumMinor;
+    if (sumMinor <= rule.thresholdMinor) return NOT_CROSSED(sumMinor);
+    keepShortestCrossing(state, rule);
+    return { crossed: true, sumMinor, startMs: state.entries[0].atMs };
   }
 
   // Late: evaluate the windows ending at the deposit itself and at every later retained deposit
   // less than one window after it.
-  const inCurrentWindow = atMs > state.maxAtMs - rule.windowMs;
   const candidates = [...state.entries, entry].sort((a, b) => (a.atMs < b.atMs ? -1 : a.atMs > b.atMs ? 1 : 0));
-  let best = 0n;
-  for (const end of candidates) {
-    if (end.atMs < atMs || end.atMs >= atMs + rule.windowMs) continue;
+  const verdict = NOT_CROSSED(0n);
+  for (let end = 0; end < candidates.length; end++) {
+    const endMs = candidates[end].atMs;
+    if (endMs < atMs || endMs >= atMs + rule.windowMs) continue;
     let sum = 0n;
-    for (const other of candidates) if (other.atMs > end.atMs - rule.windowMs && other.atMs <= end.atMs) sum += other.amountMinor;
-    if (sum > best) best = sum;
+    let startMs = 0n;
+    for (let i = end; i >= 0 && candidates[i].atMs > endMs - rule.windowMs; i--) {
+      sum += candidates[i].amountMinor;
+      if (startMs === 0n && sum > rule.thresholdMinor) startMs = candidates[i].atMs;
+    }
+    if (sum > verdict.sumMinor) verdict.sumMinor = sum;
+    if (startMs > verdict.startMs) verdict.startMs = startMs;
   }
-  if (inCurrentWindow) {
-    state.entries.splice(insertionIndex(state, atMs), 0, entry);
+  verdict.crossed = verdict.startMs > 0n;
+  if (atMs > state.maxAtMs - rule.windowMs) {
+    let index = state.entries.length;
+    while (index > 0 && state.entries[index - 1].atMs > atMs) index--;
+    state.entries.splice(index, 0, entry);
     state.windowSumMinor += amountMinor;
+    if (state.windowSumMinor > rule.thresholdMinor) keepShortestCrossing(state, rule);
   }
-  return { crossed: best > rule.thresholdMinor, sumMinor: best };
+  return verdict;
 }
 
-/** Forgets the window (after a flag: nothing more to detect; after an unflag: a fresh start). */
-export function clearWindow(state: WindowState): void {
-  state.entries = [];
-  state.windowSumMinor = 0n;
+/**
+ * A manual unflag at `resetAtMs`: the deposits accepted up to then no longer count. The ids of
+ * those sent with a key are kept while they are inside the window.
+ */
+export function forgetUntil(state: WindowState, resetAtMs: bigint): void {
+  retire(state, (oldest) => oldest.atMs <= resetAtMs, true);
 }
 
-function dropBefore(state: WindowState, boundaryMs: bigint): void {
-  let drop = 0;
-  while (drop < state.entries.length && state.entries[drop].atMs <= boundaryMs) {
-    state.windowSumMinor -= state.entries[drop].amountMinor;
-    drop++;
+/** Drops the oldest entries while the rest still sum to more than the threshold. */
+function keepShortestCrossing(state: WindowState, rule: WindowRule): void {
+  retire(state, (oldest) => state.windowSumMinor - oldest.amountMinor > rule.thresholdMinor, true);
+}
+
+/** Takes entries off the front of the window while `leaves` says so; keeps the ids of keyed ones when `keepIds`. */
+function retire(state: WindowState, leaves: (oldest: WindowEntry) => boolean, keepIds: boolean): void {
+  let count = 0;
+  while (count < state.entries.length && leaves(state.entries[count])) {
+    const oldest = state.entries[count++];
+    state.windowSumMinor -= oldest.amountMinor;
+    if (keepIds && oldest.depositId) state.retiredKeyed.push(oldest);
   }
-  if (drop > 0) state.entries.splice(0, drop);
+  if (count > 0) state.entries.splice(0, count);
 }
 
-function insertionIndex(state: WindowState, atMs: bigint): number {
-  let index = state.entries.length;
-  while (index > 0 && state.entries[index - 1].atMs > atMs) index--;
-  return index;
+function dropRetiredUntil(state: WindowState, boundaryMs: bigint): void {
+  if (state.retiredKeyed.some((entry) => entry.atMs <= boundaryMs)) state.retiredKeyed = state.retiredKeyed.filter((entry) => entry.atMs > boundaryMs);
 }

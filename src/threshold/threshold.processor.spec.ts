@@ -71,13 +71,17 @@ describe(ThresholdProcessor.name, () => {
     expect(flags()).toEqual([{ flagged: true, source: FlagSource.AUTO, atMs: 120_002 }]);
   });
 
-  it('keeps only the current window in its state, and nothing while flagged', async () => {
+  it('keeps only the current window in its state, and over the threshold only the deposits that keep it over', async () => {
     for (let i = 0; i < 50; i++) await deposit(1_00n, i * 10_000); // one every 10 s
     expect(sut.value('w1')?.entries.length).toBe(12); // (t - 120 s, t] holds 12 of them
     expect(sut.value('w1')?.windowSumMinor).toBe(12_00n);
 
     await deposit(20_000_00n, 500_000);
-    expect(sut.value('w1')?.entries).toEqual([]);
+    expect(sut.value('w1')?.entries.map((entry) => entry.amountMinor)).toEqual([20_000_00n]);
+
+    for (let i = 1; i <= 1000; i++) await deposit(100_00n, 500_000 + i); // a hot wallet, flagged
+    expect(sut.value('w1')?.entries.length).toBe(101); // the newest 101 × 100.00: 10,100.00
+    expect(flags()).toHaveLength(1);
   });
 
   it('is sticky: later deposits under the threshold do not unflag, and no second flag is emitted', async () => {
@@ -101,6 +105,49 @@ describe(ThresholdProcessor.name, () => {
       { flagged: true, source: FlagSource.AUTO, atMs: 0 },
       { flagged: true, source: FlagSource.AUTO, atMs: 7000 },
     ]);
+  });
+
+  it('flags again when an unflag is processed after deposits accepted after it that cross', async () => {
+    await deposit(10_000_01n, 0);
+    await deposit(6_000_00n, 7000); // accepted after the unflag below, processed before it
+    await deposit(4_000_01n, 8000);
+    expect(flags()).toHaveLength(1);
+
+    await sut.feed(topics.flagWallet, 'w1', manualFlagEvent('w1', false, T0 + 5000));
+
+    expect(flags()).toEqual([
+      { flagged: true, source: FlagSource.AUTO, atMs: 0 },
+      { flagged: true, source: FlagSource.AUTO, atMs: 8000 },
+    ]);
+    expect(sut.emitted(topics.flagWallet)[1].value.causeOffset).toBe(2n);
+    expect(sut.value('w1')?.flagged).toBe(true);
+  });
+
+  it('flags again after a manual flag and unflag that both reach it after the deposits that cross', async () => {
+    await deposit(6_000_00n, 7000);
+    await deposit(4_000_01n, 8000);
+    await deposit(1_00n, 9000);
+    await sut.feed(topics.flagWallet, 'w1', manualFlagEvent('w1', true, T0 + 1000));
+    await sut.feed(topics.flagWallet, 'w1', manualFlagEvent('w1', false, T0 + 5000));
+
+    expect(flags()).toEqual([
+      { flagged: true, source: FlagSource.AUTO, atMs: 8000 },
+      { flagged: true, source: FlagSource.AUTO, atMs: 8000 },
+    ]);
+  });
+
+  it('does not flag again on an unflag after the crossing, nor when the deposits after the unflag stay under', async () => {
+    await deposit(6_000_00n, 1000);
+    await deposit(4_000_01n, 2000); // crossed at 2 s, before the unflag: the admin saw it
+    await deposit(9_000_00n, 7000); // after the unflag, but 9,000.00 alone stays under
+    await sut.feed(topics.flagWallet, 'w1', manualFlagEvent('w1', false, T0 + 5000));
+
+    expect(flags()).toHaveLength(1);
+    expect(sut.value('w1')?.flagged).toBe(false);
+    expect(sut.value('w1')?.windowSumMinor).toBe(9_000_00n);
+
+    await deposit(1_000_01n, 8000);
+    expect(flags().at(-1)).toEqual({ flagged: true, source: FlagSource.AUTO, atMs: 8000 });
   });
 
   it('ignores deposits accepted before a manual unflag that reach it after the unflag', async () => {
@@ -135,6 +182,20 @@ describe(ThresholdProcessor.name, () => {
 
     expect(flags()).toEqual([]);
     expect(sut.value('w1')?.windowSumMinor).toBe(6_000_00n);
+  });
+
+  it('still recognises a retry of a keyed deposit that the window no longer holds for its sum', async () => {
+    await sut.feed(topics.deposit, 'w1', newDeposit('w1', 6_000_00n, T0, 'order-1'));
+    await deposit(6_000_00n, 1000);
+    await deposit(6_000_00n, 2000); // over: the first deposit is no longer needed to stay over
+    expect(sut.value('w1')?.entries).toHaveLength(2);
+    await sut.feed(topics.flagWallet, 'w1', manualFlagEvent('w1', false, T0 + 2500));
+
+    await sut.feed(topics.deposit, 'w1', newDeposit('w1', 6_000_00n, T0 + 3000, 'order-1'));
+    await deposit(4_000_01n, 4000);
+
+    expect(flags()).toHaveLength(1);
+    expect(sut.value('w1')?.windowSumMinor).toBe(4_000_01n);
   });
 
   it('counts a replayed deposit once', async () => {

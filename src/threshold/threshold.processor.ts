@@ -10,14 +10,16 @@ import { type FlagEvent, FlagEventSchema, FlagSource } from '../gen/depositaja/v
 import { type WindowState, WindowStateSchema } from '../gen/depositaja/v1/threshold_pb.js';
 import { formatMinor } from '../money/money.js';
 import { GroupHandler, type ProcessorContext } from '../streams/index.js';
-import { type WindowRule, addToWindow, clearWindow, holdsDeposit } from './sliding-window.js';
+import { type WindowRule, addToWindow, forgetUntil, holdsDeposit } from './sliding-window.js';
 import { thresholdGroup } from './threshold.group.js';
 
 /**
  * Flags a wallet whose deposits within any window sum to more than the threshold (SPEC §2):
  * event time is each deposit's accepted_at, the flag is sticky, and one flag event is emitted
- * on the transition. Manual flag events keep it in step: a manual flag stops detection, a
- * manual unflag starts a fresh window after the unflag's time.
+ * on the transition. Manual flag events keep it in step: a manual unflag starts a fresh window
+ * after the unflag's time. Deposits and flag events come on two topics, in no agreed order, so
+ * the window is kept while the wallet is flagged too: an unflag processed after deposits accepted
+ * after it still sees them, and flags again if they crossed.
  */
 @Controller()
 export class ThresholdProcessor {
@@ -31,28 +33,17 @@ export class ThresholdProcessor {
   deposit(@Payload() deposit: Deposit, @Ctx() ctx: ProcessorContext<WindowState>): void {
     checkDeposit(deposit, ctx.key);
     const state = ctx.value() ?? create(WindowStateSchema);
-    if (state.flagged) {
-      if (deposit.acceptedAtMs > state.maxAtMs) state.maxAtMs = deposit.acceptedAtMs;
-    } else if (deposit.idempotencyKey && holdsDeposit(state, deposit.depositId)) {
-      // A retry that reached Kafka twice: the balance counts it once, and so does the window.
-    } else {
+    // A retry that reached Kafka twice: the balance counts it once, and so does the window.
+    const retry = deposit.idempotencyKey !== '' && holdsDeposit(state, deposit.depositId);
+    if (!retry) {
       const verdict = addToWindow(state, deposit.acceptedAtMs, deposit.amountMinor, this.rule, deposit.idempotencyKey ? deposit.depositId : '');
-      if (verdict.crossed) {
-        state.flagged = true;
-        state.flagCauseOffset = BigInt(ctx.offset);
-        clearWindow(state);
-        ctx.emit(
-          topics.flagWallet,
-          ctx.key,
-          create(FlagEventSchema, {
-            walletId: ctx.key,
-            flagged: true,
-            source: FlagSource.AUTO,
-            atMs: deposit.acceptedAtMs,
-            causeOffset: BigInt(ctx.offset),
-            reason: `deposits of ${formatMinor(verdict.sumMinor)} within ${this.rule.windowMs / 1000n} s exceed ${formatMinor(this.rule.thresholdMinor)}`,
-          }),
-        );
+      if (verdict.crossed && verdict.startMs > state.crossingStartMs) {
+        state.crossingStartMs = verdict.startMs;
+        state.crossingAtMs = deposit.acceptedAtMs;
+        state.crossingOffset = BigInt(ctx.offset);
+      }
+      if (verdict.crossed && !state.flagged) {
+        this.flagAuto(state, ctx, `deposits of ${formatMinor(verdict.sumMinor)} within ${this.rule.windowMs / 1000n} s exceed ${formatMinor(this.rule.thresholdMinor)}`);
       }
     }
     ctx.setValue(state);
@@ -64,12 +55,35 @@ export class ThresholdProcessor {
     const state = ctx.value() ?? create(WindowStateSchema);
     if (event.source === FlagSource.MANUAL) {
       state.flagged = event.flagged;
-      if (!event.flagged && event.atMs > state.resetAtMs) state.resetAtMs = event.atMs;
-      clearWindow(state);
+      if (!event.flagged) {
+        if (event.atMs > state.resetAtMs) state.resetAtMs = event.atMs;
+        forgetUntil(state, state.resetAtMs);
+        if (state.crossingStartMs > state.resetAtMs) {
+          this.flagAuto(state, ctx, `deposits accepted after the manual unflag exceed ${formatMinor(this.rule.thresholdMinor)} within ${this.rule.windowMs / 1000n} s`);
+        }
+      }
     } else if (event.atMs > state.resetAtMs) {
       // Our own auto flag coming back: already applied, unless an unflag came after its cause.
       state.flagged = true;
     }
     ctx.setValue(state);
+  }
+
+  /** Flags the wallet for its latest crossing, and says so on `flag_wallet`. */
+  private flagAuto(state: WindowState, ctx: ProcessorContext<WindowState>, reason: string): void {
+    state.flagged = true;
+    state.flagCauseOffset = state.crossingOffset;
+    ctx.emit(
+      topics.flagWallet,
+      ctx.key,
+      create(FlagEventSchema, {
+        walletId: ctx.key,
+        flagged: true,
+        source: FlagSource.AUTO,
+        atMs: state.crossingAtMs,
+        causeOffset: state.crossingOffset,
+        reason,
+      }),
+    );
   }
 }

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file depositaja/v1/threshold.proto.
  */
 export const file_depositaja_v1_threshold: GenFile = /*@__PURE__*/
-  fileDesc("Ch1kZXBvc2l0YWphL3YxL3RocmVzaG9sZC5wcm90bxINZGVwb3NpdGFqYS52MSJGCgtXaW5kb3dFbnRyeRINCgVhdF9tcxgBIAEoAxIUCgxhbW91bnRfbWlub3IYAiABKAMSEgoKZGVwb3NpdF9pZBgDIAEoCSLDAQoLV2luZG93U3RhdGUSKwoHZW50cmllcxgBIAMoCzIaLmRlcG9zaXRhamEudjEuV2luZG93RW50cnkSDwoHZmxhZ2dlZBgCIAEoCBIRCgltYXhfYXRfbXMYAyABKAMSHgoRZmxhZ19jYXVzZV9vZmZzZXQYBCABKANIAIgBARITCgtyZXNldF9hdF9tcxgFIAEoAxIYChB3aW5kb3dfc3VtX21pbm9yGAYgASgDQhQKEl9mbGFnX2NhdXNlX29mZnNldGIGcHJvdG8z");
+  fileDesc("Ch1kZXBvc2l0YWphL3YxL3RocmVzaG9sZC5wcm90bxINZGVwb3NpdGFqYS52MSJGCgtXaW5kb3dFbnRyeRINCgVhdF9tcxgBIAEoAxIUCgxhbW91bnRfbWlub3IYAiABKAMSEgoKZGVwb3NpdF9pZBgDIAEoCSLCAgoLV2luZG93U3RhdGUSKwoHZW50cmllcxgBIAMoCzIaLmRlcG9zaXRhamEudjEuV2luZG93RW50cnkSDwoHZmxhZ2dlZBgCIAEoCBIRCgltYXhfYXRfbXMYAyABKAMSHgoRZmxhZ19jYXVzZV9vZmZzZXQYBCABKANIAIgBARITCgtyZXNldF9hdF9tcxgFIAEoAxIYChB3aW5kb3dfc3VtX21pbm9yGAYgASgDEhkKEWNyb3NzaW5nX3N0YXJ0X21zGAcgASgDEhYKDmNyb3NzaW5nX2F0X21zGAggASgDEhcKD2Nyb3NzaW5nX29mZnNldBgJIAEoAxIxCg1yZXRpcmVkX2tleWVkGAogAygLMhouZGVwb3NpdGFqYS52MS5XaW5kb3dFbnRyeUIUChJfZmxhZ19jYXVzZV9vZmZzZXRiBnByb3RvMw");
 
 /**
  * A deposit kept in a wallet's window.
@@ -48,14 +48,17 @@ export const WindowEntrySchema: GenMessage<WindowEntry> = /*@__PURE__*/
 
 /**
  * The threshold processor's view of a wallet: the value of table `threshold-table`.
- * Holds only the deposits of the current window (event times in (max_at_ms - window, max_at_ms]),
- * and none while the wallet is flagged: the state never outgrows one window.
+ * Holds the deposits of the current window (event times in (max_at_ms - window, max_at_ms]),
+ * flagged or not: a manual unflag may be processed after deposits accepted after it (the two
+ * come on different topics), and those deposits must still count. Once they sum to more than
+ * the threshold, only the newest of them that still do are kept, so the state stays one
+ * threshold's worth of deposits however hot the wallet.
  *
  * @generated from message depositaja.v1.WindowState
  */
 export type WindowState = Message<"depositaja.v1.WindowState"> & {
   /**
-   * Deposits ordered by event time, oldest first.
+   * Deposits ordered by event time, oldest first; a suffix of the window.
    *
    * @generated from field: repeated depositaja.v1.WindowEntry entries = 1;
    */
@@ -97,6 +100,37 @@ export type WindowState = Message<"depositaja.v1.WindowState"> & {
    * @generated from field: int64 window_sum_minor = 6;
    */
   windowSumMinor: bigint;
+
+  /**
+   * The latest crossing seen: deposits with event times from crossing_start_ms to
+   * crossing_at_ms, within one window, summed to more than the threshold, and no shorter run
+   * of them ending there did. A manual unflag before crossing_start_ms is followed by this
+   * crossing, so the wallet is flagged again. 0 when none.
+   *
+   * @generated from field: int64 crossing_start_ms = 7;
+   */
+  crossingStartMs: bigint;
+
+  /**
+   * @generated from field: int64 crossing_at_ms = 8;
+   */
+  crossingAtMs: bigint;
+
+  /**
+   * Offset on `deposit` of the deposit whose arrival recorded that crossing.
+   *
+   * @generated from field: int64 crossing_offset = 9;
+   */
+  crossingOffset: bigint;
+
+  /**
+   * Deposits sent with an Idempotency-Key that left `entries` while still inside the window
+   * (older than the latest crossing, or before a manual unflag): kept so that a retry of one is
+   * still recognised. Ordered by event time.
+   *
+   * @generated from field: repeated depositaja.v1.WindowEntry retired_keyed = 10;
+   */
+  retiredKeyed: WindowEntry[];
 };
 
 /**
