@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { Int64ValueSchema } from '@bufbuild/protobuf/wkt';
-import type { Admin, Producer } from 'kafkajs';
+import { type Admin, ConfigResourceTypes, type Producer } from 'kafkajs';
 import { logEndAdmin } from '../scripts/lib/kafka-admin.js';
+import { ChangelogReader } from '../src/streams/changelog-reader.js';
 import { TransactionalProducer } from '../src/streams/producer.js';
 import { StreamsRuntime } from '../src/streams/streams-runtime.js';
 import type { View } from '../src/streams/view.js';
@@ -144,6 +145,17 @@ describe('streams core on a real broker', () => {
     return { prefix, topic, expected, startProcessor, send, openView, settle, differences, entryDifferences };
   }
 
+  /** How many records a changelog holds now, every partition read from its start (the cleaner removes some). */
+  const changelogRecords = async (topic: string): Promise<number> => {
+    const connection = { brokers: brokers(), clientId: 'e2e-count', topicPrefix: '', partitions: 1, replicationFactor: 1, sessionTimeoutMs: 6000 };
+    const ranges = [...(await endOffsets(admin, topic))].map(([partition, to]) => ({ topic, partition, from: 0, to }));
+    let count = 0;
+    await new ChangelogReader(kafka, connection, 'e2e-count').readToEnd(ranges, async (_topic, _partition, records) => {
+      count += records.length;
+    });
+    return count;
+  };
+
   const numbers = (count: number, keys: number, seed: number): Array<[string, bigint]> =>
     Array.from({ length: count }, (_, i) => [`key-${(i * 7 + seed) % keys}`, BigInt(((i + seed) % 97) + 1)]);
 
@@ -223,6 +235,42 @@ describe('streams core on a real broker', () => {
     expect(w.differences(view)).toEqual([]);
     expect(await w.entryDifferences()).toEqual([]);
   }, 120_000);
+
+  it('creates its overwritten changelogs with small segments, and restores exactly from the compacted log', async () => {
+    const w = world('compacted', 2);
+    const env = { KAFKA_CHANGELOG_SEGMENT_BYTES: String(1024 * 1024) };
+    let processor = w.startProcessor('a', env);
+    await processor.waitFor(/joined/);
+    const configs = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: ['sums', 'sum-entries'].map((name) => ({ type: ConfigResourceTypes.TOPIC, name: w.topic(name), configNames: ['segment.bytes'] })),
+    });
+    expect(configs.resources.map((resource) => [resource.resourceName, resource.configEntries[0].configValue])).toEqual([
+      [w.topic('sums'), String(1024 * 1024)],
+      [w.topic('sum-entries'), String(1024 ** 3)], // a history: nothing to compact, left at the broker's default
+    ]);
+
+    // Each key six times over: closed segments hold several values of a key, which the cleaner
+    // compacts (it only looks below the active segment).
+    const records = numbers(120_000, 20_000, 3);
+    for (let from = 0; from < records.length; from += 10_000) await w.send(records.slice(from, from + 10_000));
+    await eventually('the records to be committed', async () => (await groupLag(admin, w.topic('sum'), w.topic('numbers'))) === 0, 90_000);
+    const written = [...(await endOffsets(admin, w.topic('sums'))).values()].reduce((sum, end) => sum + end, 0);
+    await eventually('the cleaner to compact the changelog', async () => (await changelogRecords(w.topic('sums'))) < written * 0.75, 60_000);
+    await processor.kill('SIGTERM');
+    rmSync(join(scratch, w.prefix, 'a'), { recursive: true, force: true });
+
+    processor = w.startProcessor('a', env);
+    await processor.waitFor(/joined/);
+    await w.send(numbers(1000, 20_000, 11));
+    const view = await w.openView();
+    await w.settle(view);
+
+    const restored = processor.lines(/restored \d+ records/).reduce((sum, line) => sum + Number(/restored (\d+) records/.exec(line)![1]), 0);
+    expect(restored).toBeLessThan(written * 0.75);
+    expect(w.differences(view)).toEqual([]);
+    expect(await w.entryDifferences()).toEqual([]);
+  }, 180_000);
 
   it('splits the partitions between two processes, and the survivor takes over when one is killed', async () => {
     const w = world('pair');

@@ -53,6 +53,12 @@ class Environment {
   @IsInt({ message: 'KAFKA_MIN_INSYNC_REPLICAS must be an integer' })
   KAFKA_MIN_INSYNC_REPLICAS?: number;
 
+  @Type(() => Number)
+  @Min(1_048_576, { message: 'KAFKA_CHANGELOG_SEGMENT_BYTES must be at least 1048576 (1 MiB)' })
+  @Max(1_073_741_824, { message: 'KAFKA_CHANGELOG_SEGMENT_BYTES must be at most 1073741824 (1 GiB)' })
+  @IsInt({ message: 'KAFKA_CHANGELOG_SEGMENT_BYTES must be an integer' })
+  KAFKA_CHANGELOG_SEGMENT_BYTES = 4_194_304;
+
   @IsBooleanString({ message: 'KAFKA_SSL must be true or false' })
   KAFKA_SSL = 'false';
 
@@ -232,6 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
       partitions: parsed.KAFKA_PARTITIONS,
       replicationFactor,
       minInsyncReplicas: parsed.KAFKA_MIN_INSYNC_REPLICAS,
+      changelogSegmentBytes: parsed.KAFKA_CHANGELOG_SEGMENT_BYTES,
       sessionTimeoutMs: parsed.KAFKA_SESSION_TIMEOUT_MS,
       commitIntervalMs: parsed.KAFKA_COMMIT_INTERVAL_MS,
       ssl:

@@ -22,6 +22,12 @@ export interface KafkaConnection {
   replicationFactor: number | 'auto';
   /** Explicit min.insync.replicas of created topics; by default 2 with 3 or more replicas, else 1. */
   minInsyncReplicas?: number;
+  /**
+   * `segment.bytes` of the changelogs the service creates whose keys are overwritten (unset: the
+   * broker's, 1 GiB by default). Kafka compacts closed segments only, so a table's uncompacted
+   * history, which a cold restore reads whole, is at most about one segment per partition.
+   */
+  changelogSegmentBytes?: number;
   sessionTimeoutMs: number;
   /**
    * How long a processor group's fetch waits for records (unless 512 KiB are there sooner): under

@@ -19,6 +19,8 @@ export interface TopicNeeds {
 interface Wanted {
   name: string;
   compacted: boolean;
+  /** A changelog whose keys are overwritten, not written once: compaction reclaims most of it. */
+  overwritten?: boolean;
   /** The topic whose partition count a missing one copies (a dead-letter topic copies its source). */
   like?: string;
 }
@@ -33,7 +35,8 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
   const logger = new Logger('Topics');
   const name = (topic: Topic) => physicalName(connection, topic.name);
   const wanted = new Map<string, Wanted>();
-  const want = (topic: Topic) => wanted.set(name(topic), { name: name(topic), compacted: topic.kind === 'table' });
+  const want = (topic: Topic) =>
+    wanted.set(name(topic), { name: name(topic), compacted: topic.kind === 'table', overwritten: topic.kind === 'table' && !topic.writeOnce });
   for (const topic of needs.topics) want(topic);
   for (const group of needs.groups) {
     for (const topic of [...group.inputs, group.table, ...(group.stores ?? []), ...(group.outputs ?? [])]) want(topic);
@@ -68,6 +71,9 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
       configEntries: [
         { name: 'min.insync.replicas', value: String(minInsyncReplicas) },
         ...(topic.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
+        // Only closed segments are compacted: the smaller they are, the less of a table's history a
+        // cold restore reads (docs/streams.md). A history's keys are never overwritten: left as is.
+        ...(topic.overwritten && connection.changelogSegmentBytes ? [{ name: 'segment.bytes', value: String(connection.changelogSegmentBytes) }] : []),
       ],
     });
   };

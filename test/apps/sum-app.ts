@@ -46,6 +46,7 @@ function crashHook(spec: string | undefined): ((step: CommitStep) => void) | und
         partitions: Number(env('KAFKA_PARTITIONS', '6')),
         replicationFactor: 1,
         minInsyncReplicas: 1,
+        changelogSegmentBytes: process.env.KAFKA_CHANGELOG_SEGMENT_BYTES ? Number(process.env.KAFKA_CHANGELOG_SEGMENT_BYTES) : undefined,
         sessionTimeoutMs: Number(env('KAFKA_SESSION_TIMEOUT_MS', '6000')),
       },
       dataDir: env('DATA_DIR'),
