@@ -40,6 +40,7 @@ export class AppModule {
         StreamsModule.forRoot({
           connection: config.kafka,
           dataDir: config.dataDir,
+          viewCacheValues: config.viewCacheValues,
           emitter: { lingerMs: config.http.produceLingerMs, timeoutMs: 4500 },
         }),
         ...(options.operations ? [MetricsModule, HealthModule, MonitorModule] : []),

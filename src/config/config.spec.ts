@@ -7,6 +7,7 @@ describe(loadConfig.name, () => {
     expect(config.kafka).toMatchObject({ brokers: ['127.0.0.1:9092'], partitions: 6, replicationFactor: 'auto', minInsyncReplicas: undefined, commitIntervalMs: 100, changelogSegmentBytes: 4_194_304 });
     expect(config.threshold).toEqual({ amountMinor: 1_000_001n, windowMs: 120_000 });
     expect(config.http.port).toBe(8080);
+    expect(config.viewCacheValues).toBe(100_000);
   });
 
   it('takes an explicit replication factor and min.insync.replicas', () => {

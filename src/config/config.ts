@@ -104,6 +104,12 @@ class Environment {
   @MinLength(1)
   DATA_DIR = './data';
 
+  @Type(() => Number)
+  @Min(0)
+  @Max(10_000_000)
+  @IsInt({ message: 'VIEW_CACHE_VALUES must be an integer' })
+  VIEW_CACHE_VALUES = 100_000;
+
   @IsString()
   THRESHOLD_AMOUNT = '10000';
 
@@ -175,6 +181,8 @@ export interface AppConfigShape {
     checkMaxWaitMs: number;
   };
   dataDir: string;
+  /** How many values read lately each view of the API keeps decoded in memory; 0: none. */
+  viewCacheValues: number;
   /**
    * Worker threads that run the processor groups beside the main thread (which serves HTTP);
    * 0 runs them on the main thread. From PROCESSOR_THREADS; see `processorThreadCount`.
@@ -190,6 +198,7 @@ export abstract class AppConfig implements AppConfigShape {
   abstract kafka: AppConfigShape['kafka'];
   abstract http: AppConfigShape['http'];
   abstract dataDir: string;
+  abstract viewCacheValues: number;
   abstract processorThreads: number | 'auto';
   abstract threshold: AppConfigShape['threshold'];
   abstract admin: AppConfigShape['admin'];
@@ -268,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
       checkMaxWaitMs: parsed.CHECK_MAX_WAIT_MS,
     },
     dataDir: parsed.DATA_DIR,
+    viewCacheValues: parsed.VIEW_CACHE_VALUES,
     processorThreads: parsed.PROCESSOR_THREADS === 'auto' ? 'auto' : Number(parsed.PROCESSOR_THREADS),
     threshold: { amountMinor: thresholdMinor, windowMs: parsed.THRESHOLD_WINDOW_MS },
     admin: { token: parsed.ADMIN_TOKEN },

@@ -31,6 +31,8 @@ export interface StreamsOptions {
   /** Local stores live below this folder. */
   dataDir: string;
   emitter: { lingerMs: number; timeoutMs: number };
+  /** How many values read lately each view keeps decoded in memory (default 100,000; 0: none). */
+  viewCacheValues?: number;
   /** The most a group fetches per partition and batch, in bytes (default 2 MiB). */
   maxBatchBytes?: number;
   /** Called after each step of every batch commit; only tests set it (to crash there). */
@@ -112,6 +114,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
         admin: this.admin,
         connection: this.options.connection,
         dataDir: this.options.dataDir,
+        cacheValues: this.options.viewCacheValues ?? 100_000,
         openReader: (purpose) => new ChangelogReader(this.kafka, this.options.connection, purpose),
       });
       this.views.set(table.name, view);

@@ -57,6 +57,17 @@ describe(View.name, () => {
     expect(sut.recent().map(({ key, offset }) => `${key}@${offset}`)).toEqual(['a@0', 'a@1', 'b@2', 'b@3']);
   });
 
+  it('answers a key read before from memory, and never a value older than the store holds', async () => {
+    expect(sut.get('a')).toBeUndefined(); // remembered as absent
+    await feed.put('a', sum(1));
+    expect(sut.get('a')).toEqual(sum(1));
+    await feed.put('a', sum(7));
+    expect(sut.get('a')).toEqual(sum(7));
+    expect(sut.get('a')).toBe(sut.get('a'));
+    await feed.put('a', undefined);
+    expect(sut.get('a')).toBeUndefined();
+  });
+
   it('reads the values of a prefix in key order or reversed, after a key', async () => {
     for (const key of ['w1/2', 'w1/1', 'w2/1', 'w1/3']) await feed.put(key, sum(Number(key.at(-1))));
 

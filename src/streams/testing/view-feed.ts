@@ -35,6 +35,7 @@ export class ViewFeed<T> {
       admin: { fetchTopicOffsets: async () => [{ partition: 0, offset: String(end), high: String(end), low: '0' }] },
       connection: { brokers: [], clientId: 'view-feed', topicPrefix: '', partitions: 1, replicationFactor: 1, sessionTimeoutMs: 6000 },
       dataDir,
+      cacheValues: 1000,
       openReader: () => ({
         follow: async (_from, onBatch) => {
           reader.onBatch = onBatch;
