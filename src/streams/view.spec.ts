@@ -58,7 +58,7 @@ describe(View.name, () => {
   });
 
   it('answers a key read before from memory, and never a value older than the store holds', async () => {
-    expect(sut.get('a')).toBeUndefined(); // remembered as absent
+    expect(sut.get('a')).toBeUndefined();
     await feed.put('a', sum(1));
     expect(sut.get('a')).toEqual(sum(1));
     await feed.put('a', sum(7));

@@ -76,8 +76,8 @@ export class View<T> {
   private readonly changes: ViewChange[] = [];
   private endsTimer?: NodeJS.Timeout;
   private readyCallbacks: Array<() => void> = [];
-  /** Values read lately, decoded (null: the table has none), in the order they were read. */
-  private readonly cache = new Map<string, T | null>();
+  /** Values read lately, decoded, in the order they were read. */
+  private readonly cache = new Map<string, T>();
 
   constructor(
     readonly table: TableTopic<T>,
@@ -198,12 +198,13 @@ export class View<T> {
    */
   get(key: string): T | undefined {
     const cached = this.cache.get(key);
-    if (cached !== undefined) return cached ?? undefined;
+    if (cached !== undefined) return cached;
     const bytes = this.open().getSync(SPACE, key);
-    const value = bytes === undefined ? undefined : this.table.codec.decode(storedValueBytes(bytes));
+    if (bytes === undefined) return undefined; // cheap in LevelDB, and keys looked up once (a new Idempotency-Key) would crowd out the rest
+    const value = this.table.codec.decode(storedValueBytes(bytes));
     if (this.deps.cacheValues > 0) {
       if (this.cache.size >= this.deps.cacheValues) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(key, value ?? null);
+      this.cache.set(key, value);
     }
     return value;
   }
