@@ -1,5 +1,4 @@
-import { create } from '@bufbuild/protobuf';
-import { type WindowEntry, WindowEntrySchema, type WindowState } from '../gen/depositaja/v1/threshold_pb.js';
+import type { WindowEntry, WindowState } from '../gen/depositaja/v1/threshold_pb.js';
 
 /** The rule: flagged when deposits with event times in some window (t − windowMs, t] sum to more than thresholdMinor. */
 export interface WindowRule {
@@ -22,6 +21,9 @@ export interface WindowVerdict {
 
 const NOT_CROSSED = (sumMinor: bigint): WindowVerdict => ({ crossed: false, sumMinor, startMs: 0n });
 
+/** A window entry. Written out rather than through protobuf-es's `create`, which is reflective: this runs per deposit. */
+const windowEntry = (atMs: bigint, amountMinor: bigint, depositId: string): WindowEntry => ({ $typeName: 'depositaja.v1.WindowEntry', atMs, amountMinor, depositId });
+
 /** Whether the window holds the deposit with this id (a retry of a deposit sent with a key). */
 export function holdsDeposit(state: WindowState, depositId: string): boolean {
   return state.entries.some((entry) => entry.depositId === depositId) || state.retiredKeyed.some((entry) => entry.depositId === depositId);
@@ -41,15 +43,17 @@ export function holdsDeposit(state: WindowState, depositId: string): boolean {
  */
 export function addToWindow(state: WindowState, atMs: bigint, amountMinor: bigint, rule: WindowRule, depositId = ''): WindowVerdict {
   if (atMs <= state.resetAtMs) return NOT_CROSSED(0n);
-  const entry = create(WindowEntrySchema, { atMs, amountMinor, depositId });
+  const entry = windowEntry(atMs, amountMinor, depositId);
 
   if (atMs >= state.maxAtMs) {
     state.entries.push(entry);
     state.windowSumMinor += amountMinor;
     state.maxAtMs = atMs;
     const boundaryMs = atMs - rule.windowMs;
-    retire(state, (oldest) => oldest.atMs <= boundaryMs, false);
-    dropRetiredUntil(state, boundaryMs);
+    let fallenOut = 0;
+    while (fallenOut < state.entries.length && state.entries[fallenOut].atMs <= boundaryMs) state.windowSumMinor -= state.entries[fallenOut++].amountMinor;
+    if (fallenOut > 0) state.entries.splice(0, fallenOut);
+    if (state.retiredKeyed.length > 0 && state.retiredKeyed[0].atMs <= boundaryMs) state.retiredKeyed = state.retiredKeyed.filter((kept) => kept.atMs > boundaryMs);
     const sumMinor = state.windowSumMinor;
     if (sumMinor <= rule.thresholdMinor) return NOT_CROSSED(sumMinor);
     keepShortestCrossing(state, rule);
@@ -88,25 +92,26 @@ export function addToWindow(state: WindowState, atMs: bigint, amountMinor: bigin
  * those sent with a key are kept while they are inside the window.
  */
 export function forgetUntil(state: WindowState, resetAtMs: bigint): void {
-  retire(state, (oldest) => oldest.atMs <= resetAtMs, true);
+  let count = 0;
+  while (count < state.entries.length && state.entries[count].atMs <= resetAtMs) count++;
+  retire(state, count);
 }
 
 /** Drops the oldest entries while the rest still sum to more than the threshold. */
 function keepShortestCrossing(state: WindowState, rule: WindowRule): void {
-  retire(state, (oldest) => state.windowSumMinor - oldest.amountMinor > rule.thresholdMinor, true);
-}
-
-/** Takes entries off the front of the window while `leaves` says so; keeps the ids of keyed ones when `keepIds`. */
-function retire(state: WindowState, leaves: (oldest: WindowEntry) => boolean, keepIds: boolean): void {
   let count = 0;
-  while (count < state.entries.length && leaves(state.entries[count])) {
-    const oldest = state.entries[count++];
-    state.windowSumMinor -= oldest.amountMinor;
-    if (keepIds && oldest.depositId) state.retiredKeyed.push(oldest);
-  }
-  if (count > 0) state.entries.splice(0, count);
+  let sum = state.windowSumMinor;
+  while (count < state.entries.length && sum - state.entries[count].amountMinor > rule.thresholdMinor) sum -= state.entries[count++].amountMinor;
+  retire(state, count);
 }
 
-function dropRetiredUntil(state: WindowState, boundaryMs: bigint): void {
-  if (state.retiredKeyed.some((entry) => entry.atMs <= boundaryMs)) state.retiredKeyed = state.retiredKeyed.filter((entry) => entry.atMs > boundaryMs);
+/** Takes the `count` oldest entries out of the window's sum; keeps the ids of those sent with a key. */
+function retire(state: WindowState, count: number): void {
+  if (count === 0) return;
+  for (let i = 0; i < count; i++) {
+    const oldest = state.entries[i];
+    state.windowSumMinor -= oldest.amountMinor;
+    if (oldest.depositId) state.retiredKeyed.push(oldest);
+  }
+  state.entries.splice(0, count);
 }
