@@ -126,7 +126,7 @@ export type WindowState = Message<"depositaja.v1.WindowState"> & {
   /**
    * Deposits sent with an Idempotency-Key that left `entries` while still inside the window
    * (older than the latest crossing, or before a manual unflag): kept so that a retry of one is
-   * still recognised. Ordered by event time.
+   * still recognised.
    *
    * @generated from field: repeated depositaja.v1.WindowEntry retired_keyed = 10;
    */
