@@ -77,6 +77,7 @@ async function settle(service: Service, brokers: string[], prefix: string, sasl?
     const deadline = Date.now() + 120_000;
     for (;;) {
       let lag = 0;
+      const lagging: string[] = [];
       for (const [group, topic] of [['balance', 'deposit'], ['threshold', 'deposit'], ['flagger', 'flag_wallet']]) {
         const [ends, [committed]] = await Promise.all([
           admin.fetchTopicOffsets(`${prefix}${topic}`),
@@ -84,7 +85,9 @@ async function settle(service: Service, brokers: string[], prefix: string, sasl?
         ]);
         for (const end of ends) {
           const done = Number(committed.partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
-          lag += Number(end.high) - Math.max(0, done);
+          const behind = Number(end.high) - Math.max(0, done);
+          if (behind > 0) lagging.push(`${group} ${topic}/${end.partition}: ${behind}`);
+          lag += behind;
         }
       }
       const metrics = (await service.request('GET', '/metrics')).body as string;
@@ -93,7 +96,10 @@ async function settle(service: Service, brokers: string[], prefix: string, sasl?
         .filter((line) => line.startsWith('stream_view_lag_records{'))
         .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
       if (lag === 0 && viewLag === 0) return;
-      if (Date.now() > deadline) throw new Error(`not settled: group lag ${lag}, view lag ${viewLag}`);
+      if (Date.now() > deadline) {
+        // What the next look needs: which partitions, and what the service said (it logs warnings and errors only).
+        throw new Error(`not settled: group lag ${lag} (${lagging.join(', ')}), view lag ${viewLag}; the service's last lines:\n${service.process.output.slice(-30).join('\n')}`);
+      }
       await sleep(500);
     }
   } finally {
