@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { Consumer, IHeaders, Kafka } from 'kafkajs';
+import type { Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { type KafkaConnection, fixedAssigner, physicalName } from './kafka-client.js';
 
 /** A record read from a changelog (physical topic name). */
 export interface ChangelogRecord {
-  offset: number;
-  key: string | null;
-  value: Buffer | null;
-  headers: IHeaders;
+  readonly offset: number;
+  readonly key: string | null;
+  readonly value: Buffer | null;
+  readonly headers: IHeaders;
 }
 
 /** Called when the reader moved past offsets that hold no records for it (transaction markers, aborted data). */
@@ -169,16 +169,36 @@ export class ChangelogReader {
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         if (batch.messages.length === 0) return;
-        const records = batch.messages.map((message) => ({
-          offset: Number(message.offset),
-          key: message.key ? message.key.toString() : null,
-          value: message.value,
-          headers: message.headers ?? {},
-        }));
+        const records = batch.messages.map((message) => new FetchedChangelogRecord(message));
         const next = Number(batch.lastOffset()) + 1;
         await onBatch(batch.topic, batch.partition, records, next, Number(batch.highWatermark));
         this.positions.set(key(batch.topic, batch.partition), next);
       },
     });
+  }
+}
+
+/**
+ * A changelog record over the fetched message, its key, value and headers read when asked: a
+ * batch being applied holds no copies of them (see `recordDecoder` in kafkajs-patches.ts).
+ */
+class FetchedChangelogRecord implements ChangelogRecord {
+  readonly offset: number;
+
+  constructor(private readonly message: KafkaMessage) {
+    this.offset = Number(message.offset);
+  }
+
+  get key(): string | null {
+    const key = this.message.key;
+    return key ? key.toString() : null;
+  }
+
+  get value(): Buffer | null {
+    return this.message.value;
+  }
+
+  get headers(): IHeaders {
+    return this.message.headers ?? {};
   }
 }

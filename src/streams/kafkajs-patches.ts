@@ -7,9 +7,10 @@
  * - it encodes each record, and each header, into a fresh zero-filled 512-byte buffer before
  *   copying it into the batch, and each varint of it through an array, a buffer and 64-bit
  *   objects of its own: most of the garbage the processors made;
- * - it decodes each fetched record's offset and timestamp by parsing the batch's first offset
- *   and time from text into 64-bit objects and adding, one allocation per varint byte, and
- *   its headers by copying an object per header.
+ * - it decodes every field of every fetched record as the fetch arrives (two Buffers, two
+ *   decimal strings made through 64-bit objects, one allocation per varint byte, and a headers
+ *   object), and they live until the record's batch is committed: the records are now read on
+ *   access ({@link recordDecoder}).
  *
  * A fix to how it fails: when no broker answers a request made through its broker pool (one
  * broker, timing out under load), kafkajs resolves null instead of failing, and its callers throw
@@ -194,27 +195,91 @@ function addToText(base: string, delta: number | object, Long: KafkaLong): strin
     .toString();
 }
 
-/** kafkajs's record v0 decoder: the same message objects, offsets and times in numbers while exact. */
-export function recordDecoder(Long: KafkaLong) {
+type Headers = Record<string, Buffer | null | Array<Buffer | null>>;
+type KafkaDecoderClass = new (buffer: Buffer) => KafkaDecoder;
+
+/**
+ * kafkajs's record v0 decoder, reading a record's fields only when they are asked for. kafkajs
+ * decodes a whole fetch before the first batch of it runs, and each record lives until its batch
+ * is processed and committed: with two Buffers, two decimal strings and a headers object per
+ * record, that was most of what the young generation's collections copied and promoted. A
+ * fetched record is now one object over the record's bytes; `key`, `value`, `headers`, `offset`
+ * and `timestamp` are read from them on each access (the same values kafkajs reads).
+ */
+export function recordDecoder(Long: KafkaLong, Decoder: KafkaDecoderClass) {
+  class FetchedRecord {
+    constructor(
+      private readonly bytes: Buffer,
+      readonly attributes: number,
+      private readonly timestampDelta: number | object,
+      private readonly offsetDelta: number,
+      /** Where the key's length starts; the value's and the headers' follow it. */
+      private readonly keyAt: number,
+      readonly batchContext: BatchContext,
+    ) {}
+
+    get magicByte(): number | undefined {
+      return this.batchContext.magicByte;
+    }
+
+    get isControlRecord(): boolean {
+      return this.batchContext.isControlBatch ?? false;
+    }
+
+    get timestamp(): string {
+      const { firstTimestamp, timestampType, maxTimestamp } = this.batchContext;
+      return timestampType === LOG_APPEND_TIME && maxTimestamp ? maxTimestamp : addToText(firstTimestamp, this.timestampDelta, Long);
+    }
+
+    get offset(): string {
+      return addToText(this.batchContext.firstOffset, this.offsetDelta, Long);
+    }
+
+    get key(): Buffer | null {
+      return this.reader().readVarIntBytes();
+    }
+
+    get value(): Buffer | null {
+      const decoder = this.reader();
+      skipBytes(decoder);
+      return decoder.readVarIntBytes();
+    }
+
+    get headers(): Headers {
+      const decoder = this.reader();
+      skipBytes(decoder);
+      skipBytes(decoder);
+      const headers: Headers = {};
+      const headerCount = decoder.readVarInt();
+      for (let index = 0; index < headerCount; index++) {
+        const name = decoder.readVarIntString() as string;
+        const headerValue = decoder.readVarIntBytes();
+        const before = headers[name];
+        if (before === undefined) headers[name] = headerValue;
+        else headers[name] = Array.isArray(before) ? [...before, headerValue] : [before, headerValue];
+      }
+      return headers;
+    }
+
+    private reader(): KafkaDecoder {
+      const decoder = new Decoder(this.bytes);
+      decoder.offset = this.keyAt;
+      return decoder;
+    }
+  }
+
   return (decoder: KafkaDecoder, batchContext: BatchContext) => {
-    const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
     const attributes = decoder.readInt8();
     const timestampDelta = readSmallVarLong(decoder) ?? decoder.readVarLong();
-    const timestamp = timestampType === LOG_APPEND_TIME && maxTimestamp ? maxTimestamp : addToText(firstTimestamp, timestampDelta, Long);
-    const offset = addToText(firstOffset, decoder.readVarInt(), Long);
-    const key = decoder.readVarIntBytes();
-    const value = decoder.readVarIntBytes();
-    const headers: Record<string, Buffer | null | Array<Buffer | null>> = {};
-    const headerCount = decoder.readVarInt();
-    for (let index = 0; index < headerCount; index++) {
-      const name = decoder.readVarIntString() as string;
-      const headerValue = decoder.readVarIntBytes();
-      const before = headers[name];
-      if (before === undefined) headers[name] = headerValue;
-      else headers[name] = Array.isArray(before) ? [...before, headerValue] : [before, headerValue];
-    }
-    return { magicByte, attributes, timestamp, offset, key, value, headers, isControlRecord: isControlBatch, batchContext };
+    const offsetDelta = decoder.readVarInt();
+    return new FetchedRecord(decoder.buffer, attributes, timestampDelta, offsetDelta, decoder.offset, batchContext);
   };
+}
+
+/** Moves past a varint-length-prefixed field as kafkajs's `readVarIntBytes` would read it. */
+function skipBytes(decoder: KafkaDecoder): void {
+  const length = decoder.readVarInt();
+  if (length !== -1) decoder.offset += length;
 }
 
 interface KafkaConsumerGroup {
@@ -328,7 +393,9 @@ if (commonJs) {
   install(require.resolve('kafkajs/src/protocol/recordBatch/record/v0/index.js'), recordEncoder(encoder));
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's 64-bit integers, CommonJS only
   const long = require('kafkajs/src/utils/long.js') as KafkaLong;
-  install(require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'), recordDecoder(long));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's protocol decoder, CommonJS only
+  const decoder = require('kafkajs/src/protocol/decoder.js') as KafkaDecoderClass;
+  install(require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'), recordDecoder(long, decoder));
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's broker pool, CommonJS only
   const { prototype: brokerPool } = require('kafkajs/src/cluster/brokerPool.js') as { prototype: { withBroker: WithBroker } };
   brokerPool.withBroker = failingWithBroker(brokerPool.withBroker);

@@ -8,7 +8,7 @@ import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { type OutgoingRecord, TransactionalProducer, partitionFor } from './producer.js';
 import { retryTransient } from './retry.js';
 import { APPLIED_HEADER, type LocalStore, type StorePut, decodeStored, encodeStored, formatApplied } from './state-store.js';
-import { type EntryVisitor, STORE_BATCH_HEADER, type StoreEntry, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
+import { type EntryVisitor, KEPT, PUBLISHED_ONLY, STORE_BATCH_HEADER, type StoreEntry, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
 /** Progress of a restoration: changelog records read of those there were to read. */
@@ -137,7 +137,7 @@ export class PartitionState implements StateSource {
           // Published for views only: the group keeps no copy (StoreAccess.publish).
           if (!published) put(space, key, value);
         };
-    for (let i = 0; i < records.length; i++) forEachChangelogEntry(records[i], visit);
+    for (let i = 0; i < records.length; i++) forEachChangelogEntry(records[i], visit, { published: false });
   }
 
   private storeSpace(store: string): string {
@@ -210,12 +210,15 @@ export class PartitionState implements StateSource {
       const topic = this.physical(storeName);
       const values = result.stores.get(storeName) ?? new Map<string, Uint8Array>();
       if (this.writeOnce.has(topic)) {
-        const entries: StoreEntry[] = [];
-        for (const [key, value] of values) entries.push({ key, value });
-        for (const [key, value] of result.published.get(storeName) ?? []) entries.push({ key, value, published: true });
-        // A fresh key for each record: compaction must never take one for an older one.
-        for (const batch of encodeStoreBatches(entries)) {
-          records.push({ topic, partition: this.partition, key: randomUUID(), value: batch, headers: { [STORE_BATCH_HEADER]: '1' } });
+        const kept: StoreEntry[] = [];
+        for (const [key, value] of values) kept.push({ key, value });
+        const published: StoreEntry[] = [];
+        for (const [key, value] of result.published.get(storeName) ?? []) published.push({ key, value, published: true });
+        for (const [entries, marker] of [[kept, KEPT], [published, PUBLISHED_ONLY]] as const) {
+          // A fresh key for each record: compaction must never take one for an older one.
+          for (const batch of encodeStoreBatches(entries)) {
+            records.push({ topic, partition: this.partition, key: randomUUID(), value: batch, headers: { [STORE_BATCH_HEADER]: marker } });
+          }
         }
       } else {
         for (const [key, value] of values) records.push({ topic, partition: this.partition, key, value });

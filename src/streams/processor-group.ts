@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
-import type { Consumer, EachBatchPayload } from 'kafkajs';
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { BatchProcessor, type InputRecord, type RecordHandler, type RetryPolicy } from './batch.js';
 import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
@@ -211,14 +211,7 @@ export class ProcessorGroup {
     }
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
 
-    const records: InputRecord[] = batch.messages.map((message) => ({
-      topic,
-      partition: batch.partition,
-      offset: Number(message.offset),
-      key: message.key,
-      value: message.value,
-      timestamp: Number(message.timestamp),
-    }));
+    const records = batch.messages.map((message) => new FetchedInput(topic, batch.partition, message));
     const result = await this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning), heartbeat);
     if (await owned.state.commit(result, batch.topic)) this.transactions++;
     const next = Number(batch.lastOffset()) + 1;
@@ -330,5 +323,32 @@ export class ProcessorGroup {
     await this.consumer.disconnect().catch((error: unknown) => this.logger.warn(`disconnect: ${errorMessage(error)}`));
     this.consumer = undefined;
     await this.tasks.rememberMember(undefined).catch(() => undefined);
+  }
+}
+
+/**
+ * A fetched record as the batch reads it: its key and value are read from the message when
+ * asked, once each, so that a batch's records hold no Buffers of their own while they wait for
+ * their turn (see `recordDecoder` in kafkajs-patches.ts).
+ */
+class FetchedInput implements InputRecord {
+  readonly offset: number;
+  readonly timestamp: number;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    private readonly message: KafkaMessage,
+  ) {
+    this.offset = Number(message.offset);
+    this.timestamp = Number(message.timestamp);
+  }
+
+  get key(): Buffer | null {
+    return this.message.key;
+  }
+
+  get value(): Buffer | null {
+    return this.message.value;
   }
 }

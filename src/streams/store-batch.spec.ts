@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { StoreBatchSchema } from '../gen/depositaja/v1/store_batch_pb.js';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
-import { STORE_BATCH_HEADER, encodeStoreBatches, forEachChangelogEntry, forEachStoreEntry } from './store-batch.js';
+import { KEPT, PUBLISHED_ONLY, STORE_BATCH_HEADER, encodeStoreBatches, forEachChangelogEntry, forEachStoreEntry } from './store-batch.js';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
@@ -91,5 +91,19 @@ describe(forEachChangelogEntry.name, () => {
       { key: 'w1/h/2', value: bytes(2), appliedText: new Uint8Array() },
     ]);
     expect(collect((visit) => forEachChangelogEntry(record(null, bytes(1)), visit))).toEqual([]);
+  });
+
+  it('skips a batch of published entries unread when a restoration asks, and still reads every entry of any other', () => {
+    const [published] = [...encodeStoreBatches([{ key: 'w1/h/1', value: bytes(1), published: true }])];
+    const [mixed] = [...encodeStoreBatches([{ key: 'w1/k/x', value: bytes(2) }, { key: 'w1/h/2', value: bytes(3), published: true }])];
+    const keysRead = (value: Uint8Array, marker: string, options?: { published: boolean }) => {
+      const keys: string[] = [];
+      forEachChangelogEntry(record('any-id', value, { [STORE_BATCH_HEADER]: marker }), (key) => keys.push(key), options);
+      return keys;
+    };
+
+    expect(keysRead(published, PUBLISHED_ONLY, { published: false })).toEqual([]);
+    expect(keysRead(published, PUBLISHED_ONLY)).toEqual(['w1/h/1']);
+    expect(keysRead(mixed, KEPT, { published: false })).toEqual(['w1/k/x', 'w1/h/2']);
   });
 });

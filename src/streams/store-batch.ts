@@ -12,6 +12,15 @@ import { WireReader, WireType, WireWriter } from './wire.js';
 /** The header that marks a changelog record as a `StoreBatch` (any other record is one key's value). */
 export const STORE_BATCH_HEADER = 'store-batch';
 
+/**
+ * The header's value on a `StoreBatch` whose entries are all published (for views only): the
+ * group's own restoration skips such a record unread. A deposit's history entry is one of these,
+ * so a cold restore of the balance group no longer parses the whole history to find the few
+ * entries it keeps. Any other value (`KEPT`; older records have it too) may hold both.
+ */
+export const PUBLISHED_ONLY = 'published';
+export const KEPT = '1';
+
 export interface StoreEntry {
   key: string;
   value: Uint8Array;
@@ -92,13 +101,17 @@ export function forEachStoreEntry(bytes: Uint8Array, visit: EntryVisitor): void 
  * Calls `visit` with the changes a changelog record holds, for restoration and views alike: one
  * key's value (a table's with the input offsets it reflects, as the record's header has them:
  * `formatApplied` text, stored as it is by `encodeStored`, never parsed), or every entry of a
- * `StoreBatch` (with no applied text).
+ * `StoreBatch` (with no applied text). With `published: false`, a `StoreBatch` of published
+ * entries only is skipped unread; entries published in any other one are still visited.
  */
-export function forEachChangelogEntry(record: ChangelogRecord, visit: EntryVisitor): void {
-  if (record.headers[STORE_BATCH_HEADER] !== undefined) {
+export function forEachChangelogEntry(record: ChangelogRecord, visit: EntryVisitor, { published = true } = {}): void {
+  const headers = record.headers;
+  const storeBatch = headers[STORE_BATCH_HEADER];
+  if (storeBatch !== undefined) {
+    if (!published && String(storeBatch) === PUBLISHED_ONLY) return;
     if (record.value !== null) forEachStoreEntry(record.value, visit);
   } else if (record.key !== null) {
-    const header = record.headers[APPLIED_HEADER];
+    const header = headers[APPLIED_HEADER];
     const applied = Array.isArray(header) ? header[0] : header;
     visit(record.key, record.value ?? undefined, applied === undefined ? NONE : typeof applied === 'string' ? Buffer.from(applied) : applied, false);
   }
