@@ -1,5 +1,5 @@
 /**
- * Three fixes to kafkajs 2.2.4, its last release, found by profiling the processors (B2):
+ * Four fixes to kafkajs 2.2.4, its last release, found by profiling the processors (B2):
  *
  * - its producer groups a send's messages by partition by copying the partition's array for
  *   every message (`[...current, message]`): O(n²) in the messages of a partition, 9 % of the
@@ -7,6 +7,9 @@
  * - it encodes each record, and each header, into a fresh zero-filled 512-byte buffer before
  *   copying it into the batch, and each varint of it through an array, a buffer and 64-bit
  *   objects of its own: most of the garbage the processors made;
+ * - it copies a produce request's bytes about seven times on their way into the request, through
+ *   encoders that start small and double, and copies each message into an object of its own:
+ *   the request is now written once, in one buffer ({@link produceRequest}, kafkajs-produce.ts);
  * - it decodes every field of every fetched record as the fetch arrives (two Buffers, two
  *   decimal strings made through 64-bit objects, one allocation per varint byte, and a headers
  *   object), and they live until the record's batch is committed: the records are now read on
@@ -25,6 +28,7 @@
  * the module cache before kafkajs loads those files, so this module is imported before kafkajs.
  */
 import Module from 'node:module';
+import { type Bytes, type KafkaEncoderClass, asBytes, produceRequest, requestFraming, sizeOfBytes, sizeOfUnsignedVarInt, writeBytes, writeUnsignedVarInt, zigzag } from './kafkajs-produce.js';
 
 type Partitioner = (args: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number;
 
@@ -43,14 +47,11 @@ function groupMessagesPerPartition({ topic, partitionMetadata, messages, partiti
   return result;
 }
 
-interface KafkaEncoder {
+interface VarLongEncoder {
   readonly buffer: Buffer;
-  writeVarLong(value: unknown): KafkaEncoder;
+  writeVarLong(value: unknown): VarLongEncoder;
 }
-interface KafkaEncoderClass {
-  new (initialSize?: number): KafkaEncoder;
-  sizeOfVarLong(value: unknown): number;
-}
+type VarLongEncoderClass = new (initialSize?: number) => VarLongEncoder;
 
 /** What kafkajs's record batch encoder takes of a record's encoder: its bytes. */
 interface EncodedRecord {
@@ -58,45 +59,8 @@ interface EncodedRecord {
   readonly buffer: Buffer;
 }
 
-/** Zigzag of a safe integer, as a number (kafkajs goes through 64-bit objects). */
-const zigzag = (value: number) => (value >= 0 ? value * 2 : -value * 2 - 1);
-
-function sizeOfUnsignedVarInt(value: number): number {
-  let bytes = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 0x80);
-    bytes++;
-  }
-  return bytes;
-}
-
-function writeUnsignedVarInt(buffer: Buffer, at: number, value: number): number {
-  while (value >= 0x80) {
-    buffer[at++] = (value % 0x80) | 0x80;
-    value = Math.floor(value / 0x80);
-  }
-  buffer[at++] = value;
-  return at;
-}
-
-/** A varint-length-prefixed field as kafkajs writes it: null as length -1, text as UTF-8. */
-type Bytes = Buffer | string | null | undefined;
-const asBytes = (value: unknown): Bytes => (value == null || Buffer.isBuffer(value) ? (value as Buffer | null | undefined) : String(value));
-const byteLengthOf = (value: Bytes) => (value == null ? -1 : typeof value === 'string' ? Buffer.byteLength(value) : value.length);
-const sizeOfBytes = (value: Bytes) => {
-  const length = byteLengthOf(value);
-  return sizeOfUnsignedVarInt(zigzag(length)) + Math.max(length, 0);
-};
-
-function writeBytes(buffer: Buffer, at: number, value: Bytes): number {
-  const length = byteLengthOf(value);
-  at = writeUnsignedVarInt(buffer, at, zigzag(length));
-  if (value == null) return at;
-  return typeof value === 'string' ? at + buffer.write(value, at, 'utf8') : at + value.copy(buffer, at);
-}
-
 /** kafkajs's record v0 encoder, writing straight into one buffer of the record's size. */
-export function recordEncoder(Encoder: KafkaEncoderClass) {
+export function recordEncoder(Encoder: VarLongEncoderClass) {
   return ({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {} }: {
     offsetDelta?: number;
     timestampDelta?: number | object;
@@ -375,7 +339,7 @@ const commonJs = typeof require === 'function' && typeof module === 'object';
 export function checkPatchesInstalled(): void {
   if (!commonJs) return;
   const missing = [...installed].filter(([path, exports]) => require.cache[path]?.exports !== exports);
-  if (installed.size < 4 || missing.length > 0) {
+  if (installed.size < 6 || missing.length > 0) {
     throw new Error('kafkajs was loaded before src/streams/kafkajs-patches.ts, which could not replace its internals: import the patches first wherever kafkajs is imported');
   }
 }
@@ -389,8 +353,20 @@ if (commonJs) {
   }
   install(require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js'), groupMessagesPerPartition);
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's internal encoder, CommonJS only
-  const encoder = require('kafkajs/src/protocol/encoder.js') as KafkaEncoderClass;
+  const encoder = require('kafkajs/src/protocol/encoder.js') as KafkaEncoderClass & VarLongEncoderClass;
   install(require.resolve('kafkajs/src/protocol/recordBatch/record/v0/index.js'), recordEncoder(encoder));
+  install(require.resolve('kafkajs/src/protocol/request.js'), requestFraming(encoder));
+  // Loaded first (it falls back to itself for compressed records), then its exports swapped
+  // before the versions that reuse it (v4 to v7) load it.
+  const produceV3Path = require.resolve('kafkajs/src/protocol/requests/produce/v3/request.js');
+  if (!require.cache[produceV3Path]) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's produce request and CRC, CommonJS only
+    const original = require(produceV3Path) as Parameters<typeof produceRequest>[0];
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's CRC-32C, CommonJS only
+    const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (bytes: Buffer) => number;
+    require.cache[produceV3Path]!.exports = produceRequest(original, encoder, crc32C);
+    installed.set(produceV3Path, require.cache[produceV3Path]!.exports);
+  }
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's 64-bit integers, CommonJS only
   const long = require('kafkajs/src/utils/long.js') as KafkaLong;
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's protocol decoder, CommonJS only

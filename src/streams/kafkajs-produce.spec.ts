@@ -1,0 +1,65 @@
+import { createRequire } from 'node:module';
+import { afterEach, beforeEach, jest } from '@jest/globals';
+import { type ProduceArgs, produceRequest, requestFraming } from './kafkajs-produce.js';
+
+// kafkajs's own modules, loaded as they are (CommonJS), to compare bytes with.
+const load = createRequire(`${process.cwd()}/package.json`);
+const Encoder = load('kafkajs/src/protocol/encoder.js');
+const original = load('kafkajs/src/protocol/requests/produce/v3/request.js');
+const originalFraming = load('kafkajs/src/protocol/request.js');
+const crc32C = load('kafkajs/src/protocol/recordBatch/crc32C/index.js');
+const Long = load('kafkajs/src/utils/long.js');
+const { Types: Compression } = load('kafkajs/src/protocol/message/compression/index.js');
+
+const bytesOf = async (request: { encode(): Promise<{ buffer: Buffer }> }) => (await request.encode()).buffer;
+
+describe(produceRequest.name, () => {
+  const patched = produceRequest(original, Encoder, crc32C);
+  const many = Array.from({ length: 300 }, (_, index) => ({ key: `wallet-${index}`, value: Buffer.alloc(index % 7 === 0 ? 200 : 20, index) }));
+  const transaction = {
+    acks: -1,
+    timeout: 30_000,
+    transactionalId: 'balance-3',
+    producerId: Long.fromNumber(4_000_000_123),
+    producerEpoch: 7,
+    topicData: [
+      {
+        topic: 'balance-table',
+        partitions: [
+          { partition: 3, firstSequence: 41, messages: [{ key: 'w1', value: Buffer.from([1, 2]), headers: { applied: Buffer.from('deposit=41') } }, { key: 'w2', value: null }] },
+          { partition: 5, firstSequence: 0, messages: many },
+        ],
+      },
+      {
+        topic: 'balance-deposits-table',
+        partitions: [{ partition: 3, firstSequence: 9, messages: [{ key: 'id', value: Buffer.alloc(70_000, 3), headers: { 'store-batch': 'published', many: ['1', Buffer.from('2')] } }] }],
+      },
+    ],
+  };
+
+  beforeEach(() => {
+    jest.spyOn(Date, 'now').mockReturnValue(1_796_000_000_123);
+  });
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  it.each([
+    ['a transaction over two topics and three partitions, with headers, tombstones and long values', transaction],
+    ['an idempotent producer outside transactions', { acks: -1, timeout: 1000, producerId: 12, producerEpoch: 0, topicData: [{ topic: 'deposit', partitions: [{ partition: 0, firstSequence: 5, messages: [{ key: 'clé', value: 'välue' }] }] }] }],
+    ['no producer at all', { acks: 1, timeout: 1000, topicData: [{ topic: 't', partitions: [{ partition: 1, messages: [{ key: null, value: Buffer.from('x'), headers: {} }] }] }] }],
+    ['a partition without messages', { acks: -1, timeout: 1000, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [] }] }] }],
+    ['messages with times of their own (kafkajs encodes them)', { acks: -1, timeout: 1000, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [{ key: 'k', value: 'v', timestamp: '1796000000000' }] }] }] }],
+    ['compressed records (kafkajs encodes them)', { ...transaction, compression: Compression.GZIP, topicData: [transaction.topicData[1]] }],
+  ])('writes the bytes kafkajs writes: %s', async (_case, args) => {
+    expect(await bytesOf(patched(args as ProduceArgs))).toEqual(await bytesOf(original(args)));
+  });
+
+  it('frames a request as kafkajs does', async () => {
+    const framed = requestFraming(Encoder);
+    for (const clientId of ['depositaja', null]) {
+      const request = { correlationId: 77, clientId, request: patched(transaction as ProduceArgs) };
+      expect((await framed(request as never)).buffer).toEqual((await originalFraming(request)).buffer);
+    }
+  });
+});
