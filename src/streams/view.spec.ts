@@ -1,8 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { type Sum, sumTopics } from '../../test/apps/sum-group.js';
+import type { LocalStore } from './state-store.js';
 import { ViewFeed } from './testing/view-feed.js';
 import { View, type ViewEntry, ViewTimeoutError } from './view.js';
 
@@ -66,6 +68,25 @@ describe(View.name, () => {
     expect(sut.get('a')).toBe(sut.get('a'));
     await feed.put('a', undefined);
     expect(sut.get('a')).toBeUndefined();
+  });
+
+  it('never answers from memory a value older than the store, even while a write of it lands', async () => {
+    await feed.put('a', sum(1), { numbers: 0 });
+    expect(sut.get('a')).toEqual(sum(1));
+    // LevelDB holds a write before the view hears that it does: a request served in between
+    // (a waitFor that sees the new offsets at once, then a read of the value) reads both.
+    const store = (sut as unknown as { store: LocalStore }).store;
+    const write = store.write.bind(store);
+    const seenMeanwhile: Array<[ViewEntry<Sum> | undefined, Sum | undefined]> = [];
+    jest.spyOn(store, 'write').mockImplementation(async (fill, checkpoints) => {
+      await write(fill, checkpoints);
+      seenMeanwhile.push([sut.entry('a'), sut.get('a')]);
+    });
+
+    await feed.put('a', sum(7), { numbers: 1 });
+
+    expect(seenMeanwhile).toEqual([[{ value: sum(7), applied: { numbers: 1 } }, sum(7)]]);
+    expect(sut.get('a')).toEqual(sum(7));
   });
 
   it('reads the values of a prefix in key order or reversed, after a key', async () => {

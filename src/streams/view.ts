@@ -78,6 +78,12 @@ export class View<T> {
   private readyCallbacks: Array<() => void> = [];
   /** Values read lately, decoded, in the order they were read. */
   private readonly cache = new Map<string, T>();
+  /**
+   * Keys of a write in flight, with how many: neither answered from nor kept in the cache. LevelDB
+   * holds a write before this thread hears that it does, and a read in between (a `waitFor` that
+   * sees the new offsets at once) must not be followed by a cached value older than the store's.
+   */
+  private readonly writing = new Map<string, number>();
 
   constructor(
     readonly table: TableTopic<T>,
@@ -135,20 +141,25 @@ export class View<T> {
     // hundreds of thousands of changes a second.
     const keys: string[] = [];
     const offsets: number[] = [];
-    await store.write((put) => {
-      let offset = 0;
-      const visit: EntryVisitor = (key, value, appliedText) => {
-        put(SPACE, key, value && encodeStored(value, appliedText));
-        keys.push(key);
-        offsets.push(offset);
-      };
-      for (let i = 0; i < records.length; i++) {
-        offset = records[i].offset;
-        forEachChangelogEntry(records[i], visit);
-      }
-    }, [{ topic: this.topic, partition, next }]);
-    // Only now that the store holds the new values: a read meanwhile cached the old one.
-    if (this.cache.size > 0) for (const key of keys) this.cache.delete(key);
+    const caching = this.deps.cacheValues > 0;
+    try {
+      await store.write((put) => {
+        let offset = 0;
+        const visit: EntryVisitor = (key, value, appliedText) => {
+          put(SPACE, key, value && encodeStored(value, appliedText));
+          keys.push(key);
+          offsets.push(offset);
+        };
+        for (let i = 0; i < records.length; i++) {
+          offset = records[i].offset;
+          forEachChangelogEntry(records[i], visit);
+        }
+        // Before LevelDB has the batch: from then on, a cached value of these keys may be stale.
+        if (caching) this.startWriting(keys);
+      }, [{ topic: this.topic, partition, next }]);
+    } finally {
+      if (caching) this.endWriting(keys);
+    }
     this.positions.set(partition, next);
     const readAt = Date.now();
     for (let i = Math.max(0, keys.length - RECENT_CHANGES); i < keys.length; i++) this.changes.push({ key: keys[i], partition, offset: offsets[i], readAt });
@@ -202,11 +213,26 @@ export class View<T> {
     const bytes = this.open().getSync(SPACE, key);
     if (bytes === undefined) return undefined; // cheap in LevelDB, and keys looked up once (a new Idempotency-Key) would crowd out the rest
     const value = this.table.codec.decode(storedValueBytes(bytes));
-    if (this.deps.cacheValues > 0) {
+    if (this.deps.cacheValues > 0 && !this.writing.has(key)) {
       if (this.cache.size >= this.deps.cacheValues) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(key, value);
     }
     return value;
+  }
+
+  private startWriting(keys: readonly string[]): void {
+    for (const key of keys) {
+      this.cache.delete(key);
+      this.writing.set(key, (this.writing.get(key) ?? 0) + 1);
+    }
+  }
+
+  private endWriting(keys: readonly string[]): void {
+    for (const key of keys) {
+      const left = (this.writing.get(key) ?? 1) - 1;
+      if (left > 0) this.writing.set(key, left);
+      else this.writing.delete(key);
+    }
   }
 
   /** The key's value with the input offsets it reflects. */
