@@ -11,6 +11,9 @@ import { APPLIED_HEADER, type LocalStore, type StorePut, decodeStored, encodeSto
 import { type EntryVisitor, KEPT, PUBLISHED_ONLY, STORE_BATCH_HEADER, type StoreEntry, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
+/** What a group restores of its changelogs: not the `StoreBatch`es of entries it only published. */
+const OWN_ENTRIES_ONLY = { published: false };
+
 /** Progress of a restoration: changelog records read of those there were to read. */
 export interface RestoreProgress {
   kind: 'warm' | 'cold';
@@ -137,7 +140,7 @@ export class PartitionState implements StateSource {
           // Published for views only: the group keeps no copy (StoreAccess.publish).
           if (!published) put(space, key, value);
         };
-    for (let i = 0; i < records.length; i++) forEachChangelogEntry(records[i], visit, { published: false });
+    for (let i = 0; i < records.length; i++) forEachChangelogEntry(records[i], visit, OWN_ENTRIES_ONLY);
   }
 
   private storeSpace(store: string): string {

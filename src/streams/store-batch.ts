@@ -107,12 +107,16 @@ export function forEachStoreEntry(bytes: Uint8Array, visit: EntryVisitor): void 
 export function forEachChangelogEntry(record: ChangelogRecord, visit: EntryVisitor, { published = true } = {}): void {
   const headers = record.headers;
   const storeBatch = headers[STORE_BATCH_HEADER];
+  // Each field once: a fetched record reads them from its bytes on every access.
   if (storeBatch !== undefined) {
     if (!published && String(storeBatch) === PUBLISHED_ONLY) return;
-    if (record.value !== null) forEachStoreEntry(record.value, visit);
-  } else if (record.key !== null) {
-    const header = headers[APPLIED_HEADER];
-    const applied = Array.isArray(header) ? header[0] : header;
-    visit(record.key, record.value ?? undefined, applied === undefined ? NONE : typeof applied === 'string' ? Buffer.from(applied) : applied, false);
+    const value = record.value;
+    if (value !== null) forEachStoreEntry(value, visit);
+    return;
   }
+  const key = record.key;
+  if (key === null) return;
+  const header = headers[APPLIED_HEADER];
+  const applied = Array.isArray(header) ? header[0] : header;
+  visit(key, record.value ?? undefined, applied === undefined ? NONE : typeof applied === 'string' ? Buffer.from(applied) : applied, false);
 }
