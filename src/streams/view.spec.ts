@@ -79,13 +79,20 @@ describe(View.name, () => {
     const write = store.write.bind(store);
     const seenMeanwhile: Array<[ViewEntry<Sum> | undefined, Sum | undefined]> = [];
     jest.spyOn(store, 'write').mockImplementation(async (fill, checkpoints) => {
-      await write(fill, checkpoints);
+      await write((put) => {
+        fill(put);
+        // Batched, not yet in LevelDB: the old value, which must not stay in memory.
+        seenMeanwhile.push([sut.entry('a'), sut.get('a')]);
+      }, checkpoints);
       seenMeanwhile.push([sut.entry('a'), sut.get('a')]);
     });
 
     await feed.put('a', sum(7), { numbers: 1 });
 
-    expect(seenMeanwhile).toEqual([[{ value: sum(7), applied: { numbers: 1 } }, sum(7)]]);
+    expect(seenMeanwhile).toEqual([
+      [{ value: sum(1), applied: { numbers: 0 } }, sum(1)],
+      [{ value: sum(7), applied: { numbers: 1 } }, sum(7)],
+    ]);
     expect(sut.get('a')).toEqual(sum(7));
   });
 

@@ -56,6 +56,12 @@ interface Waiter<T> {
 
 const SPACE = 'v';
 
+/** A batch being written to a view's store: its keys, and (built when first asked) the same as a set. */
+interface WriteInFlight {
+  readonly keys: string[];
+  lookup?: Set<string>;
+}
+
 /**
  * A read-only replica of a table, for a process that does not own it (the API): it follows
  * every partition of the table's changelog into a local LevelDB store, checkpointed, so a
@@ -79,11 +85,11 @@ export class View<T> {
   /** Values read lately, decoded, in the order they were read. */
   private readonly cache = new Map<string, T>();
   /**
-   * Keys of a write in flight, with how many: neither answered from nor kept in the cache. LevelDB
+   * The writes in flight: their keys are neither answered from nor kept in the cache. LevelDB
    * holds a write before this thread hears that it does, and a read in between (a `waitFor` that
    * sees the new offsets at once) must not be followed by a cached value older than the store's.
    */
-  private readonly writing = new Map<string, number>();
+  private readonly writing = new Set<WriteInFlight>();
 
   constructor(
     readonly table: TableTopic<T>,
@@ -141,7 +147,7 @@ export class View<T> {
     // hundreds of thousands of changes a second.
     const keys: string[] = [];
     const offsets: number[] = [];
-    const caching = this.deps.cacheValues > 0;
+    let write: WriteInFlight | undefined;
     try {
       await store.write((put) => {
         let offset = 0;
@@ -155,10 +161,10 @@ export class View<T> {
           forEachChangelogEntry(records[i], visit);
         }
         // Before LevelDB has the batch: from then on, a cached value of these keys may be stale.
-        if (caching) this.startWriting(keys);
+        write = this.startWriting(keys);
       }, [{ topic: this.topic, partition, next }]);
     } finally {
-      if (caching) this.endWriting(keys);
+      if (write) this.writing.delete(write);
     }
     this.positions.set(partition, next);
     const readAt = Date.now();
@@ -213,26 +219,27 @@ export class View<T> {
     const bytes = this.open().getSync(SPACE, key);
     if (bytes === undefined) return undefined; // cheap in LevelDB, and keys looked up once (a new Idempotency-Key) would crowd out the rest
     const value = this.table.codec.decode(storedValueBytes(bytes));
-    if (this.deps.cacheValues > 0 && !this.writing.has(key)) {
+    if (this.deps.cacheValues > 0 && !this.isBeingWritten(key)) {
       if (this.cache.size >= this.deps.cacheValues) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(key, value);
     }
     return value;
   }
 
-  private startWriting(keys: readonly string[]): void {
-    for (const key of keys) {
-      this.cache.delete(key);
-      this.writing.set(key, (this.writing.get(key) ?? 0) + 1);
-    }
+  private startWriting(keys: string[]): WriteInFlight {
+    if (this.cache.size > 0) for (const key of keys) this.cache.delete(key);
+    const write: WriteInFlight = { keys };
+    this.writing.add(write);
+    return write;
   }
 
-  private endWriting(keys: readonly string[]): void {
-    for (const key of keys) {
-      const left = (this.writing.get(key) ?? 1) - 1;
-      if (left > 0) this.writing.set(key, left);
-      else this.writing.delete(key);
+  /** Whether a write in flight holds the key. Its keys are looked up as a set only when a read asks. */
+  private isBeingWritten(key: string): boolean {
+    for (const write of this.writing) {
+      write.lookup ??= new Set(write.keys);
+      if (write.lookup.has(key)) return true;
     }
+    return false;
   }
 
   /** The key's value with the input offsets it reflects. */
