@@ -10,6 +10,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json nest-cli.json ./
+COPY scripts/build.ts ./scripts/
 COPY src ./src
 RUN npm run build
 

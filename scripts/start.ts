@@ -5,14 +5,15 @@
  *   npm run start:processor -- --balance
  * The broker is left running for the next start; `npm run kafka:stop` stops it.
  *
- * It builds the service itself rather than the npm script chaining `nest build && …`: a shell
+ * It builds the service itself rather than the npm script chaining `npm run build && …`: a shell
  * running two commands stays between npm and this script and does not pass signals on, so a
  * SIGTERM to `npm start` (a supervisor stopping it) left the service running, orphaned.
  */
 import '../src/config/node-version.js';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { NODE_FLAGS } from '../src/config/node-flags.js';
+import { buildService } from './build.js';
 import { LocalKafkaError, defaultLocalKafkaOptions, startLocalKafka } from './kafka/launcher.js';
 
 async function main(): Promise<void> {
@@ -21,11 +22,10 @@ async function main(): Promise<void> {
   const entry = processorOnly ? 'dist/processor.js' : 'dist/main.js';
   const entryArgs = processorOnly ? args.slice(1) : args;
   if (existsSync('.env')) process.loadEnvFile('.env');
-  const build = spawnSync(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build'], { stdio: 'inherit' });
-  if (build.status !== 0) {
-    console.error('npm start: the build failed (see above)');
+  await buildService().catch((error: unknown) => {
+    console.error(`npm start: the build failed (${error instanceof Error ? error.message : String(error)})`);
     process.exit(1);
-  }
+  });
 
   if (!process.env.KAFKA_BROKERS) {
     const options = defaultLocalKafkaOptions(process.cwd());

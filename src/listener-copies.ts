@@ -1,5 +1,5 @@
 /**
- * A helper process of `acceptOnMoreQueues` (more-listeners.ts), not run by hand: it receives
+ * A helper process of `acceptOnMoreQueues` (http/more-listeners.ts), not run by hand: it receives
  * the service's listening socket and sends it back `copies` times, each copy a new file
  * descriptor of the same socket. A connection this process happens to accept meanwhile goes
  * back too, unread, so none is lost; then it closes its own copy and exits.

@@ -1,9 +1,12 @@
 /** Hot spots of a V8 CPU profile (node --cpu-prof): self time by function and by area. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   hitCount?: number;
   children?: number[];
 }
@@ -29,7 +32,7 @@ export function areaOf(url: string, functionName: string): string {
   if (!url) return functionName.startsWith('(') ? functionName : '(native)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1];
-  const own = /\/dist\/(.+?)\.js$/.exec(url);
+  const own = /\/(?:dist\/tsc|dist|src)\/(.+?)\.[jt]s$/.exec(url);
   if (own) return `src/${own[1]}.ts`;
   if (url.startsWith('node:')) return 'node internals';
   return url.replace(/^file:\/\//, '');
@@ -39,10 +42,29 @@ export function areaOf(url: string, functionName: string): string {
 function fileOf(url: string): string {
   const inPackage = /node_modules\/(.+)$/.exec(url);
   if (inPackage) return inPackage[1];
-  const own = /\/dist\/(.+?)\.js$/.exec(url);
-  if (own) return `dist/${own[1]}.js`;
+  const own = /\/(?:dist\/tsc|dist|src)\/(.+?)\.[jt]s$/.exec(url);
+  if (own) return `src/${own[1]}.ts`;
   return url.replace(/^file:\/\//, '');
 }
+
+/**
+ * The frame where its code was written: dist/'s bundles (scripts/build.ts) hold the service and
+ * its packages in one file each, which their source maps take apart again.
+ */
+function original(frame: ProfileNode['callFrame'], maps: Map<string, SourceMap | undefined>): ProfileNode['callFrame'] {
+  if (!frame.url.startsWith('file://')) return frame;
+  if (!maps.has(frame.url)) {
+    const mapPath = `${fileURLToPath(frame.url)}.map`;
+    maps.set(frame.url, existsSync(mapPath) ? new SourceMap(JSON.parse(readFileSync(mapPath, 'utf8'))) : undefined);
+  }
+  const entry = maps.get(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber) as { originalSource?: string; originalLine?: number } | undefined;
+  if (!entry?.originalSource) return frame;
+  const source = resolve(dirname(fileURLToPath(frame.url)), entry.originalSource);
+  return { ...frame, url: `file://${source}`, lineNumber: entry.originalLine ?? frame.lineNumber };
+}
+
+/** Functions esbuild's bundles wrap modules in (scripts/build.ts). */
+const BUNDLE_WRAPPER = /^(__[a-zA-Z]+|(dist|node_modules)\/.+)$/;
 
 /** Samples from `fromUs` to `toUs` on the monotonic clock (process.hrtime's, in µs). */
 export interface ProfileWindow {
@@ -53,7 +75,8 @@ export interface ProfileWindow {
 /** Hot spots of the profile at `path`, of all its samples or of those in `window`. */
 export function hotSpots(path: string, top = 15, window?: ProfileWindow): HotSpots {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
-  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const maps = new Map<string, SourceMap | undefined>();
+  const byId = new Map(profile.nodes.map((node) => [node.id, { ...node, callFrame: original(node.callFrame, maps) }]));
   const selfUs = new Map<number, number>();
   let at = profile.startTime;
   for (let index = 0; index < profile.samples.length; index++) {
@@ -87,8 +110,9 @@ export function hotSpots(path: string, top = 15, window?: ProfileWindow): HotSpo
     const seen = new Set<string>();
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
       const { functionName, url, lineNumber } = byId.get(at)!.callFrame;
-      // The service's functions; not its modules' top-level code (loading, at start-up).
-      if (url.includes('/node_modules/') || !/\/dist\//.test(url) || (lineNumber === 0 && !functionName)) continue;
+      // The service's functions; not its modules' top-level code (loading, at start-up), nor the
+      // bundle's wrappers of it (`__require`, `__init`, one named after each module's path).
+      if (url.includes('/node_modules/') || !/\/(dist|src)\//.test(url) || (lineNumber === 0 && !functionName) || BUNDLE_WRAPPER.test(functionName)) continue;
       const key = `${functionName}@${url}:${lineNumber}`;
       if (seen.has(key)) continue;
       seen.add(key);

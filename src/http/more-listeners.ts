@@ -1,6 +1,5 @@
 import { fork } from 'node:child_process';
 import type { Server } from 'node:net';
-import { join } from 'node:path';
 
 /**
  * Makes the HTTP server accept new connections `copies` times faster when it is busy.
@@ -11,16 +10,16 @@ import { join } from 'node:path';
  * connecting at once then wait tens of seconds to be accepted (measured: 1,400 of 2,000 not
  * accepted within 10 s). With `copies` more descriptors of the same socket in the event loop,
  * each turn accepts up to `copies` + 1 connections. Node gives no dup() of a socket; passing
- * it to a helper process and back does (listener-copies.ts). Accepted connections are handed
+ * it to a helper process and back does (`helperScript`: listener-copies.ts). Accepted connections are handed
  * to `server` as if it had accepted them. Resolves with the copies, to close them on stop: all
  * of them, or those that arrived before the helper gave up (it waits 10 s at most; a main thread
  * swamped by clients during start-up can take longer). Fewer queues accept more slowly; they
  * never stop the service from starting.
  */
-export function acceptOnMoreQueues(server: Server, copies: number): Promise<Server[]> {
+export function acceptOnMoreQueues(server: Server, copies: number, helperScript: string): Promise<Server[]> {
   if (copies <= 0) return Promise.resolve([]);
   return new Promise((resolve) => {
-    const helper = fork(join(__dirname, 'listener-copies.js'), [], { stdio: 'ignore' });
+    const helper = fork(helperScript, [], { stdio: 'ignore' });
     const listeners: Server[] = [];
     helper.on('message', (message, handle) => {
       if (message === 'listener') {

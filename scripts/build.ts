@@ -1,0 +1,73 @@
+/**
+ * npm run build — compiles the service, then bundles each file that starts a process or a thread
+ * into one file of dist/: `node dist/main.js`, `node dist/processor.js`, the processor thread, the
+ * listener helper, `node dist/cli/flag-wallet.js`.
+ *
+ * Compiling is `nest build` (tsc, into dist/tsc/, which runs as it is too): Nest's dependency
+ * injection reads the decorator metadata tsc emits, which esbuild cannot. Bundling that output is
+ * esbuild's: a thread of the service loaded ~1,200 modules from node_modules (~0.9 s on 2 cores,
+ * most of it finding, reading and compiling files), where one bundle loads in ~0.5 s; the main
+ * thread and the processor thread load theirs at once on every start (docs/BENCHMARKS.md).
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { type Plugin, build as bundle } from 'esbuild';
+
+/** What starts a process or a thread, as paths in dist/tsc/ and dist/. */
+const ENTRIES = ['main', 'processor', 'processor-thread', 'listener-copies', 'cli/flag-wallet'];
+
+/**
+ * Loaded from node_modules at run time, not bundled: kafkajs, because src/streams/kafkajs-patches.ts
+ * replaces modules inside it (in require's cache); classic-level, a native addon found beside its
+ * package.json; pino, whose transports run files of their own packages on threads.
+ */
+const EXTERNAL = ['kafkajs', 'classic-level', 'pino', 'pino-pretty', 'thread-stream'];
+
+/*
+ * Packages Nest loads only when a feature asks for them (another HTTP platform, WebSockets, other
+ * transports) and that the service does not install: left for run time, where they are never
+ * required.
+ */
+const notInstalledIsExternal: Plugin = {
+  name: 'not-installed-is-external',
+  setup(build) {
+    const again = Symbol('resolving');
+    build.onResolve({ filter: /^[^./]/ }, async (args) => {
+      if (args.pluginData === again) return undefined;
+      const resolved = await build.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: again });
+      return resolved.errors.length > 0 ? { path: args.path, external: true } : resolved;
+    });
+  },
+};
+
+export async function buildService(root = process.cwd()): Promise<void> {
+  const nest = spawnSync(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build'], { cwd: root, stdio: 'inherit' });
+  if (nest.status !== 0) throw new Error('nest build failed (see above)');
+  await bundle({
+    absWorkingDir: root,
+    entryPoints: ENTRIES.map((entry) => ({ in: join('dist', 'tsc', `${entry}.js`), out: entry })),
+    outdir: 'dist',
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    // Class names show in logs and errors (and Nest's own messages).
+    keepNames: true,
+    // Chained through tsc's maps: --enable-source-maps shows src/*.ts in stack traces.
+    sourcemap: true,
+    sourcesContent: false,
+    external: EXTERNAL,
+    plugins: [notInstalledIsExternal],
+    // Nest's packages are ES modules, some of which find files of their own from import.meta.url.
+    define: { 'import.meta.url': 'importMetaUrl' },
+    banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    logLevel: 'warning',
+  });
+}
+
+if (require.main === module) {
+  buildService().catch((error: unknown) => {
+    console.error(`build: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}
