@@ -5,7 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
-import { type AppConfigShape, ConfigError, loadConfig } from './config/config.js';
+import type { AppConfigShape } from './config/config.js';
 import { toExactJson } from './http/exact-json.js';
 import { serveDirectRoutes } from './http/direct-route.js';
 import { HttpErrorFilter } from './http/http-error.filter.js';
@@ -15,9 +15,9 @@ import { documentEdgeResponses } from './http/openapi.js';
 import { RequestValidationPipe } from './http/validation.js';
 import { StartUp } from './health/start-up.js';
 import { MetricsService } from './metrics/metrics.service.js';
-import { ProcessorThreadError, type ProcessorThreadData, type ProcessorThreads, type ThreadMessage } from './processor-threads.js';
+import type { ProcessorThreads } from './processor-threads.js';
 import type { ServiceOptions } from './service-options.js';
-import { StoreInUseError, StreamsRuntime, type ThreadPort, TopicMismatchError, connectStreams, serveGroups } from './streams/index.js';
+import { StreamsRuntime, startStreams } from './streams/index.js';
 
 /** The longest a graceful stop may take before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -38,7 +38,7 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
   threads?.onFailure((reason) => stopper.fail(reason));
   const here = threads ? [] : options.processors;
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(config, { ...options, processors: here, operations: true }),
+    AppModule.forRoot(config, { ...options, processors: here }),
     new FastifyAdapter(fastifyOptions(config)),
     // Bodies are JSON only, parsed by parseJsonBodies below (a form body is a 415).
     { bufferLogs: true, bodyParser: false },
@@ -46,14 +46,13 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
   app.useLogger(app.get(Logger));
   for (const source of threads?.sources ?? []) app.get(StreamsRuntime).addGroupSource(source);
   const http = configureHttp(app, config);
-  if (here.length > 0) connectStreams(app);
   await app.init();
   // HTTP first: health and metrics answer while the groups restore their stores.
   await app.listen({ port: config.http.port, host: config.http.host, backlog: LISTEN_BACKLOG });
   const queues = await acceptOnMoreQueues(app.getHttpServer(), MORE_ACCEPT_QUEUES, join(__dirname, 'listener-copies.js'));
   if (queues.length < MORE_ACCEPT_QUEUES) app.get(Logger).warn(`accepting connections on ${queues.length + 1} queues instead of ${MORE_ACCEPT_QUEUES + 1}: the listener helper gave up`, 'Http');
   http.alsoClose(queues);
-  if (here.length > 0) await app.startAllMicroservices();
+  if (here.length > 0) await startStreams(app);
   if (threads) {
     await threads.started;
     const plural = threads.count === 1 ? '' : 's';
@@ -62,39 +61,6 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
   stopper.ready(app, (timeoutMs) => http.drain(timeoutMs), threads);
   app.get(StartUp).done = true;
   return app;
-}
-
-/**
- * The body of a processor thread (processor-thread.ts): the chosen groups, no HTTP; their
- * statuses go to the main thread over `port`, and it says when to stop.
- */
-export async function runProcessorsOnThread(data: ProcessorThreadData, port: ThreadPort): Promise<void> {
-  const loaded = loadConfig();
-  const config = { ...loaded, dataDir: data.dataDir, log: { ...loaded.log, format: data.logFormat } };
-  const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(config, { api: false, processors: data.processors, operations: false }),
-    new FastifyAdapter(),
-    { bufferLogs: true },
-  );
-  app.useLogger(app.get(Logger));
-  connectStreams(app);
-  await app.init();
-  await app.startAllMicroservices();
-  const stopServing = serveGroups(app.get(StreamsRuntime).localGroups, port);
-  port.on('message', (message) => {
-    if ((message as ThreadMessage).kind !== 'thread.stop') return;
-    void app.close().then(
-      () => {
-        stopServing();
-        process.exit(0);
-      },
-      (error: unknown) => {
-        app.get(Logger).error(`stop failed: ${String(error)}`, undefined, 'Shutdown');
-        process.exit(1);
-      },
-    );
-  });
-  port.postMessage({ kind: 'thread.started' } satisfies ThreadMessage);
 }
 
 /**
@@ -204,23 +170,4 @@ class Stopper {
   }
 }
 
-/** One clear line for the start-up failures a user can fix, a stack otherwise. */
-export function describeStartupFailure(error: unknown): string {
-  const known =
-    error instanceof ConfigError ||
-    error instanceof TopicMismatchError ||
-    error instanceof StoreInUseError ||
-    error instanceof ProcessorThreadError ||
-    (error instanceof Error && error.message.startsWith('cannot reach Kafka'));
-  if (known) return (error as Error).message;
-  if ((error as NodeJS.ErrnoException)?.code === 'EADDRINUSE') {
-    return `cannot listen: ${(error as Error).message} (another process has the port; set PORT)`;
-  }
-  return `start-up failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
-}
-
-/** Ends the process with {@link describeStartupFailure}. */
-export function exitOnStartupFailure(error: unknown): never {
-  process.stderr.write(`depositaja: ${describeStartupFailure(error)}\n`);
-  process.exit(1);
-}
+export { exitOnStartupFailure } from './startup-failure.js';

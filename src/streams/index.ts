@@ -19,5 +19,5 @@ export { STREAMS_OPTIONS, type StreamsHealth, type StreamsOptions, StreamsRuntim
 export { InjectView, StreamsModule } from './streams.module.js';
 export { TopicMismatchError } from './topic-admin.js';
 export { type StreamTopic, type TableTopic, type Topic, type ValueOf, deadLetterTopicName, streamTopic, tableTopic } from './topics.js';
-export { StreamsServer, connectStreams } from './transport.js';
+export { StreamsServer, startStreams } from './transport.js';
 export { View, type ViewChange, type ViewEntry, type ViewStatus, ViewTimeoutError } from './view.js';

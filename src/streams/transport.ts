@@ -1,7 +1,9 @@
-import { Injectable, type INestApplication, type Type } from '@nestjs/common';
+import { type INestApplicationContext, Injectable, type Type } from '@nestjs/common';
 import { EXCEPTION_FILTERS_METADATA, GUARDS_METADATA, INTERCEPTORS_METADATA, PIPES_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
-import { ModuleRef } from '@nestjs/core';
-import { type CustomTransportStrategy, type MessageHandler, type NestMicroservice, Server } from '@nestjs/microservices';
+import { MetadataScanner, ModuleRef, ModulesContainer } from '@nestjs/core';
+import { type CustomTransportStrategy, type MessageHandler, Server } from '@nestjs/microservices';
+import { PATTERN_EXTRAS_METADATA, PATTERN_HANDLER_METADATA, PATTERN_METADATA } from '@nestjs/microservices/constants.js';
+import { PatternHandler } from '@nestjs/microservices/enums/pattern-handler.enum.js';
 import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
 import type { RecordHandler } from './batch.js';
 import { type GroupHandlerExtras, checkBindings } from './group.js';
@@ -103,15 +105,32 @@ function nestCallPipeline(owner: Type, method: string | symbol): string[] {
 }
 
 /**
- * Connects the processor groups' transport to a Nest application, before `app.init()`; start
- * it with `startAllMicroservices()`.
+ * Starts the processor groups of a Nest application (or an application context without HTTP: a
+ * processor thread), once it is initialised: hands the transport every `@GroupHandler` method of
+ * the application's controllers, found as Nest's microservice layer finds event handlers, and
+ * waits until it listens (every group started). Closing the application stops them.
+ *
+ * Nest's own `connectMicroservice` needs an HTTP application, and its HTTP platform (fastify)
+ * was a third of what a processor thread loaded and held, for nothing it serves.
  */
-export function connectStreams(app: INestApplication): void {
-  // Deferred, so that the transport registers its handlers at listen(); the application's own
-  // init runs the lifecycle hooks, the transport must not run them again.
-  const microservice = app.connectMicroservice(
-    { strategy: app.get(StreamsServer) },
-    { inheritAppConfig: false, deferInitialization: true },
-  ) as NestMicroservice;
-  microservice.setIsInitHookCalled(true);
+export async function startStreams(app: INestApplicationContext): Promise<void> {
+  const server = app.get(StreamsServer);
+  const scanner = new MetadataScanner();
+  for (const module of app.get(ModulesContainer).values()) {
+    for (const { instance } of module.controllers.values()) {
+      if (!instance) continue;
+      const prototype = Object.getPrototypeOf(instance) as Record<string, object>;
+      for (const method of scanner.getAllMethodNames(prototype)) {
+        const patterns = Reflect.getMetadata(PATTERN_METADATA, prototype[method]) as unknown[] | undefined;
+        if (!patterns) continue;
+        const isEvent = Reflect.getMetadata(PATTERN_HANDLER_METADATA, prototype[method]) === PatternHandler.EVENT;
+        const extras = Reflect.getMetadata(PATTERN_EXTRAS_METADATA, prototype[method]) as Record<string, unknown> | undefined;
+        for (const pattern of patterns) server.addHandler(pattern, NOT_CALLED, isEvent, extras);
+      }
+    }
+  }
+  await new Promise<void>((resolve, reject) => server.listen((error) => (error ? reject(error as Error) : resolve())));
 }
+
+/** The transport calls a handler's method itself (see StreamsServer), never Nest's wrapper of it. */
+const NOT_CALLED: MessageHandler = () => Promise.reject(new Error('not called'));

@@ -15,7 +15,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { CommitStep } from '../../src/streams/partition-state.js';
 import { StreamsModule } from '../../src/streams/streams.module.js';
-import { connectStreams } from '../../src/streams/transport.js';
+import { startStreams } from '../../src/streams/transport.js';
 import { SumModule } from './sum-processor.js';
 
 const env = (name: string, fallback?: string) => {
@@ -61,9 +61,8 @@ class SumAppModule {}
 
 async function main(): Promise<void> {
   const app = await NestFactory.create(SumAppModule, new FastifyAdapter(), { logger: ['log', 'warn', 'error', 'fatal'] });
-  connectStreams(app);
   await app.init();
-  await app.startAllMicroservices();
+  await startStreams(app);
   console.log('sum-app started');
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

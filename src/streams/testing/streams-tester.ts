@@ -1,10 +1,10 @@
-import { type DynamicModule, type INestMicroservice, Module, type Type } from '@nestjs/common';
+import { type DynamicModule, type INestApplicationContext, Module, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { type AppliedOffsets, BatchProcessor, type InputRecord, type RecordHandler, type StateSource, type StoredValue, mergeByStore } from '../batch.js';
 import type { GroupDefinition } from '../group.js';
 import { StreamsRuntime } from '../streams-runtime.js';
 import type { StreamTopic, TableTopic } from '../topics.js';
-import { StreamsServer } from '../transport.js';
+import { StreamsServer, startStreams } from '../transport.js';
 
 /** A message a handler emitted, decoded. */
 export interface Emitted<T> {
@@ -31,9 +31,9 @@ export interface StreamsTesterOptions {
  * Runs a processor group's handlers without Kafka (Goka's `tester`, Kafka Streams'
  * TopologyTestDriver): feed records, then read the table, the stores and what was emitted.
  *
- * The handlers are bound as in production: the module is compiled by Nest's testing module,
- * which hands each `@GroupHandler` method to the real transport, which refuses handlers and
- * groups that do not match and calls the methods on the instances Nest created.
+ * The handlers are bound as in production: the module is compiled by Nest's testing module, and
+ * `startStreams` hands each `@GroupHandler` method to the real transport, which refuses handlers
+ * and groups that do not match and calls the methods on the instances Nest created.
  * Records go through the same batch processing as in production, with replays skipped by
  * applied offsets and poison records dead-lettered; only Kafka and LevelDB are replaced by
  * maps. A handler's transient error is thrown back to the test.
@@ -59,7 +59,7 @@ export class StreamsTester<V> {
     private readonly group: GroupDefinition,
     handlers: ReadonlyMap<string, RecordHandler>,
     private readonly loopback: boolean,
-    private readonly microservice: INestMicroservice,
+    private readonly app: INestApplicationContext,
   ) {
     this.processor = new BatchProcessor(group, handlers);
   }
@@ -79,25 +79,25 @@ export class StreamsTester<V> {
         ...(options.imports ?? []),
       ],
     }).compile();
-    const microservice = testing.createNestMicroservice({ strategy: testing.get(StreamsServer) });
     try {
-      await microservice.listen();
+      await testing.init();
+      await startStreams(testing);
       if (!runtime.declaredGroups().has(group.name)) throw new Error(`the module does not declare group ${group.name} (StreamsModule.forGroup)`);
     } catch (error) {
-      await microservice.close();
+      await testing.close();
       throw error;
     }
-    return new StreamsTester<V>(group, runtime.started.get(group.name)!, options.loopback ?? true, microservice);
+    return new StreamsTester<V>(group, runtime.started.get(group.name)!, options.loopback ?? true, testing);
   }
 
   /** An instance from the module under test (the processor, to change how it behaves). */
   get<T>(type: Type<T>): T {
-    return this.microservice.get(type, { strict: false });
+    return this.app.get(type, { strict: false });
   }
 
   /** Shuts the module down (its lifecycle hooks run). */
   async close(): Promise<void> {
-    await this.microservice.close();
+    await this.app.close();
   }
 
   /** Feeds one record (its own batch) and processes it. */
