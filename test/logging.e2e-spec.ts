@@ -47,7 +47,7 @@ describe('the logs', () => {
   const requestLine = (id: string) => parsed().find((line) => line.req?.id === id && line.res !== undefined);
 
   it('writes one JSON object per line, and nothing at warn or above on a healthy start', async () => {
-    await sut.process.waitFor(/Nest microservice successfully started/);
+    await sut.process.waitFor(/processor groups .* running on/);
     const lines = parsed();
 
     expect(lines.length).toBeGreaterThan(0);
