@@ -97,8 +97,14 @@ async function settle(service: Service, brokers: string[], prefix: string, sasl?
         .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
       if (lag === 0 && viewLag === 0) return;
       if (Date.now() > deadline) {
-        // What the next look needs: which partitions, and what the service said (it logs warnings and errors only).
-        throw new Error(`not settled: group lag ${lag} (${lagging.join(', ')}), view lag ${viewLag}; the service's last lines:\n${service.process.output.slice(-30).join('\n')}`);
+        // What the next look needs: which partitions, how each group of the service sees itself, and
+        // what the service said besides its request lines (it logs warnings and errors only).
+        const summary = (await service.request('GET', '/monitor/api/summary')).body as { groups: Array<Record<string, unknown> & { partitions: Array<Record<string, unknown>> }> };
+        const groups = summary.groups.map(({ group, running, retrying, processed, partitions }) => ({ group, running, retrying, processed, states: partitions.map((partition) => `${String(partition.partition)}:${String(partition.state)}`) }));
+        const said = service.process.output.filter((line) => !line.includes('"req":'));
+        throw new Error(
+          `not settled: group lag ${lag} (${lagging.join(', ')}), view lag ${viewLag}; groups ${JSON.stringify(groups)}; the service's last lines besides requests:\n${said.slice(-40).join('\n')}`,
+        );
       }
       await sleep(500);
     }
