@@ -53,8 +53,10 @@ export async function buildService(root = process.cwd()): Promise<void> {
     platform: 'node',
     format: 'cjs',
     target: 'node20',
-    // Class names show in logs and errors (and Nest's own messages).
-    keepNames: true,
+    // No keepNames: it wraps every named function and class in a call that redefines its name, on
+    // every creation, closures on the request path included (GET /check ~25 % fewer requests/s).
+    // Names survive anyway, but where two modules' names collide in one bundle (rxjs's and
+    // class-validator's helpers, not the service's classes), one of them gains a number.
     // Chained through tsc's maps: --enable-source-maps shows src/*.ts in stack traces.
     sourcemap: true,
     sourcesContent: false,
