@@ -15,8 +15,11 @@ import { join } from 'node:path';
 import { type SourceMapSegment, decode, encode } from '@jridgewell/sourcemap-codec';
 import { type Plugin, build as bundle } from 'esbuild';
 
-/** What starts a process or a thread, as paths in dist/tsc/ and dist/. */
-const ENTRIES = ['main', 'processor', 'processor-thread', 'listener-copies', 'cli/flag-wallet'];
+/**
+ * What starts a process or a thread, as paths in dist/tsc/ and dist/; and bootstrap, the rest of
+ * the service that main and processor load once their processor threads are on their way.
+ */
+const ENTRIES = ['main', 'processor', 'bootstrap', 'processor-thread', 'listener-copies', 'cli/flag-wallet'];
 
 /**
  * Loaded from node_modules at run time, not bundled: kafkajs, because src/streams/kafkajs-patches.ts
@@ -42,6 +45,19 @@ const notInstalledIsExternal: Plugin = {
   },
 };
 
+/*
+ * launch.ts starts the processor threads from a few small modules, then imports bootstrap.js (Nest,
+ * fastify, Swagger, every module of the service). Bundled into main.js, that rest would be read
+ * and compiled before the first line of main ran: the threads started ~0.2 s later on every start.
+ * So it stays a file of its own, which main.js and processor.js require from beside them.
+ */
+const bootstrapApart: Plugin = {
+  name: 'bootstrap-apart',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/bootstrap\.js$/ }, (args) => (args.importer.endsWith(`${join('dist', 'tsc', 'launch.js')}`) ? { path: args.path, external: true } : undefined));
+  },
+};
+
 export async function buildService(root = process.cwd()): Promise<void> {
   const nest = spawnSync(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build'], { cwd: root, stdio: 'inherit' });
   if (nest.status !== 0) throw new Error('nest build failed (see above)');
@@ -61,7 +77,10 @@ export async function buildService(root = process.cwd()): Promise<void> {
     sourcemap: true,
     sourcesContent: false,
     external: EXTERNAL,
-    plugins: [notInstalledIsExternal],
+    plugins: [bootstrapApart, notInstalledIsExternal],
+    // import() of a file left outside the bundles (bootstrap.js) becomes require(): node's import()
+    // of a CommonJS file first scans all of its source for the names it exports (~6 MB here).
+    supported: { 'dynamic-import': false },
     // Nest's packages are ES modules, some of which find files of their own from import.meta.url.
     define: { 'import.meta.url': 'importMetaUrl' },
     banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

@@ -10,7 +10,7 @@ import { toExactJson } from './http/exact-json.js';
 import { serveDirectRoutes } from './http/direct-route.js';
 import { HttpErrorFilter } from './http/http-error.filter.js';
 import { fastifyOptions, limitInFlight, parseJsonBodies } from './http/http-server.js';
-import { acceptOnMoreQueues } from './http/more-listeners.js';
+import { acceptOnMoreQueues, startListenerHelper } from './http/more-listeners.js';
 import { documentEdgeResponses } from './http/openapi.js';
 import { RequestValidationPipe } from './http/validation.js';
 import { StartUp } from './health/start-up.js';
@@ -36,6 +36,7 @@ const DRAIN_MS = 5_000;
 export async function runService(options: ServiceOptions, config: AppConfigShape, threads?: ProcessorThreads): Promise<NestFastifyApplication> {
   const stopper = new Stopper();
   threads?.onFailure((reason) => stopper.fail(reason));
+  const helper = startListenerHelper(join(__dirname, 'listener-copies.js'));
   const here = threads ? [] : options.processors;
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, { ...options, processors: here }),
@@ -49,7 +50,7 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
   await app.init();
   // HTTP first: health and metrics answer while the groups restore their stores.
   await app.listen({ port: config.http.port, host: config.http.host, backlog: LISTEN_BACKLOG });
-  const queues = await acceptOnMoreQueues(app.getHttpServer(), MORE_ACCEPT_QUEUES, join(__dirname, 'listener-copies.js'));
+  const queues = await acceptOnMoreQueues(app.getHttpServer(), MORE_ACCEPT_QUEUES, helper);
   if (queues.length < MORE_ACCEPT_QUEUES) app.get(Logger).warn(`accepting connections on ${queues.length + 1} queues instead of ${MORE_ACCEPT_QUEUES + 1}: the listener helper gave up`, 'Http');
   http.alsoClose(queues);
   if (here.length > 0) await startStreams(app);

@@ -1,5 +1,15 @@
-import { fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import type { Server } from 'node:net';
+
+/**
+ * Starts the helper process of {@link acceptOnMoreQueues} (`helperScript`: listener-copies.ts)
+ * ahead of time: a node process takes ~0.1-0.2 s to start, which overlaps the service's own
+ * start instead of following its listen. It waits for the socket; a service that never sends
+ * one has it exit with it (or after 10 s).
+ */
+export function startListenerHelper(helperScript: string): ChildProcess {
+  return fork(helperScript, [], { stdio: 'ignore' });
+}
 
 /**
  * Makes the HTTP server accept new connections `copies` times faster when it is busy.
@@ -10,16 +20,18 @@ import type { Server } from 'node:net';
  * connecting at once then wait tens of seconds to be accepted (measured: 1,400 of 2,000 not
  * accepted within 10 s). With `copies` more descriptors of the same socket in the event loop,
  * each turn accepts up to `copies` + 1 connections. Node gives no dup() of a socket; passing
- * it to a helper process and back does (`helperScript`: listener-copies.ts). Accepted connections are handed
- * to `server` as if it had accepted them. Resolves with the copies, to close them on stop: all
- * of them, or those that arrived before the helper gave up (it waits 10 s at most; a main thread
- * swamped by clients during start-up can take longer). Fewer queues accept more slowly; they
- * never stop the service from starting.
+ * it to a helper process and back does (`helper`: {@link startListenerHelper}). Accepted
+ * connections are handed to `server` as if it had accepted them. Resolves with the copies, to
+ * close them on stop: all of them, or those that arrived before the helper gave up (it waits
+ * 10 s at most; a main thread swamped by clients during start-up can take longer). Fewer queues
+ * accept more slowly; they never stop the service from starting.
  */
-export function acceptOnMoreQueues(server: Server, copies: number, helperScript: string): Promise<Server[]> {
-  if (copies <= 0) return Promise.resolve([]);
+export function acceptOnMoreQueues(server: Server, copies: number, helper: ChildProcess): Promise<Server[]> {
+  if (copies <= 0 || !helper.connected) {
+    helper.kill();
+    return Promise.resolve([]);
+  }
   return new Promise((resolve) => {
-    const helper = fork(helperScript, [], { stdio: 'ignore' });
     const listeners: Server[] = [];
     helper.on('message', (message, handle) => {
       if (message === 'listener') {
