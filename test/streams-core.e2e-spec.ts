@@ -147,10 +147,9 @@ describe('streams core on a real broker', () => {
 
   /** How many records a changelog holds now, every partition read from its start (the cleaner removes some). */
   const changelogRecords = async (topic: string): Promise<number> => {
-    const connection = { brokers: brokers(), clientId: 'e2e-count', topicPrefix: '', partitions: 1, replicationFactor: 1, sessionTimeoutMs: 6000 };
     const ranges = [...(await endOffsets(admin, topic))].map(([partition, to]) => ({ topic, partition, from: 0, to }));
     let count = 0;
-    await new ChangelogReader(kafka, connection, 'e2e-count').readToEnd(ranges, async (_topic, _partition, records) => {
+    await new ChangelogReader(kafka).readToEnd(ranges, async (_topic, _partition, records) => {
       count += records.length;
     });
     return count;
@@ -158,6 +157,51 @@ describe('streams core on a real broker', () => {
 
   const numbers = (count: number, keys: number, seed: number): Array<[string, bigint]> =>
     Array.from({ length: count }, (_, i) => [`key-${(i * 7 + seed) % keys}`, BigInt(((i + seed) % 97) + 1)]);
+
+  it('reads changelogs by offset without a consumer group: committed records only, to past the last marker', async () => {
+    const topic = `${uniquePrefix('reader')}log`;
+    await admin.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 1 }], waitForLeaders: true });
+    const writer = kafka.producer({ transactionalId: `${topic}-writer`, idempotent: true, maxInFlightRequests: 1 });
+    await writer.connect();
+    const write = async (values: string[], outcome: 'commit' | 'abort') => {
+      const transaction = await writer.transaction();
+      await transaction.send({ topic, messages: values.map((value, index) => ({ key: value, value, partition: index % 2 })) });
+      await (outcome === 'commit' ? transaction.commit() : transaction.abort());
+    };
+    await write(['a1', 'b1', 'a2', 'b2'], 'commit');
+    await write(['x1', 'y1'], 'abort');
+    await write(['a3', 'b3'], 'commit');
+    await writer.disconnect();
+
+    // To the end, from offset 1 on partition 0: a1 is before it, x1 aborted, the markers skipped.
+    const read: string[] = [];
+    const ends = await endOffsets(admin, topic);
+    const ranges = [...ends].map(([partition, to]) => ({ topic, partition, from: partition === 0 ? 1 : 0, to }));
+    await new ChangelogReader(kafka).readToEnd(ranges, async (_topic, partition, records) => {
+      read.push(...records.map((record) => `${partition}:${record.value!.toString()}`));
+    });
+    expect(read.sort()).toEqual(['0:a2', '0:a3', '1:b1', '1:b2', '1:b3']);
+
+    // Following: the records a writer commits now arrive, and no consumer group has this client as a member.
+    const followed: string[] = [];
+    const reader = new ChangelogReader(kafka);
+    await reader.follow(
+      [...ends.keys()].map((partition) => ({ topic, partition, from: ends.get(partition)! })),
+      async (_topic, _partition, records) => {
+        followed.push(...records.map((record) => record.value!.toString()));
+      },
+      () => undefined,
+    );
+    try {
+      await producer.send({ topic, messages: [{ key: 'c', value: 'c1', partition: 1 }] });
+      await eventually('the followed record', () => followed.includes('c1'), 30_000);
+      const { groups } = await admin.listGroups();
+      const described = groups.length > 0 ? (await admin.describeGroups(groups.map((group) => group.groupId))).groups : [];
+      expect(described.filter((group) => group.members.some((member) => member.clientId === 'e2e')).map((group) => group.groupId)).toEqual([]);
+    } finally {
+      await reader.stop();
+    }
+  }, 60_000);
 
   it('applies N records with known keys: table and changelog hold the exact sums', async () => {
     const w = world('exact');

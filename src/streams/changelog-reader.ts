@@ -1,6 +1,18 @@
-import { randomUUID } from 'node:crypto';
-import type { Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
-import { type KafkaConnection, fixedAssigner, physicalName } from './kafka-client.js';
+import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { type FetchedPartition, type KafkaCluster, READ_COMMITTED, readerCluster } from './kafka-client.js';
+import { retryTransient } from './retry.js';
+
+// CommonJS in the built service; jest runs this file as an ES module, from the project's root.
+const load = typeof require === 'function' ? require : createRequire(`${process.cwd()}/package.json`);
+
+/** kafkajs's batch of one partition's fetch: it drops what precedes the offset asked for, aborted records and control records. */
+const KafkaBatch = load('kafkajs/src/consumer/batch.js') as new (
+  topic: string,
+  fetchedOffset: string,
+  partition: FetchedPartition,
+) => { messages: KafkaMessage[]; isEmpty(): boolean; isEmptyDueToFiltering(): boolean; lastOffset(): string };
 
 /** A record read from a changelog (physical topic name). */
 export interface ChangelogRecord {
@@ -31,28 +43,49 @@ export interface ReadRange {
 
 const key = (topic: string, partition: number) => `${topic}/${partition}`;
 
+/** Batch sizes, as the processor groups fetch (see processor-group.ts). */
+const MAX_BYTES_PER_PARTITION = 2 * 1024 * 1024;
+/** A fetch is held in memory twice (the response and its decoded records), for every view and restoring partition at once. */
+const MAX_BYTES = 8 * 1024 * 1024;
+/** How long the broker holds a fetch that finds nothing new. */
+const MAX_WAIT_MS = 250;
+/** Failures in a row after which reading to an end gives up (a follower keeps trying). */
+const ATTEMPTS = 8;
+
+interface Position {
+  topic: string;
+  partition: number;
+  from: number;
+}
+
 /**
  * Reads chosen partitions of changelog topics from chosen offsets, batch by batch: up to an
  * end (restoration) or for as long as it runs (views).
  *
- * kafkajs has no `assign()`, so the reader is a consumer alone in a throwaway group whose
- * assigner hands it exactly the partitions asked for, and which seeks them to the asked
- * offsets on every join. It commits nothing: positions live in the caller's local store.
+ * It belongs to no consumer group: it fetches from each partition's leader itself, as Kafka
+ * Streams' restore consumer and Goka's partition consumers do with assign(), which kafkajs
+ * lacks. A group of its own would cost a join on every start, and a new group's first join
+ * waits `group.initial.rebalance.delay.ms` (3 s by default on a real cluster). Reads are
+ * read_committed; transaction markers and aborted records are skipped (kafkajs's Batch). It
+ * commits nothing: positions live in the caller's local store.
+ *
+ * The next fetch is on its way while a batch is applied. A failed fetch (a broker away, a
+ * leader moving) is tried again after a growing pause, with fresh metadata.
  */
 export class ChangelogReader {
-  private consumer?: Consumer;
+  private cluster?: KafkaCluster;
   private stopped = false;
+  private running?: Promise<void>;
+  /** Cuts a pause between tries short when the reader stops. */
+  private halt = new AbortController();
+  /** Where each partition is applied up to: where a restart reads from. */
   private readonly positions = new Map<string, number>();
 
-  constructor(
-    private readonly kafka: Kafka,
-    private readonly connection: KafkaConnection,
-    private readonly purpose: string,
-  ) {}
+  constructor(private readonly kafka: Kafka) {}
 
   /**
    * Reads every range to its end, then stops. Resolves when all are read; rejects when
-   * `onBatch` fails or `signal` aborts.
+   * `onBatch` fails, Kafka cannot be read after several tries, or `signal` aborts.
    */
   async readToEnd(ranges: ReadRange[], onBatch: ChangelogBatchHandler, signal?: AbortSignal): Promise<void> {
     const pending = ranges.filter((range) => range.from < range.to);
@@ -79,8 +112,11 @@ export class ChangelogReader {
           await onBatch(topic, partition, records, next, highWatermark);
           reached(topic, partition, next);
         },
-        fail,
+        (error, failures) => {
+          if (failures >= ATTEMPTS) fail(error);
+        },
         reached,
+        (topic, partition) => targets.has(key(topic, partition)),
       );
       await done;
     } finally {
@@ -90,92 +126,165 @@ export class ChangelogReader {
   }
 
   /**
-   * Follows the partitions from their offsets until {@link stop}. Should the consumer die for
-   * good (kafkajs gives up after its retries), a new one takes over from where it was.
+   * Follows the partitions from their offsets until {@link stop}. `onCrash` hears of Kafka
+   * failing to answer (once it has failed several times in a row) and of `onBatch` failing; the
+   * reader goes on from where it was applied to.
    */
   async follow(
-    from: Array<{ topic: string; partition: number; from: number }>,
+    from: Position[],
     onBatch: ChangelogBatchHandler,
     onCrash: (error: unknown) => void,
     onSkip?: ChangelogSkipHandler,
   ): Promise<void> {
-    const restart = (error: unknown) => {
-      onCrash(error);
-      setTimeout(() => {
-        if (this.stopped) return;
-        const current = from.map(({ topic, partition }) => ({ topic, partition, from: this.positions.get(key(topic, partition)) ?? 0 }));
-        void this.consumer?.disconnect().catch(() => undefined);
-        this.start(current, onBatch, restart, onSkip).catch(restart);
-      }, 2000).unref();
-    };
-    await this.start(from, onBatch, restart, onSkip);
+    await this.start(from, onBatch, (error, failures) => failures % ATTEMPTS === 0 && onCrash(error), onSkip);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    const consumer = this.consumer;
-    this.consumer = undefined;
-    await consumer?.disconnect().catch(() => undefined);
+    this.halt.abort();
+    await this.running;
+    const cluster = this.cluster;
+    this.cluster = undefined;
+    await cluster?.disconnect().catch(() => undefined);
   }
 
+  /** Connects (a failure here is thrown), then reads in the background until stopped. */
   private async start(
-    from: Array<{ topic: string; partition: number; from: number }>,
+    from: Position[],
     onBatch: ChangelogBatchHandler,
-    onCrash: (error: unknown) => void,
+    onFailure: (error: unknown, failures: number) => void,
     onSkip?: ChangelogSkipHandler,
+    wanted: (topic: string, partition: number) => boolean = () => true,
   ): Promise<void> {
     this.stopped = false;
-    const partitions: Record<string, number[]> = {};
-    for (const { topic, partition, from: offset } of from) {
-      (partitions[topic] ??= []).push(partition);
-      this.positions.set(key(topic, partition), offset);
-    }
-    const consumer = this.kafka.consumer({
-      groupId: physicalName(this.connection, `${this.connection.clientId}-${this.purpose}-${randomUUID()}`),
-      partitionAssigners: [fixedAssigner(partitions)],
-      sessionTimeout: this.connection.sessionTimeoutMs,
-      heartbeatInterval: Math.min(3000, Math.floor(this.connection.sessionTimeoutMs / 3)),
-      // A fetch is held in memory twice (the response and its decoded records), for every view
-      // and restoring partition at once: 64 MiB fetches took the processes past 600 MB.
-      maxBytesPerPartition: 2 * 1024 * 1024,
-      maxBytes: 8 * 1024 * 1024,
-      maxWaitTimeInMs: 250,
-      retry: { retries: 8 },
+    this.halt = new AbortController();
+    for (const { topic, partition, from: offset } of from) this.positions.set(key(topic, partition), offset);
+    const cluster = readerCluster(this.kafka);
+    this.cluster = cluster;
+    const topics = [...new Set(from.map(({ topic }) => topic))];
+    await retryTransient(async () => {
+      await cluster.connect();
+      await cluster.addMultipleTargetTopics(topics);
     });
-    this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      for (const [topic, assigned] of Object.entries(payload.memberAssignment)) {
-        for (const partition of assigned) {
-          consumer.seek({ topic, partition, offset: String(this.positions.get(key(topic, partition)) ?? 0) });
-        }
-      }
-    });
-    // kafkajs hands eachBatch no batch that filtering emptied (transaction markers, aborted
-    // records), but reports where it ended: positions move past it all the same.
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (payload.batchSize > 0) return;
-      const next = Number(payload.lastOffset) + 1;
-      if (next > (this.positions.get(key(payload.topic, payload.partition)) ?? 0)) {
-        this.positions.set(key(payload.topic, payload.partition), next);
-        onSkip?.(payload.topic, payload.partition, next);
-      }
-    });
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) onCrash(payload.error);
-    });
-    await consumer.connect();
-    for (const topic of Object.keys(partitions)) await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        if (batch.messages.length === 0) return;
-        const records = batch.messages.map((message) => new FetchedChangelogRecord(message));
-        const next = Number(batch.lastOffset()) + 1;
-        await onBatch(batch.topic, batch.partition, records, next, Number(batch.highWatermark));
-        this.positions.set(key(batch.topic, batch.partition), next);
-      },
-    });
+    this.running = this.read(cluster, from, onBatch, onFailure, onSkip, wanted);
   }
+
+  private async read(
+    cluster: KafkaCluster,
+    partitions: Position[],
+    onBatch: ChangelogBatchHandler,
+    onFailure: (error: unknown, failures: number) => void,
+    onSkip: ChangelogSkipHandler | undefined,
+    wanted: (topic: string, partition: number) => boolean,
+  ): Promise<void> {
+    let failures = 0;
+    // Where the next fetch starts: past what has been fetched, which may not be applied yet.
+    let fetchAt = new Map(this.positions);
+    let fetching: Promise<FetchedBatch[]> | undefined;
+    while (!this.stopped) {
+      try {
+        const batches = await (fetching ?? this.fetch(cluster, partitions, fetchAt, wanted));
+        fetching = undefined;
+        for (const batch of batches) fetchAt.set(key(batch.topic, batch.partition), batch.next);
+        if (this.stopped) break;
+        // The next fetch travels while this one is applied.
+        fetching = this.fetch(cluster, partitions, fetchAt, wanted);
+        fetching.catch(() => undefined);
+        for (const batch of batches) {
+          if (this.stopped) break;
+          // A partition read to its end meanwhile (the fetch under way asked for it too).
+          if (!wanted(batch.topic, batch.partition)) continue;
+          if (batch.records.length > 0) await onBatch(batch.topic, batch.partition, batch.records, batch.next, batch.highWatermark);
+          this.positions.set(key(batch.topic, batch.partition), batch.next);
+          if (batch.records.length === 0) onSkip?.(batch.topic, batch.partition, batch.next);
+        }
+        failures = 0;
+      } catch (error) {
+        if (this.stopped) break;
+        failures++;
+        onFailure(error, failures);
+        await fetching?.catch(() => undefined);
+        fetching = undefined;
+        await this.recover(cluster, error);
+        // Start again from what was applied: a batch fetched but not applied is fetched again.
+        fetchAt = new Map(this.positions);
+        await sleep(Math.min(100 * 2 ** failures, 2000), undefined, { signal: this.halt.signal }).catch(() => undefined);
+      }
+    }
+    await fetching?.catch(() => undefined);
+  }
+
+  /** One fetch from each leader of the partitions still wanted, at once. */
+  private async fetch(
+    cluster: KafkaCluster,
+    partitions: Position[],
+    fetchAt: ReadonlyMap<string, number>,
+    wanted: (topic: string, partition: number) => boolean,
+  ): Promise<FetchedBatch[]> {
+    await cluster.refreshMetadataIfNecessary();
+    const byTopic = new Map<string, number[]>();
+    for (const { topic, partition } of partitions) {
+      if (wanted(topic, partition)) (byTopic.get(topic) ?? byTopic.set(topic, []).get(topic)!).push(partition);
+    }
+    const byLeader = new Map<string, Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>>();
+    for (const [topic, numbers] of byTopic) {
+      for (const [leader, led] of Object.entries(cluster.findLeaderForPartitions(topic, numbers))) {
+        const request = { topic, partitions: led.map((partition) => ({ partition, fetchOffset: String(fetchAt.get(key(topic, partition))), maxBytes: MAX_BYTES_PER_PARTITION })) };
+        (byLeader.get(leader) ?? byLeader.set(leader, []).get(leader)!).push(request);
+      }
+    }
+    if (byLeader.size === 0) {
+      await sleep(MAX_WAIT_MS, undefined, { signal: this.halt.signal }).catch(() => undefined);
+      return [];
+    }
+    const responses = await Promise.all(
+      [...byLeader].map(async ([nodeId, topics]) => {
+        const broker = await cluster.findBroker({ nodeId });
+        const { responses } = await broker.fetch({ replicaId: -1, isolationLevel: READ_COMMITTED, maxWaitTime: MAX_WAIT_MS, minBytes: 1, maxBytes: MAX_BYTES, topics });
+        return responses;
+      }),
+    );
+    const batches: FetchedBatch[] = [];
+    for (const { topicName, partitions: fetched } of responses.flat()) {
+      for (const data of fetched) {
+        const batch = new KafkaBatch(topicName, String(fetchAt.get(key(topicName, data.partition))), data);
+        // Nothing at or past the offset asked for: the partition is read to its (stable) end.
+        if (batch.isEmpty() && !batch.isEmptyDueToFiltering()) continue;
+        batches.push({
+          topic: topicName,
+          partition: data.partition,
+          records: batch.messages.map((message) => new FetchedChangelogRecord(message)),
+          next: Number(batch.lastOffset()) + 1,
+          highWatermark: Number(data.highWatermark),
+        });
+      }
+    }
+    return batches;
+  }
+
+  /** After a failed fetch: positions out of the log's range start at its beginning; metadata is fetched again. */
+  private async recover(cluster: KafkaCluster, error: unknown): Promise<void> {
+    try {
+      const outOfRange = error as { name?: string; topic?: string; partition?: number };
+      if (outOfRange.name === 'KafkaJSOffsetOutOfRange' && outOfRange.topic !== undefined && outOfRange.partition !== undefined) {
+        const [earliest] = await cluster.fetchTopicsOffset([{ topic: outOfRange.topic, fromBeginning: true, partitions: [{ partition: outOfRange.partition }] }]);
+        const offset = earliest?.partitions.find(({ partition }) => partition === outOfRange.partition)?.offset;
+        if (offset !== undefined) this.positions.set(key(outOfRange.topic, outOfRange.partition), Number(offset));
+      }
+      await cluster.refreshMetadata();
+    } catch {
+      // The next fetch fails again, and is counted.
+    }
+  }
+}
+
+/** What one fetch brought of one partition: its records (maybe none, past markers), and where the next fetch starts. */
+interface FetchedBatch {
+  topic: string;
+  partition: number;
+  records: ChangelogRecord[];
+  next: number;
+  highWatermark: number;
 }
 
 /**

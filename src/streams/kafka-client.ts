@@ -5,6 +5,7 @@ import {
   AssignerProtocol,
   Kafka,
   type KafkaConfig,
+  type KafkaMessage,
   type LogEntry,
   type PartitionAssigner,
   logLevel,
@@ -139,26 +140,50 @@ export const coPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
   },
 });
 
-/**
- * For a consumer alone in a throwaway group: assigns it exactly `partitions` (a reader of
- * chosen changelog partitions, where Kafka's own consumer would use assign()).
- */
-export function fixedAssigner(partitions: Record<string, number[]>): PartitionAssigner {
-  return () => ({
-    name: 'DepositajaFixed',
-    version: 1,
-    async assign({ members }) {
-      return members.map(({ memberId }, index) => ({
-        memberId,
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({
-          version: 1,
-          assignment: index === 0 ? partitions : {},
-          userData: Buffer.alloc(0),
-        }),
-      }));
-    },
-    protocol({ topics }) {
-      return { name: 'DepositajaFixed', metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) };
-    },
-  });
+/** A partition of a fetch response, as kafkajs decodes it (consumer/batch.js takes it as is). */
+export interface FetchedPartition {
+  partition: number;
+  highWatermark: string;
+  messages: KafkaMessage[];
 }
+
+/** The part of kafkajs's cluster (its brokers, their connections, the metadata) a reader uses. */
+export interface KafkaCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  addMultipleTargetTopics(topics: string[]): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  /** Refreshes the metadata when it is older than kafkajs's metadataMaxAge. */
+  refreshMetadataIfNecessary(): Promise<void>;
+  /** Partitions by the node id of their leader. */
+  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findBroker(node: { nodeId: string }): Promise<{
+    fetch(request: {
+      replicaId: number;
+      isolationLevel: number;
+      maxWaitTime: number;
+      minBytes: number;
+      maxBytes: number;
+      topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
+    }): Promise<{ responses: Array<{ topicName: string; partitions: FetchedPartition[] }> }>;
+  }>;
+  fetchTopicsOffset(
+    topics: Array<{ topic: string; fromBeginning: boolean; partitions: Array<{ partition: number }> }>,
+  ): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
+}
+
+/**
+ * A cluster of `kafka`'s own, made as kafkajs makes one for each consumer and producer, for
+ * reading partitions by offset without a consumer group (kafkajs has no assign()). Reads are
+ * read_committed. The factory is private to kafkajs: the version checkPatchesInstalled accepts
+ * has it.
+ */
+export function readerCluster(kafka: Kafka): KafkaCluster {
+  const factory = Object.getOwnPropertySymbols(kafka).find((symbol) => symbol.description === 'private:Kafka:createCluster');
+  if (!factory) throw new Error('this kafkajs has no cluster factory: install the version package.json names');
+  const create = (kafka as unknown as Record<symbol, (options: object) => KafkaCluster>)[factory]!;
+  return create({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED });
+}
+
+/** kafkajs's ISOLATION_LEVEL.READ_COMMITTED (the Fetch request's field). */
+export const READ_COMMITTED = 1;

@@ -115,7 +115,7 @@ export class PartitionState implements StateSource {
     const cold = ranges.every((range) => range.from === 0);
     this.restore = { kind: cold ? 'cold' : 'warm', total, done: 0, startedAt: Date.now() };
     this.logger.log(`restoring ${total} changelog records (${this.restore.kind})`);
-    const reader = new ChangelogReader(this.deps.kafka, this.deps.connection, `${this.group.name}-restore-${this.partition}`);
+    const reader = new ChangelogReader(this.deps.kafka);
     await reader.readToEnd(
       ranges,
       async (topic, partition, records, next) => {

@@ -115,7 +115,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
         connection: this.options.connection,
         dataDir: this.options.dataDir,
         cacheValues: this.options.viewCacheValues ?? 100_000,
-        openReader: (purpose) => new ChangelogReader(this.kafka, this.options.connection, purpose),
+        openReader: () => new ChangelogReader(this.kafka),
       });
       this.views.set(table.name, view);
     }

@@ -46,7 +46,7 @@ export interface ViewDeps {
    */
   cacheValues: number;
   /** A new reader of changelogs (a `ChangelogReader` on Kafka). */
-  openReader: (purpose: string) => Pick<ChangelogReader, 'follow' | 'stop'>;
+  openReader: () => Pick<ChangelogReader, 'follow' | 'stop'>;
 }
 
 interface Waiter<T> {
@@ -128,7 +128,7 @@ export class View<T> {
     // that lag tells the truth.
     this.endsTimer = setInterval(() => void this.refreshEnds(), 5000);
     this.endsTimer.unref();
-    this.reader = this.deps.openReader(`view-${this.table.name}`);
+    this.reader = this.deps.openReader();
     await this.reader.follow(
       [...this.positions].map(([partition, from]) => ({ topic: this.topic, partition, from })),
       (_topic, partition, records, next, highWatermark) => this.apply(partition, records, next, highWatermark),
