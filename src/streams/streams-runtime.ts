@@ -170,6 +170,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
 
   /** Starts the registered groups with the handlers the transport collected and checked against them. */
   async startGroups(handlers: ReadonlyMap<string, ReadonlyMap<string, RecordHandler>>): Promise<void> {
+    const starting: Array<Promise<void>> = [];
     for (const definition of this.groupDefinitions.values()) {
       const group = new ProcessorGroup(definition, handlers.get(definition.name) ?? new Map(), {
         kafka: this.kafka,
@@ -181,8 +182,14 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
         maxBatchBytes: this.options.maxBatchBytes,
       });
       this.groups.push(group);
-      await group.start();
+      starting.push(group.start());
     }
+    // Together, not one after another: a group's first join after the group was empty waits
+    // group.initial.rebalance.delay.ms (3 s by Kafka's default), and three in a row waited
+    // three times that. A failure is thrown once every start has settled, so that stopping
+    // the groups never races one still starting.
+    const failed = (await Promise.allSettled(starting)).find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Stops the groups: batches in flight finish and commit, stores close. */
