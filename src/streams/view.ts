@@ -132,7 +132,7 @@ export class View<T> {
     await this.reader.follow(
       [...this.positions].map(([partition, from]) => ({ topic: this.topic, partition, from })),
       (_topic, partition, records, next, highWatermark) => this.apply(partition, records, next, highWatermark),
-      (error) => this.logger.error(`changelog reader failed (${errorMessage(error)}); restarting it`),
+      (error) => this.logger.error(`reading the changelog keeps failing (${errorMessage(error)}); trying again`),
       (_topic, partition, next) => {
         this.positions.set(partition, next);
         this.ends.set(partition, Math.max(this.ends.get(partition) ?? 0, next));
