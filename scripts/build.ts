@@ -54,7 +54,7 @@ const notInstalledIsExternal: Plugin = {
 const bootstrapApart: Plugin = {
   name: 'bootstrap-apart',
   setup(build) {
-    build.onResolve({ filter: /^\.\/bootstrap\.js$/ }, (args) => (args.importer.endsWith(`${join('dist', 'tsc', 'launch.js')}`) ? { path: args.path, external: true } : undefined));
+    build.onResolve({ filter: /^\.\/bootstrap\.js$/ }, (args) => (args.importer.endsWith(join('dist', 'tsc', 'launch.js')) ? { path: args.path, external: true } : undefined));
   },
 };
 

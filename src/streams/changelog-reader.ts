@@ -1,18 +1,7 @@
-import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
-import { type FetchedPartition, type KafkaCluster, READ_COMMITTED, readerCluster } from './kafka-client.js';
+import { KafkaBatch, type KafkaCluster, READ_COMMITTED, readerCluster } from './kafka-client.js';
 import { retryTransient } from './retry.js';
-
-// CommonJS in the built service; jest runs this file as an ES module, from the project's root.
-const load = typeof require === 'function' ? require : createRequire(`${process.cwd()}/package.json`);
-
-/** kafkajs's batch of one partition's fetch: it drops what precedes the offset asked for, aborted records and control records. */
-const KafkaBatch = load('kafkajs/src/consumer/batch.js') as new (
-  topic: string,
-  fetchedOffset: string,
-  partition: FetchedPartition,
-) => { messages: KafkaMessage[]; isEmpty(): boolean; isEmptyDueToFiltering(): boolean; lastOffset(): string };
 
 /** A record read from a changelog (physical topic name). */
 export interface ChangelogRecord {

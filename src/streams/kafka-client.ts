@@ -1,5 +1,6 @@
 import { checkPatchesInstalled } from './kafkajs-patches.js';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Logger } from '@nestjs/common';
 import {
   AssignerProtocol,
@@ -140,6 +141,9 @@ export const coPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
   },
 });
 
+/** kafkajs's ISOLATION_LEVEL.READ_COMMITTED (the Fetch request's field). */
+export const READ_COMMITTED = 1;
+
 /** A partition of a fetch response, as kafkajs decodes it (consumer/batch.js takes it as is). */
 export interface FetchedPartition {
   partition: number;
@@ -185,5 +189,15 @@ export function readerCluster(kafka: Kafka): KafkaCluster {
   return create({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED });
 }
 
-/** kafkajs's ISOLATION_LEVEL.READ_COMMITTED (the Fetch request's field). */
-export const READ_COMMITTED = 1;
+// CommonJS in the built service; jest runs the core as ES modules, from the project's root.
+const load = typeof require === 'function' ? require : createRequire(`${process.cwd()}/package.json`);
+
+/**
+ * kafkajs's batch of one partition of a fetch response, as its consumer makes it: it drops
+ * what precedes the offset asked for, aborted records and control records.
+ */
+export const KafkaBatch = load('kafkajs/src/consumer/batch.js') as new (
+  topic: string,
+  fetchedOffset: string,
+  partition: FetchedPartition,
+) => { messages: KafkaMessage[]; isEmpty(): boolean; isEmptyDueToFiltering(): boolean; lastOffset(): string };
