@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { type PoolBroker, failingWithBroker, joinAs, recordDecoder, recordEncoder, rejoiningConsumerGroup } from './kafkajs-patches.js';
+import { type PoolBroker, failingWithBroker, joinAs, offsetsOfKnownTopics, recordDecoder, recordEncoder, rejoiningConsumerGroup } from './kafkajs-patches.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare bytes with.
 const load = createRequire(`${process.cwd()}/package.json`);
@@ -10,6 +10,8 @@ const Decoder = load('kafkajs/src/protocol/decoder.js');
 const originalDecoder = load('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
 const ConsumerGroup = load('kafkajs/src/consumer/consumerGroup.js');
 const BrokerPool = load('kafkajs/src/cluster/brokerPool.js');
+const Cluster = load('kafkajs/src/cluster/index.js');
+const { createErrorFromCode } = load('kafkajs/src/protocol/error.js');
 const { KafkaJSRequestTimeoutError } = load('kafkajs/src/errors.js');
 
 describe(recordEncoder.name, () => {
@@ -108,5 +110,37 @@ describe(failingWithBroker.name, () => {
 
   it('passes on an answer that is null', async () => {
     await expect(sut.call(pool(async () => null), ask)).resolves.toBeNull();
+  });
+});
+
+describe(offsetsOfKnownTopics.name, () => {
+  // kafkajs's own fetchTopicsOffset, on a cluster whose cached metadata knows only `known`, and
+  // whose leader answers offset 7 for every partition asked about.
+  const cluster = (known: Record<string, number[]>) => ({
+    isolationLevel: 1,
+    findTopicPartitionMetadata: (topic: string) => (known[topic] ?? []).map((partitionId) => ({ partitionId, leader: 1 })),
+    findLeaderForPartitions: Cluster.prototype.findLeaderForPartitions,
+    defaultOffset: Cluster.prototype.defaultOffset,
+    findBroker: async () => ({
+      listOffsets: async ({ topics }: { topics: Array<{ topic: string; partitions: Array<{ partition: number }> }> }) => ({
+        responses: topics.map(({ topic, partitions }) => ({ topic, partitions: partitions.map(({ partition }) => ({ partition, offset: '7' })) })),
+      }),
+    }),
+  });
+  const asked = [{ topic: 'balance-table', fromBeginning: false, partitions: [{ partition: 0 }, { partition: 1 }] }];
+  const fetchTopicsOffset = Cluster.prototype.fetchTopicsOffset;
+  const sut = offsetsOfKnownTopics(fetchTopicsOffset, () => createErrorFromCode(3));
+
+  it('fails with a retriable UNKNOWN_TOPIC_OR_PARTITION for a topic the metadata lost, where kafkajs answers nothing', async () => {
+    const raced = cluster({ 'flagger-table': [0, 1] });
+    await expect(fetchTopicsOffset.call(raced, asked)).resolves.toEqual([]);
+    await expect(sut.call(raced, asked)).rejects.toMatchObject({ type: 'UNKNOWN_TOPIC_OR_PARTITION', retriable: true });
+  });
+
+  it('answers as kafkajs does for topics the metadata holds', async () => {
+    const known = cluster({ 'balance-table': [0, 1] });
+    const expected = [{ topic: 'balance-table', partitions: [{ partition: 0, offset: '7' }, { partition: 1, offset: '7' }] }];
+    await expect(fetchTopicsOffset.call(known, asked)).resolves.toEqual(expected);
+    await expect(sut.call(known, asked)).resolves.toEqual(expected);
   });
 });

@@ -17,7 +17,9 @@
  *
  * A fix to how it fails: when no broker answers a request made through its broker pool (one
  * broker, timing out under load), kafkajs resolves null instead of failing, and its callers throw
- * a TypeError nobody retries ({@link failingWithBroker}).
+ * a TypeError nobody retries ({@link failingWithBroker}). And a fix to a race: asked for the
+ * offsets of a topic its cached metadata lost to a concurrent refresh, it answers nothing, and
+ * its admin throws a TypeError ({@link offsetsOfKnownTopics}).
  *
  * And one addition: a consumer can join its group as the member a previous run of the same
  * instance was ({@link joinAs}), so that a restart after SIGKILL does not wait for the dead
@@ -312,6 +314,26 @@ export function failingWithBroker(withBroker: WithBroker): WithBroker {
   };
 }
 
+type FetchTopicsOffset = (this: { findTopicPartitionMetadata(topic: string): unknown[] }, topics: Array<{ topic: string }>) => Promise<unknown>;
+
+/**
+ * kafkajs's `Cluster.fetchTopicsOffset`, failing with Kafka's UNKNOWN_TOPIC_OR_PARTITION (a
+ * retriable error) when the cluster's metadata holds no partition of a topic it is asked about.
+ *
+ * kafkajs's metadata cache is not safe under concurrent use: the views and partitions of a
+ * process share one admin client, and on a cluster a refresh begun for fewer topics can land
+ * after the one that added a topic. kafkajs then asked no broker and answered nothing, and
+ * `admin.fetchTopicOffsets` threw "Cannot destructure property 'partitions' of 'high.pop(...)'"
+ * (a start-up failed so on the 3-broker cluster test). On UNKNOWN_TOPIC_OR_PARTITION the admin
+ * refreshes the metadata and tries again by itself.
+ */
+export function offsetsOfKnownTopics(fetchTopicsOffset: FetchTopicsOffset, unknownTopic: () => Error): FetchTopicsOffset {
+  return async function (this, topics) {
+    if (topics.some(({ topic }) => this.findTopicPartitionMetadata(topic).length === 0)) throw unknownTopic();
+    return fetchTopicsOffset.call(this, topics);
+  };
+}
+
 /** The kafkajs release whose internals the replacements below stand in for. */
 export const PATCHED_VERSION = '2.2.4';
 
@@ -375,6 +397,12 @@ if (commonJs) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's broker pool, CommonJS only
   const { prototype: brokerPool } = require('kafkajs/src/cluster/brokerPool.js') as { prototype: { withBroker: WithBroker } };
   brokerPool.withBroker = failingWithBroker(brokerPool.withBroker);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's cluster, CommonJS only
+  const { prototype: cluster } = require('kafkajs/src/cluster/index.js') as { prototype: { fetchTopicsOffset: FetchTopicsOffset } };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's protocol errors, CommonJS only
+  const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as { createErrorFromCode: (code: number) => Error };
+  const UNKNOWN_TOPIC_OR_PARTITION = 3;
+  cluster.fetchTopicsOffset = offsetsOfKnownTopics(cluster.fetchTopicsOffset, () => createErrorFromCode(UNKNOWN_TOPIC_OR_PARTITION));
   // Subclassed rather than replaced: loaded first, then its exports swapped before the consumer loads it.
   const consumerGroupPath = require.resolve('kafkajs/src/consumer/consumerGroup.js');
   if (!require.cache[require.resolve('kafkajs/src/consumer/index.js')]) {

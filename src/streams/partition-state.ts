@@ -6,7 +6,7 @@ import { ChangelogReader, type ChangelogRecord } from './changelog-reader.js';
 import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { type OutgoingRecord, TransactionalProducer, partitionFor } from './producer.js';
-import { topicOffsets } from './retry.js';
+import { retryTransient } from './retry.js';
 import { APPLIED_HEADER, type LocalStore, type StorePut, decodeStored, encodeStored, formatApplied } from './state-store.js';
 import { type EntryVisitor, KEPT, PUBLISHED_ONLY, STORE_BATCH_HEADER, type StoreEntry, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
@@ -154,7 +154,7 @@ export class PartitionState implements StateSource {
   private async endOffsets(): Promise<Map<string, number>> {
     const ends = new Map<string, number>();
     for (const topic of this.changelogs) {
-      const offsets = await topicOffsets(this.deps.admin, topic);
+      const offsets = await retryTransient(() => this.deps.admin.fetchTopicOffsets(topic));
       const mine = offsets.find((offset) => offset.partition === this.partition);
       if (!mine) throw new Error(`changelog ${topic} has no partition ${this.partition}`);
       ends.set(topic, Number(mine.high));

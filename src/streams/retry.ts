@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Admin } from 'kafkajs';
 
 /** Whether Kafka (or kafkajs) says the error is transient: a retry may succeed. */
 export function isTransient(error: unknown): boolean {
@@ -22,24 +21,4 @@ export async function retryTransient<T>(operation: () => Promise<T>, attempts = 
       await sleep(Math.min(100 * attempt, 1000));
     }
   }
-}
-
-/**
- * The offsets of a topic's partitions (`admin.fetchTopicOffsets`), tried again while Kafka says
- * a failure is transient.
- *
- * The views and partitions of a process share one admin client, and kafkajs's metadata cache is
- * not safe under concurrent use: on a cluster, a refresh begun for fewer topics can land after
- * the one that added this topic, and fetchTopicOffsets then finds no partitions and fails with a
- * TypeError. The next try refreshes the metadata, so that failure is transient too.
- */
-export function topicOffsets(admin: Pick<Admin, 'fetchTopicOffsets'>, topic: string, attempts?: number): ReturnType<Admin['fetchTopicOffsets']> {
-  return retryTransient(async () => {
-    try {
-      return await admin.fetchTopicOffsets(topic);
-    } catch (error) {
-      if (error instanceof TypeError) throw Object.assign(new Error(`no metadata for ${topic} yet`, { cause: error }), { retriable: true });
-      throw error;
-    }
-  }, attempts);
 }

@@ -4,7 +4,7 @@ import { Logger } from '@nestjs/common';
 import { type Admin, ConfigResourceTypes, type ITopicConfig } from 'kafkajs';
 import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
-import { isTransient, retryTransient, topicOffsets } from './retry.js';
+import { isTransient, retryTransient } from './retry.js';
 import { type Topic, deadLetterTopicName } from './topics.js';
 
 /** Start-up must stop: the topics in Kafka are not what the service needs. */
@@ -97,7 +97,7 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
     );
     // A new topic's leaders reach every broker's metadata a moment after creation: until
     // then, reading its offsets fails. Wait for that here rather than in every later step.
-    for (const topic of toCreate.keys()) await topicOffsets(admin, topic, 60);
+    for (const topic of toCreate.keys()) await retryTransient(() => admin.fetchTopicOffsets(topic), 60);
     await describe([...toCreate.keys()]);
   }
 

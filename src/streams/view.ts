@@ -4,7 +4,7 @@ import type { Admin } from 'kafkajs';
 import type { AppliedOffsets } from './batch.js';
 import type { ChangelogReader, ChangelogRecord } from './changelog-reader.js';
 import { errorMessage } from './context.js';
-import { topicOffsets } from './retry.js';
+import { retryTransient } from './retry.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { type EntryVisitor, forEachChangelogEntry } from './store-batch.js';
 import { LocalStore, decodeStored, encodeStored, storedValueBytes } from './state-store.js';
@@ -109,7 +109,7 @@ export class View<T> {
   /** Opens the local replica and starts following the changelog; does not wait for `ready`. */
   async start(): Promise<void> {
     this.store = await LocalStore.open(this.path, (reason) => this.logger.warn(`local replica unusable (${reason}); rebuilding`));
-    const offsets = await topicOffsets(this.deps.admin, this.topic);
+    const offsets = await retryTransient(() => this.deps.admin.fetchTopicOffsets(this.topic));
     if (offsets.some(({ partition, high }) => this.store!.checkpoint(this.topic, partition) > Number(high))) {
       this.logger.warn('local checkpoint is past the changelog end (recreated topic?); rebuilding');
       await this.store.close();
