@@ -24,8 +24,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# A named volume mounted on /data starts with this folder's owner, so the service can write it.
-RUN mkdir -p /data && chown node:node /data
+# A named volume mounted on /data starts with this folder's owner, so the service can write it;
+# dist/.code-cache is where a start leaves V8's compiled code for the next (src/code-cache.ts).
+RUN mkdir -p /data dist/.code-cache && chown node:node /data dist/.code-cache
 # The image's unprivileged "node" user, by number so that the runtime needs no name lookup.
 USER 1000:1000
 EXPOSE 8080

@@ -16,10 +16,11 @@ import { type SourceMapSegment, decode, encode } from '@jridgewell/sourcemap-cod
 import { type Plugin, build as bundle } from 'esbuild';
 
 /**
- * What starts a process or a thread, as paths in dist/tsc/ and dist/; and bootstrap, the rest of
- * the service that main and processor load once their processor threads are on their way.
+ * What starts a process or a thread, as paths in dist/tsc/ and dist/; bootstrap, the rest of
+ * the service that main and processor load once their processor threads are on their way; and
+ * code-cache, which loads bootstrap and the processor thread (src/code-cache.ts).
  */
-const ENTRIES = ['main', 'processor', 'bootstrap', 'processor-thread', 'listener-copies', 'cli/flag-wallet'];
+const ENTRIES = ['main', 'processor', 'bootstrap', 'processor-thread', 'listener-copies', 'cli/flag-wallet', 'code-cache'];
 
 /**
  * Loaded from node_modules at run time, not bundled: kafkajs, because src/streams/kafkajs-patches.ts
@@ -46,15 +47,17 @@ const notInstalledIsExternal: Plugin = {
 };
 
 /*
- * launch.ts starts the processor threads from a few small modules, then imports bootstrap.js (Nest,
+ * launch.ts starts the processor threads from a few small modules, then loads bootstrap.js (Nest,
  * fastify, Swagger, every module of the service). Bundled into main.js, that rest would be read
  * and compiled before the first line of main ran: the threads started ~0.2 s later on every start.
- * So it stays a file of its own, which main.js and processor.js require from beside them.
+ * So it stays a file of its own, which main.js and processor.js load from beside them. So does
+ * code-cache.js, which loads it: the bundles a thread loads through it share its one copy.
  */
-const bootstrapApart: Plugin = {
-  name: 'bootstrap-apart',
+const bundlesApart: Plugin = {
+  name: 'bundles-apart',
   setup(build) {
     build.onResolve({ filter: /^\.\/bootstrap\.js$/ }, (args) => (args.importer.endsWith(join('dist', 'tsc', 'launch.js')) ? { path: args.path, external: true } : undefined));
+    build.onResolve({ filter: /^\.\/code-cache\.js$/ }, (args) => ({ path: args.path, external: true }));
   },
 };
 
@@ -77,7 +80,7 @@ export async function buildService(root = process.cwd()): Promise<void> {
     sourcemap: true,
     sourcesContent: false,
     external: EXTERNAL,
-    plugins: [bootstrapApart, notInstalledIsExternal],
+    plugins: [bundlesApart, notInstalledIsExternal],
     // import() of a file left outside the bundles (bootstrap.js) becomes require(): node's import()
     // of a CommonJS file first scans all of its source for the names it exports (~6 MB here).
     supported: { 'dynamic-import': false },

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { loadConfig } from './config/config.js';
+import { saveCodeCaches } from './code-cache.js';
 import type { ProcessorThreadData, ThreadMessage } from './processor-threads.js';
 import { ProcessorsModule } from './processors.module.js';
 import { describeStartupFailure } from './startup-failure.js';
@@ -33,6 +34,7 @@ async function runProcessors(data: ProcessorThreadData, port: ThreadPort): Promi
     );
   });
   port.postMessage({ kind: 'thread.started' } satisfies ThreadMessage);
+  saveCodeCaches();
 }
 
 if (!parentPort) throw new Error('processor-thread.js runs as a worker thread of the service');
