@@ -22,9 +22,13 @@ describe('requireBundle', () => {
         contents: `
           import { requireBundle, saveCodeCaches } from './code-cache';
           const app = requireBundle<{ answer(): number; fail(): never }>(${JSON.stringify(bundle)});
-          let stack = '';
-          try { app.fail(); } catch (error) { stack = (error as Error).stack ?? ''; }
-          console.log(JSON.stringify({ answer: app.answer(), saved: saveCodeCaches(), stack }));
+          // Later, after a full collection, as a long-running service's errors come.
+          setTimeout(() => {
+            (globalThis as { gc?: () => void }).gc?.();
+            let stack = '';
+            try { app.fail(); } catch (error) { stack = (error as Error).stack ?? ''; }
+            console.log(JSON.stringify({ answer: app.answer(), saved: saveCodeCaches(), stack }));
+          }, 10);
         `,
         resolveDir: join(process.cwd(), 'src'),
         loader: 'ts',
@@ -46,7 +50,7 @@ describe('requireBundle', () => {
   }
 
   function start(): { answer: number; saved: Array<{ state: string; written: boolean }>; stack: string } {
-    const run = spawnSync(process.execPath, ['--enable-source-maps', loader], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, ['--enable-source-maps', '--expose-gc', loader], { encoding: 'utf8' });
     expect(run.stderr).toBe('');
     return JSON.parse(run.stdout) as ReturnType<typeof start>;
   }

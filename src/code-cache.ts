@@ -25,6 +25,8 @@ interface LoadedBundle {
   readonly cacheFile: string;
   readonly key: Buffer;
   readonly state: CodeCacheState;
+  /** Node keeps a source map only as long as the module it was read for: kept here. */
+  readonly sourceMapHolder?: Module;
 }
 
 const loaded = new Map<string, LoadedBundle>();
@@ -41,8 +43,8 @@ export function requireBundle<Exports>(filename: string): Exports {
   const cached = readCache(cacheFile, key);
   const script = new Script(Module.wrap(source), { filename, cachedData: cached === 'absent' || cached === 'stale' ? undefined : cached });
   const state: CodeCacheState = typeof cached === 'string' ? cached : script.cachedDataRejected ? 'stale' : 'used';
-  loaded.set(filename, { script, cacheFile, key, state });
-  if (script.sourceMapURL && process.sourceMapsEnabled) registerSourceMap(filename, script.sourceMapURL);
+  const sourceMapHolder = script.sourceMapURL && process.sourceMapsEnabled ? readSourceMap(filename, script.sourceMapURL) : undefined;
+  loaded.set(filename, { script, cacheFile, key, state, sourceMapHolder });
 
   const module = new Module(filename);
   module.filename = filename;
@@ -86,9 +88,11 @@ function writeCache(bundle: LoadedBundle): boolean {
 /**
  * Node reads a file's source map (under --enable-source-maps) when its own loader compiles
  * the file. Compiling a file's `sourceMappingURL` comment alone through that loader makes node
- * read the map, under the file's name, for the code compiled here.
+ * read the map, under the file's name, for the code compiled here; node forgets it once the
+ * module it compiled is collected, so that module is returned to be kept.
  */
-function registerSourceMap(filename: string, sourceMapURL: string): void {
-  const loader = new Module(filename) as Module & { _compile(content: string, filename: string): void };
-  loader._compile(`//# sourceMappingURL=${sourceMapURL}`, filename);
+function readSourceMap(filename: string, sourceMapURL: string): Module {
+  const holder = new Module(filename) as Module & { _compile(content: string, filename: string): void };
+  holder._compile(`//# sourceMappingURL=${sourceMapURL}`, filename);
+  return holder;
 }
