@@ -91,8 +91,13 @@ function writeCache(bundle: LoadedBundle): boolean {
  * read the map, under the file's name, for the code compiled here; node forgets it once the
  * module it compiled is collected, so that module is returned to be kept.
  */
-function readSourceMap(filename: string, sourceMapURL: string): Module {
+function readSourceMap(filename: string, sourceMapURL: string): Module | undefined {
   const holder = new Module(filename) as Module & { _compile(content: string, filename: string): void };
-  holder._compile(`//# sourceMappingURL=${sourceMapURL}`, filename);
+  try {
+    holder._compile(`//# sourceMappingURL=${sourceMapURL}`, filename);
+  } catch {
+    // A loader of another node that compiles differently: stack traces show the bundle's lines.
+    return undefined;
+  }
   return holder;
 }
