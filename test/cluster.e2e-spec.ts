@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { startLocalKafkaNodes, stopLocalKafka } from '../scripts/kafka/launcher.js';
+import { readTable, readTopic } from '../bench/lib/kafka.js';
 import { logEndAdmin } from '../scripts/lib/kafka-admin.js';
+import { topics } from '../src/contracts/topic-map.js';
+import { forEachChangelogEntry } from '../src/streams/store-batch.js';
 import { uniquePrefix } from './support/kafka.js';
 import { OwnBroker } from './support/own-broker.js';
 import { Service, scratchDir } from './support/service.js';
@@ -68,6 +71,52 @@ async function verify(service: Service, wallets: string[], acknowledged: Map<str
   return problems;
 }
 
+/**
+ * For a failed verification: what the balance changelog itself holds for the wallets named, read
+ * committed from outside the service, to tell a view that serves stale values from a table that
+ * holds wrong ones.
+ */
+async function changelogSays(brokers: string[], prefix: string, problems: string[]): Promise<string[]> {
+  const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+  const admin = logEndAdmin(kafka);
+  await admin.connect();
+  try {
+    const table = await readTable(kafka, admin, `${prefix}${topics.balanceTable.name}`, (bytes) => topics.balanceTable.codec.decode(bytes));
+    const history = new Map<string, Set<string>>();
+    await readTopic(kafka, admin, `${prefix}${topics.balanceDeposits.name}`, (records) => {
+      for (const record of records) {
+        forEachChangelogEntry(record, (key) => {
+          if (!key.includes('/h/')) return;
+          const walletId = key.slice(0, key.indexOf('/'));
+          (history.get(walletId) ?? history.set(walletId, new Set()).get(walletId)!).add(key.slice(key.lastIndexOf('/') + 1));
+        });
+      }
+    });
+    const wrong = [...new Set(problems.map((problem) => /^(?:acknowledged \S+ of )?(\w+)/.exec(problem)?.[1] ?? ''))];
+    return wrong.map((walletId) => {
+      const value = table.get(walletId);
+      const seqs = [...(history.get(walletId) ?? [])].sort();
+      const gaps = seqs.filter((seq, index) => Number(seq) !== index + 1);
+      return `changelog ${walletId}: balance ${value?.balanceMinor ?? '-'}/${value?.depositCount ?? '-'}, history ${seqs.length} entries${gaps.length ? `, out of sequence from ${gaps[0]}` : ''}`;
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** For a failed verification: the balance view's stored value of each wallet named (LevelDB, not its cache). */
+async function viewSays(service: Service, problems: string[]): Promise<string[]> {
+  const wrong = [...new Set(problems.map((problem) => /^(?:acknowledged \S+ of )?(\w+)/.exec(problem)?.[1] ?? ''))];
+  const said: string[] = [];
+  for (const walletId of wrong) {
+    const found = await service.request('GET', `/monitor/api/lookup?table=balance-table&key=${walletId}`, undefined, { authorization: `Bearer ${DIAGNOSTIC_TOKEN}` });
+    said.push(`view store ${walletId}: ${JSON.stringify(found.body)}`);
+  }
+  return said;
+}
+
+const DIAGNOSTIC_TOKEN = 'cluster-test-admin-token-0123456789';
+
 /** Waits until the service's groups committed everything and its views read it all. */
 async function settle(service: Service, brokers: string[], prefix: string, sasl?: { username: string; password: string }) {
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING, ...(sasl && { sasl: { mechanism: 'scram-sha-256', ...sasl } }) });
@@ -78,6 +127,7 @@ async function settle(service: Service, brokers: string[], prefix: string, sasl?
     for (;;) {
       let lag = 0;
       const lagging: string[] = [];
+      const committedAt: string[] = [];
       for (const [group, topic] of [['balance', 'deposit'], ['threshold', 'deposit'], ['flagger', 'flag_wallet']]) {
         const [ends, [committed]] = await Promise.all([
           admin.fetchTopicOffsets(`${prefix}${topic}`),
@@ -87,23 +137,41 @@ async function settle(service: Service, brokers: string[], prefix: string, sasl?
           const done = Number(committed.partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
           const behind = Number(end.high) - Math.max(0, done);
           if (behind > 0) lagging.push(`${group} ${topic}/${end.partition}: ${behind}`);
+          if (behind > 0) committedAt.push(`${group} ${topic}/${end.partition}: ${done} of ${end.high}`);
           lag += behind;
         }
       }
-      const metrics = (await service.request('GET', '/metrics')).body as string;
-      const viewLag = metrics
-        .split('\n')
-        .filter((line) => line.startsWith('stream_view_lag_records{'))
-        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+      // The views, measured from outside too: each partition read up to its log's end. Their own
+      // lag is as fresh as the last end they heard of, which a reader recovering from a lost
+      // broker may not have heard of yet.
+      const views = ((await service.request('GET', '/monitor/api/summary')).body as { views: Array<{ table: string; partitions: Array<{ partition: number; position: number }> }> }).views;
+      let viewLag = 0;
+      for (const view of views) {
+        for (const end of await admin.fetchTopicOffsets(`${prefix}${view.table}`)) {
+          const position = view.partitions.find((partition) => partition.partition === end.partition)?.position ?? 0;
+          const behind = Number(end.high) - position;
+          if (behind > 0) lagging.push(`view ${view.table}/${end.partition}: ${behind}`);
+          viewLag += Math.max(0, behind);
+        }
+      }
       if (lag === 0 && viewLag === 0) return;
       if (Date.now() > deadline) {
         // What the next look needs: which partitions, how each group of the service sees itself, and
-        // what the service said besides its request lines (it logs warnings and errors only).
+        // what the service said besides its request lines (it logs warnings and errors only); and
+        // the last stable offsets of the lagging inputs: below their log ends, a transaction on
+        // them is still open, and no read_committed consumer can pass it.
+        const stable = new Kafka({ brokers, logLevel: logLevel.NOTHING, ...(sasl && { sasl: { mechanism: 'scram-sha-256', ...sasl } }) }).admin();
+        await stable.connect();
+        const lastStable: string[] = [];
+        for (const topic of ['deposit', 'flag_wallet']) {
+          for (const end of await stable.fetchTopicOffsets(`${prefix}${topic}`)) lastStable.push(`${topic}/${end.partition}: ${end.high}`);
+        }
+        await stable.disconnect();
         const summary = (await service.request('GET', '/monitor/api/summary')).body as { groups: Array<Record<string, unknown> & { partitions: Array<Record<string, unknown>> }> };
         const groups = summary.groups.map(({ group, running, retrying, processed, partitions }) => ({ group, running, retrying, processed, states: partitions.map((partition) => `${String(partition.partition)}:${String(partition.state)}`) }));
         const said = service.process.output.filter((line) => !line.includes('"req":'));
         throw new Error(
-          `not settled: group lag ${lag} (${lagging.join(', ')}), view lag ${viewLag}; groups ${JSON.stringify(groups)}; the service's last lines besides requests:\n${said.slice(-40).join('\n')}`,
+          `not settled: group lag ${lag} (${lagging.join(', ')}), view lag ${viewLag}; last stable offsets ${lastStable.join(', ')}; committed ${committedAt.join(', ')}; groups ${JSON.stringify(groups)}; the service's last lines besides requests:\n${said.slice(-40).join('\n')}`,
         );
       }
       await sleep(500);
@@ -128,7 +196,7 @@ describe('a 3-broker cluster', () => {
     await cluster.start(true);
     const brokers = cluster.brokers;
     const prefix = uniquePrefix('cluster');
-    service = await Service.start('service', { entry: 'main', topicPrefix: prefix, dataDir: join(data, 'a'), env: { KAFKA_BROKERS: brokers } });
+    service = await Service.start('service', { entry: 'main', topicPrefix: prefix, dataDir: join(data, 'a'), env: { KAFKA_BROKERS: brokers, ADMIN_TOKEN: DIAGNOSTIC_TOKEN } });
 
     const admin = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
@@ -149,7 +217,12 @@ describe('a 3-broker cluster', () => {
     await settle(service, brokers.split(','), prefix);
 
     expect(traffic.acknowledged.size).toBeGreaterThan(50);
-    expect(await verify(service, wallets, traffic.acknowledged)).toEqual([]);
+    const problems = await verify(service, wallets, traffic.acknowledged);
+    if (problems.length > 0) {
+      problems.push(...(await changelogSays(brokers.split(','), prefix, problems)), ...(await viewSays(service, problems)));
+      problems.push(...service.process.output.filter((line) => !line.includes('"req":')).slice(-60));
+    }
+    expect(problems).toEqual([]);
   }, 400_000);
 });
 
