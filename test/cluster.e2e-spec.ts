@@ -71,6 +71,16 @@ async function verify(service: Service, wallets: string[], acknowledged: Map<str
   return problems;
 }
 
+/** The wallets a failed verification names, once each. */
+function walletsIn(problems: string[]): string[] {
+  return [...new Set(problems.map((problem) => /^(?:acknowledged \S+ of )?(\w+)/.exec(problem)?.[1] ?? ''))];
+}
+
+/** What the service said besides its request lines (it logs warnings and errors only). */
+function saidBesidesRequests(service: Service): string[] {
+  return service.process.output.filter((line) => !line.includes('"req":'));
+}
+
 /**
  * For a failed verification: what the balance changelog itself holds for the wallets named, read
  * committed from outside the service, to tell a view that serves stale values from a table that
@@ -92,8 +102,7 @@ async function changelogSays(brokers: string[], prefix: string, problems: string
         });
       }
     });
-    const wrong = [...new Set(problems.map((problem) => /^(?:acknowledged \S+ of )?(\w+)/.exec(problem)?.[1] ?? ''))];
-    return wrong.map((walletId) => {
+    return walletsIn(problems).map((walletId) => {
       const value = table.get(walletId);
       const seqs = [...(history.get(walletId) ?? [])].sort();
       const gaps = seqs.filter((seq, index) => Number(seq) !== index + 1);
@@ -106,9 +115,8 @@ async function changelogSays(brokers: string[], prefix: string, problems: string
 
 /** For a failed verification: the balance view's stored value of each wallet named (LevelDB, not its cache). */
 async function viewSays(service: Service, problems: string[]): Promise<string[]> {
-  const wrong = [...new Set(problems.map((problem) => /^(?:acknowledged \S+ of )?(\w+)/.exec(problem)?.[1] ?? ''))];
   const said: string[] = [];
-  for (const walletId of wrong) {
+  for (const walletId of walletsIn(problems)) {
     const found = await service.request('GET', `/monitor/api/lookup?table=balance-table&key=${walletId}`, undefined, { authorization: `Bearer ${DIAGNOSTIC_TOKEN}` });
     said.push(`view store ${walletId}: ${JSON.stringify(found.body)}`);
   }
@@ -160,7 +168,7 @@ async function settle(service: Service, brokers: string[], prefix: string, sasl?
         // what the service said besides its request lines (it logs warnings and errors only); and
         // the last stable offsets of the lagging inputs: below their log ends, a transaction on
         // them is still open, and no read_committed consumer can pass it.
-        const stable = new Kafka({ brokers, logLevel: logLevel.NOTHING, ...(sasl && { sasl: { mechanism: 'scram-sha-256', ...sasl } }) }).admin();
+        const stable = kafka.admin();
         await stable.connect();
         const lastStable: string[] = [];
         for (const topic of ['deposit', 'flag_wallet']) {
@@ -169,7 +177,7 @@ async function settle(service: Service, brokers: string[], prefix: string, sasl?
         await stable.disconnect();
         const summary = (await service.request('GET', '/monitor/api/summary')).body as { groups: Array<Record<string, unknown> & { partitions: Array<Record<string, unknown>> }> };
         const groups = summary.groups.map(({ group, running, retrying, processed, partitions }) => ({ group, running, retrying, processed, states: partitions.map((partition) => `${String(partition.partition)}:${String(partition.state)}`) }));
-        const said = service.process.output.filter((line) => !line.includes('"req":'));
+        const said = saidBesidesRequests(service);
         throw new Error(
           `not settled: group lag ${lag} (${lagging.join(', ')}), view lag ${viewLag}; last stable offsets ${lastStable.join(', ')}; committed ${committedAt.join(', ')}; groups ${JSON.stringify(groups)}; the service's last lines besides requests:\n${said.slice(-40).join('\n')}`,
         );
@@ -220,7 +228,7 @@ describe('a 3-broker cluster', () => {
     const problems = await verify(service, wallets, traffic.acknowledged);
     if (problems.length > 0) {
       problems.push(...(await changelogSays(brokers.split(','), prefix, problems)), ...(await viewSays(service, problems)));
-      problems.push(...service.process.output.filter((line) => !line.includes('"req":')).slice(-60));
+      problems.push(...saidBesidesRequests(service).slice(-60));
     }
     expect(problems).toEqual([]);
   }, 400_000);
