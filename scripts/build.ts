@@ -16,11 +16,12 @@ import { type SourceMapSegment, decode, encode } from '@jridgewell/sourcemap-cod
 import { type Plugin, build as bundle } from 'esbuild';
 
 /**
- * What starts a process or a thread, as paths in dist/tsc/ and dist/; bootstrap, the rest of
- * the service that main and processor load once their processor threads are on their way; and
- * code-cache, which loads bootstrap and the processor thread (src/code-cache.ts).
+ * What starts a process or a thread, as paths in dist/tsc/ and dist/ (a processor thread starts
+ * from processor-thread-loader); bootstrap, the rest of the service that main and processor load
+ * once their processor threads are on their way, and processor-thread, the thread's own; and
+ * code-cache, which loads those two (src/code-cache.ts).
  */
-const ENTRIES = ['main', 'processor', 'bootstrap', 'processor-thread', 'listener-copies', 'cli/flag-wallet', 'code-cache'];
+const ENTRIES = ['main', 'processor', 'bootstrap', 'processor-thread', 'processor-thread-loader', 'listener-copies', 'cli/flag-wallet', 'code-cache'];
 
 /**
  * Loaded from node_modules at run time, not bundled: kafkajs, because src/streams/kafkajs-patches.ts

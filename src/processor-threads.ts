@@ -93,10 +93,8 @@ export class ProcessorThreads {
   }
 
   private spawn(data: ProcessorThreadData): Promise<void> {
-    // processor-thread.js, loaded through V8's code cache (code-cache.ts) as launch.ts loads the rest.
-    const load = `require(${JSON.stringify(join(__dirname, 'code-cache.js'))}).requireBundle(${JSON.stringify(join(__dirname, 'processor-thread.js'))})`;
-    const worker = new Worker(load, {
-      eval: true,
+    // It loads processor-thread.js through V8's code cache (code-cache.ts), as launch.ts loads the rest.
+    const worker = new Worker(join(__dirname, 'processor-thread-loader.js'), {
       workerData: data,
       name: `processors-${data.index}`,
       // V8 grows an unbounded heap lazily, so a thread held its batches' garbage for long: capped,

@@ -23,7 +23,8 @@ describe('the default process layout', () => {
       entry: 'main',
       topicPrefix: uniquePrefix('layout'),
       dataDir: join(data, 'threads'),
-      env: { PROCESSOR_THREADS: '1', LOG_LEVEL: 'info' },
+      // An operator's preload (an agent, a profiler) runs on every thread, not only the first.
+      env: { PROCESSOR_THREADS: '1', LOG_LEVEL: 'info', NODE_OPTIONS: `--import=${join(process.cwd(), 'test/support/thread-preload.mjs')}` },
     });
     try {
       const accepted = await sut.deposit('layout-w1', '12.34');
@@ -44,6 +45,7 @@ describe('the default process layout', () => {
         expect(metrics).toMatch(new RegExp(`stream_group_partitions\\{group="${group}",state="running"\\} 6`));
       }
       expect(sut.process.lines(/running on 1 worker thread/)).toHaveLength(1);
+      expect(sut.process.lines(/^preloaded on thread/).sort()).toEqual(['preloaded on thread 0', 'preloaded on thread 1']);
       // The thread's own lines come out of the same stream.
       expect(sut.process.lines(/"context":"Group:balance".*joined/)).toHaveLength(1);
     } finally {

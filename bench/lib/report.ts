@@ -172,7 +172,7 @@ export function renderReport(report: Report): string {
     out.push(
       '## Profile of B2',
       '',
-      `One extra B2 run (${count.toLocaleString('en')} deposits, ${seconds.toFixed(1)} s to lag 0 under the profiler) with a CPU profile of the processor process (V8's sampling profiler at 1 ms, the same as \`node --cpu-prof\`, started through \`NODE_OPTIONS=--import bench/lib/cpu-profile.mjs\`; start-up included); ${hotSpots.totalSeconds.toFixed(1)} s of samples, idle excluded. Self time by area, then by function:`,
+      `One extra B2 run (${count.toLocaleString('en')} deposits, ${seconds.toFixed(1)} s to lag 0 under the profiler) with a CPU profile of the service's processor thread (V8's sampling profiler at 1 ms, the same as \`node --cpu-prof\`, started through \`NODE_OPTIONS=--import bench/lib/cpu-profile.mjs\`; start-up included); ${hotSpots.totalSeconds.toFixed(1)} s of samples, idle excluded. Self time by area, then by function:`,
       '',
       '| area | share |',
       '| --- | ---: |',
