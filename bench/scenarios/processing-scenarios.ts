@@ -200,6 +200,7 @@ export async function growth(
     `B2 at ${options.sizes.map(n).join(', ')} deposits over ${n(options.wallets)} wallets; the runs of B2 itself count for its size. Rates and CPU per deposit after start-up (from the processor's first commit), so that sizes compare`,
   );
   const rows: string[] = [];
+  const cpuPerDeposit: number[] = [];
   for (const size of options.sizes) {
     const runs = [...(options.known.get(size) ?? [])];
     for (let rep = runs.length; rep < options.reps; rep++) {
@@ -215,6 +216,7 @@ export async function growth(
       record(result, { label: `${n(size)}: CPU per deposit`, unit: 'µs', better: 'lower' }, (run.processingCpuSeconds / size) * 1e6);
     }
     const m = (pick: (run: GrowthRun) => number) => median(runs.map(pick));
+    cpuPerDeposit.push(m((run) => (run.processingCpuSeconds / size) * 1e6));
     rows.push(
       `| ${n(size)} | ${runs.length} | ${m((run) => run.seconds).toFixed(1)} | ${m((run) => run.startupSeconds).toFixed(1)} | ${n(Math.round(m((run) => size / (run.seconds - run.startupSeconds))))} | ${m((run) => (run.processingCpuSeconds / size) * 1e6).toFixed(1)} | ${Math.round(m((run) => run.peakRssMb))} |`,
     );
@@ -224,9 +226,23 @@ export async function growth(
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
-    'Medians. Flat rate and CPU per deposit from row to row: the cost of a record does not grow with the data already processed.',
+    `Medians. ${growthVerdict(options.sizes, cpuPerDeposit)}`,
   );
   return result;
+}
+
+/**
+ * What the CPU per deposit of the largest size says against the lowest of the others (a small
+ * size's can be higher: what start-up leaves running weighs more there), read from the figures.
+ */
+function growthVerdict(sizes: number[], cpuPerDeposit: number[]): string {
+  if (sizes.length < 2) return '';
+  const lowest = cpuPerDeposit.slice(0, -1).reduce((low, cpu, index) => (cpu < cpuPerDeposit[low] ? index : low), 0);
+  const ratio = cpuPerDeposit[cpuPerDeposit.length - 1] / cpuPerDeposit[lowest];
+  const said = `CPU per deposit after start-up at ${n(sizes[sizes.length - 1])} deposits is ${ratio.toFixed(2)}× that at ${n(sizes[lowest])}`;
+  return ratio <= 1.25
+    ? `${said}: flat within 25 %, the cost of a record does not grow with the data already processed.`
+    : `${said}: the cost of a record grew with the data already processed, or the machine slowed between the sizes (the load average in *Machine and run* says which is likelier).`;
 }
 
 /** Partitions: B2 at several partition counts (one transactional producer per partition and group). */

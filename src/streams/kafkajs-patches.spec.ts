@@ -80,6 +80,62 @@ describe(rejoiningConsumerGroup.name, () => {
 
     expect(make('balance').memberId).toBeNull();
   });
+
+  it("makes kafkajs's consumer group ask for whatever is there, over the minBytes it was given", () => {
+    const group = new Group({ groupId: 'balance', minBytes: 512 * 1024, logger: { namespace: () => ({}) }, retry: {} } as never);
+
+    expect(group.minBytes).toBe(1);
+  });
+
+  describe('fetches after a join', () => {
+    /** A consumer group that sends its fetches as kafkajs's does: minBytes read after an await. */
+    class FetchingGroup {
+      groupId: string;
+      memberId: string | null = null;
+      minBytes: number;
+      readonly sent: number[] = [];
+      answer: Array<{ isEmpty(): boolean }> = [];
+      constructor(options: { groupId: string; minBytes?: number }) {
+        this.groupId = options.groupId;
+        this.minBytes = options.minBytes ?? 1;
+      }
+      async joinAndSync(): Promise<void> {}
+      async fetch(): Promise<Array<{ isEmpty(): boolean }>> {
+        await Promise.resolve();
+        this.sent.push(this.minBytes);
+        return this.answer;
+      }
+    }
+    const Eager = rejoiningConsumerGroup(FetchingGroup as never);
+    const batch = (records: number) => ({ isEmpty: () => records === 0 });
+
+    it('ask for whatever is there until records come, then for minBytes while they keep coming', async () => {
+      const group = new Eager({ groupId: 'balance', minBytes: 512 * 1024 }) as unknown as FetchingGroup;
+      group.answer = [batch(0), batch(0)];
+      await group.fetch();
+      group.answer = [batch(0), batch(3)];
+      await group.fetch();
+      await group.fetch();
+      await group.fetch();
+
+      expect(group.sent).toEqual([1, 1, 512 * 1024, 512 * 1024]);
+    });
+
+    it('ask for whatever is there again after a fetch that brought nothing, and after a join', async () => {
+      const group = new Eager({ groupId: 'balance', minBytes: 512 * 1024 }) as unknown as FetchingGroup;
+      group.answer = [batch(3)];
+      await group.fetch();
+      group.answer = [batch(0)];
+      await group.fetch();
+      await group.fetch();
+      group.answer = [batch(3)];
+      await group.fetch();
+      await group.joinAndSync();
+      await group.fetch();
+
+      expect(group.sent).toEqual([1, 512 * 1024, 1, 1, 1]);
+    });
+  });
 });
 
 describe(failingWithBroker.name, () => {

@@ -251,8 +251,12 @@ function skipBytes(decoder: KafkaDecoder): void {
 interface KafkaConsumerGroup {
   groupId: string;
   memberId: string | null;
+  /** What the broker waits for before it answers a fetch (or for maxWaitTime). */
+  minBytes: number;
+  joinAndSync(): Promise<void>;
+  fetch(nodeId: string): Promise<Array<{ isEmpty(): boolean }>>;
 }
-type KafkaConsumerGroupClass = new (options: { groupId: string }) => KafkaConsumerGroup;
+type KafkaConsumerGroupClass = new (options: { groupId: string; minBytes?: number }) => KafkaConsumerGroup;
 
 /** Member ids to join as, by group id: each taken by the next consumer of that group made in this thread. */
 const rejoining = new Map<string, string>();
@@ -268,14 +272,43 @@ export function joinAs(groupId: string, memberId: string | undefined): void {
   else rejoining.delete(groupId);
 }
 
-/** kafkajs's consumer group, starting with the member id {@link joinAs} left for its group. */
+/**
+ * kafkajs's consumer group, starting with the member id {@link joinAs} left for its group.
+ *
+ * And after a join, or a fetch that brought nothing, the broker answers the next fetch as soon as
+ * it has any record: what was written while the group was away or moving (a restart, a
+ * rebalance), or the first deposit after a quiet spell, is processed at once, instead of after
+ * waiting the commit interval for `minBytes` that a few records never reach. Once a fetch brings
+ * records, fetches wait for `minBytes` again, so that a batch under live load covers the commit
+ * interval.
+ */
 export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): KafkaConsumerGroupClass {
   return class RejoiningConsumerGroup extends ConsumerGroup {
-    constructor(options: { groupId: string }) {
+    private eager = true;
+
+    constructor(options: { groupId: string; minBytes?: number }) {
       super(options);
       const memberId = rejoining.get(this.groupId);
       rejoining.delete(this.groupId);
       if (memberId) this.memberId = memberId;
+      // kafkajs reads minBytes when it sends a fetch, after awaits of its own: as a property
+      // here, every fetch sees the phase the group is in when it is sent.
+      let steady = this.minBytes;
+      Object.defineProperty(this, 'minBytes', {
+        get: () => (this.eager ? 1 : steady),
+        set: (value: number) => (steady = value),
+      });
+    }
+
+    override joinAndSync(): Promise<void> {
+      this.eager = true;
+      return super.joinAndSync();
+    }
+
+    override async fetch(nodeId: string): Promise<Array<{ isEmpty(): boolean }>> {
+      const batches = await super.fetch(nodeId);
+      this.eager = batches.every((batch) => batch.isEmpty());
+      return batches;
     }
   };
 }
