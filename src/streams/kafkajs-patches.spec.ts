@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { type PoolBroker, failingWithBroker, joinAs, offsetsOfKnownTopics, recordDecoder, recordEncoder, rejoiningConsumerGroup } from './kafkajs-patches.js';
+import { type PoolBroker, failingWithBroker, joinAs, offsetsOfKnownTopics, recordDecoder, recordEncoder, rediscoveringCoordinator, rejoiningConsumerGroup } from './kafkajs-patches.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare bytes with.
 const load = createRequire(`${process.cwd()}/package.json`);
@@ -11,6 +11,7 @@ const originalDecoder = load('kafkajs/src/protocol/recordBatch/record/v0/decoder
 const ConsumerGroup = load('kafkajs/src/consumer/consumerGroup.js');
 const BrokerPool = load('kafkajs/src/cluster/brokerPool.js');
 const Cluster = load('kafkajs/src/cluster/index.js');
+const OffsetManager = load('kafkajs/src/consumer/offsetManager/index.js');
 const { createErrorFromCode } = load('kafkajs/src/protocol/error.js');
 const { KafkaJSRequestTimeoutError } = load('kafkajs/src/errors.js');
 
@@ -87,23 +88,25 @@ describe(rejoiningConsumerGroup.name, () => {
     expect(group.minBytes).toBe(1);
   });
 
-  describe('fetches after a join', () => {
+  describe('fetches while the group is idle', () => {
     /** A consumer group that sends its fetches as kafkajs's does: minBytes read after an await. */
     class FetchingGroup {
       groupId: string;
       memberId: string | null = null;
       minBytes: number;
       readonly sent: number[] = [];
-      answer: Array<{ isEmpty(): boolean }> = [];
+      answer: Array<{ isEmpty(): boolean }> | 'broker lost' = [];
       constructor(options: { groupId: string; minBytes?: number }) {
         this.groupId = options.groupId;
         this.minBytes = options.minBytes ?? 1;
       }
       async joinAndSync(): Promise<void> {}
-      async fetch(): Promise<Array<{ isEmpty(): boolean }>> {
+      async fetch(nodeId = '1'): Promise<Array<{ isEmpty(): boolean }>> {
         await Promise.resolve();
         this.sent.push(this.minBytes);
-        return this.answer;
+        const answer = this.answer;
+        if (answer === 'broker lost') throw new Error(`broker ${nodeId} lost`);
+        return answer;
       }
     }
     const Eager = rejoiningConsumerGroup(FetchingGroup as never);
@@ -135,6 +138,86 @@ describe(rejoiningConsumerGroup.name, () => {
 
       expect(group.sent).toEqual([1, 512 * 1024, 1, 1, 1]);
     });
+
+    it('wait for minBytes from every broker while one brings records, and not after a failed fetch', async () => {
+      const group = new Eager({ groupId: 'balance', minBytes: 512 * 1024 }) as unknown as FetchingGroup;
+      group.answer = [batch(3)];
+      await group.fetch('1');
+      group.answer = [batch(0)];
+      await group.fetch('2');
+      await group.fetch('2');
+      group.answer = 'broker lost';
+      await expect(group.fetch('1')).rejects.toThrow('broker 1 lost');
+      group.answer = [batch(0)];
+      await group.fetch('2');
+
+      expect(group.sent).toEqual([1, 512 * 1024, 512 * 1024, 512 * 1024, 1]);
+    });
+  });
+});
+
+describe(rediscoveringCoordinator.name, () => {
+  class PatchedOffsetManager extends OffsetManager {}
+  rediscoveringCoordinator(PatchedOffsetManager.prototype);
+
+  /** A broker that answers offset commits as `answer` says, and counts them. */
+  const broker = (answer: () => Promise<void>) => ({
+    connected: true,
+    commits: 0,
+    isConnected(): boolean {
+      return this.connected;
+    },
+    async offsetCommit(): Promise<void> {
+      this.commits++;
+      await answer();
+    },
+  });
+  type Broker = ReturnType<typeof broker>;
+  const refuses = () => broker(() => Promise.reject(createErrorFromCode(16)));
+  const accepts = () => broker(() => Promise.resolve());
+  /** kafkajs's offset manager of the flagger, made at a join whose coordinator was `known`; the cluster now names `now`. */
+  const manager = (Manager: typeof OffsetManager, known: Broker, now: Broker) =>
+    new Manager({
+      groupId: 'flagger',
+      generationId: 1,
+      memberId: 'member-1',
+      memberAssignment: { flag_wallet: [0] },
+      coordinator: known,
+      instrumentationEmitter: { emit: () => undefined },
+      // kafkajs reconnects a lost coordinator by its node id: the same broker.
+      cluster: { findGroupCoordinator: async () => now, findBroker: async () => known, refreshMetadata: async () => undefined, committedOffsets: () => ({}) },
+    }) as { commitOffsets(offsets: unknown): Promise<void> };
+  const offsets = { topics: [{ topic: 'flag_wallet', partitions: [{ partition: 0, offset: '5' }] }] };
+
+  it('commits to the coordinator the cluster names once the one it knew says the group moved, where kafkajs asks that one again', async () => {
+    const [known, now] = [refuses(), accepts()];
+    const patched = manager(PatchedOffsetManager, known, now);
+    await expect(patched.commitOffsets(offsets)).rejects.toMatchObject({ type: 'NOT_COORDINATOR_FOR_GROUP' });
+    await patched.commitOffsets(offsets);
+    const [knownByKafkajs, nowByKafkajs] = [refuses(), accepts()];
+    const kafkajs = manager(OffsetManager, knownByKafkajs, nowByKafkajs);
+    await expect(kafkajs.commitOffsets(offsets)).rejects.toMatchObject({ type: 'NOT_COORDINATOR_FOR_GROUP' });
+    await expect(kafkajs.commitOffsets(offsets)).rejects.toMatchObject({ type: 'NOT_COORDINATOR_FOR_GROUP' });
+
+    expect([known.commits, now.commits]).toEqual([1, 1]);
+    expect([knownByKafkajs.commits, nowByKafkajs.commits]).toEqual([2, 0]);
+  });
+
+  it('asks the cluster after the connection to the one it knew was lost, not that broker again', async () => {
+    const [known, now] = [refuses(), accepts()];
+    known.connected = false;
+    await manager(PatchedOffsetManager, known, now).commitOffsets(offsets);
+
+    expect([known.commits, now.commits]).toEqual([0, 1]);
+  });
+
+  it('keeps committing to the coordinator it knows while that one answers', async () => {
+    const [known, now] = [accepts(), accepts()];
+    const patched = manager(PatchedOffsetManager, known, now);
+    await patched.commitOffsets(offsets);
+    await patched.commitOffsets({ topics: [{ topic: 'flag_wallet', partitions: [{ partition: 0, offset: '6' }] }] });
+
+    expect([known.commits, now.commits]).toEqual([2, 0]);
   });
 });
 

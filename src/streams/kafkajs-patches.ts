@@ -275,16 +275,18 @@ export function joinAs(groupId: string, memberId: string | undefined): void {
 /**
  * kafkajs's consumer group, starting with the member id {@link joinAs} left for its group.
  *
- * And after a join, or a fetch that brought nothing, the broker answers the next fetch as soon as
- * it has any record: what was written while the group was away or moving (a restart, a
- * rebalance), or the first deposit after a quiet spell, is processed at once, instead of after
- * waiting the commit interval for `minBytes` that a few records never reach. Once a fetch brings
- * records, fetches wait for `minBytes` again, so that a batch under live load covers the commit
- * interval.
+ * And while the group is idle (from a join, or once no broker's last fetch brought records), the
+ * broker answers the next fetch as soon as it has any record: what was written while the group
+ * was away or moving (a restart, a rebalance), or the first deposit after a quiet spell, is
+ * processed at once, instead of after waiting the commit interval for `minBytes` that a few
+ * records never reach. While any broker's fetches bring records, fetches wait for `minBytes`, so
+ * that a batch under live load covers the commit interval. kafkajs fetches from each broker on its
+ * own, so a quiet broker does not make the busy one's fetches small.
  */
 export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): KafkaConsumerGroupClass {
   return class RejoiningConsumerGroup extends ConsumerGroup {
-    private eager = true;
+    /** The brokers whose last fetch brought records. */
+    private readonly busy = new Set<string>();
 
     constructor(options: { groupId: string; minBytes?: number }) {
       super(options);
@@ -295,20 +297,68 @@ export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): 
       // here, every fetch sees the phase the group is in when it is sent.
       let steady = this.minBytes;
       Object.defineProperty(this, 'minBytes', {
-        get: () => (this.eager ? 1 : steady),
+        get: () => (this.busy.size === 0 ? 1 : steady),
         set: (value: number) => (steady = value),
       });
     }
 
     override joinAndSync(): Promise<void> {
-      this.eager = true;
+      this.busy.clear();
       return super.joinAndSync();
     }
 
     override async fetch(nodeId: string): Promise<Array<{ isEmpty(): boolean }>> {
-      const batches = await super.fetch(nodeId);
-      this.eager = batches.every((batch) => batch.isEmpty());
-      return batches;
+      let brought = false;
+      try {
+        const batches = await super.fetch(nodeId);
+        brought = batches.some((batch) => !batch.isEmpty());
+        return batches;
+      } finally {
+        if (brought) this.busy.add(nodeId);
+        else this.busy.delete(nodeId);
+      }
+    }
+  };
+}
+
+/** The part of kafkajs's offset manager (one per group join) that finds where to commit. */
+export interface KafkaOffsetManager {
+  groupId: string;
+  coordinator: { isConnected(): boolean };
+  cluster: { findGroupCoordinator(options: { groupId: string }): Promise<{ isConnected(): boolean }> };
+  getCoordinator(): Promise<unknown>;
+  commitOffsets(offsets?: unknown): Promise<void>;
+}
+
+/** Coordinators an offset manager must not ask again: the group has moved away from them. */
+const movedAway = new WeakMap<KafkaOffsetManager, unknown>();
+/** Kafka's answers that the group's coordinator is now another broker, or none yet. */
+const COORDINATOR_MOVED = new Set(['NOT_COORDINATOR_FOR_GROUP', 'GROUP_COORDINATOR_NOT_AVAILABLE']);
+
+/**
+ * Makes kafkajs's offset manager ask the cluster where the group's coordinator is now, after the
+ * coordinator it knows said the group moved or its connection was lost. kafkajs keeps the
+ * coordinator of the last join: after a NOT_COORDINATOR it refreshes the metadata but commits to
+ * the same broker again, and once the connection is lost it reconnects to the same broker, so a
+ * group whose coordinator moved (its broker stopped) failed every commit until something else made
+ * it rejoin (kafkajs PR 1779, not released). Seen on the 3-broker cluster test: the flagger, whose
+ * heartbeats carried on, committed no offset for minutes, so its lag never returned to 0.
+ */
+export function rediscoveringCoordinator(manager: Pick<KafkaOffsetManager, 'getCoordinator' | 'commitOffsets'>): void {
+  const commitOffsets = manager.commitOffsets;
+  manager.getCoordinator = async function (this: KafkaOffsetManager) {
+    if (movedAway.get(this) === this.coordinator || !this.coordinator.isConnected()) {
+      this.coordinator = await this.cluster.findGroupCoordinator({ groupId: this.groupId });
+      movedAway.delete(this);
+    }
+    return this.coordinator;
+  };
+  manager.commitOffsets = async function (this: KafkaOffsetManager, offsets?: unknown) {
+    try {
+      await commitOffsets.call(this, offsets);
+    } catch (error) {
+      if (COORDINATOR_MOVED.has((error as { type?: string }).type ?? '')) movedAway.set(this, this.coordinator);
+      throw error;
     }
   };
 }
@@ -436,6 +486,8 @@ if (commonJs) {
   const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as { createErrorFromCode: (code: number) => Error };
   const UNKNOWN_TOPIC_OR_PARTITION = 3;
   cluster.fetchTopicsOffset = offsetsOfKnownTopics(cluster.fetchTopicsOffset, () => createErrorFromCode(UNKNOWN_TOPIC_OR_PARTITION));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's offset manager, CommonJS only
+  rediscoveringCoordinator((require('kafkajs/src/consumer/offsetManager/index.js') as { prototype: KafkaOffsetManager }).prototype);
   // Subclassed rather than replaced: loaded first, then its exports swapped before the consumer loads it.
   const consumerGroupPath = require.resolve('kafkajs/src/consumer/consumerGroup.js');
   if (!require.cache[require.resolve('kafkajs/src/consumer/index.js')]) {

@@ -26,6 +26,9 @@ export interface GroupStatus {
 
 /** How often a group commits its consumer offsets (see `ProcessorGroup.commitOffsets`). */
 const COMMIT_OFFSETS_MS = 200;
+/** Failed commits in a row said at warn (every this many); a commit pending this long is said to be stuck. */
+const COMMIT_FAILURES_TO_WARN = 25;
+const COMMIT_STUCK_MS = 30_000;
 const DEFAULT_COMMIT_INTERVAL_MS = 100;
 const RESTART_DELAY_MS = 2000;
 
@@ -52,6 +55,9 @@ export class ProcessorGroup {
   private running = false;
   private retrying = 0;
   private processedTotal = 0;
+  /** Offset commits kafkajs made; consecutive failed attempts. */
+  private commits = 0;
+  private commitFailures = 0;
   private transactions = 0;
   private readonly rate: Array<{ at: number; count: number }> = [];
 
@@ -118,6 +124,9 @@ export class ProcessorGroup {
       if (payload.batchSize > 0) return;
       this.skipped.set(`${payload.topic}/${payload.partition}`, { topic: payload.topic, partition: payload.partition, next: Number(payload.lastOffset) + 1 });
     });
+    consumer.on(consumer.events.COMMIT_OFFSETS, () => {
+      this.commits++;
+    });
     this.stopping = false;
     clearInterval(this.commitTimer);
     this.commitTimer = setInterval(() => void this.commitOffsets(), COMMIT_OFFSETS_MS);
@@ -153,13 +162,25 @@ export class ProcessorGroup {
     }
     const offsets = [...due.values()].filter(({ partition }) => this.tasks.get(partition));
     if (offsets.length === 0) return;
+    // kafkajs retries a failed commit for up to ~10 s: a commit pending far longer is stuck.
+    const stuck = setTimeout(() => this.logger.warn(`committing offsets has been pending for ${COMMIT_STUCK_MS / 1000} s`), COMMIT_STUCK_MS);
+    const committedBefore = this.commits;
     try {
       await this.consumer.commitOffsets(offsets.map(({ topic, partition, next }) => ({ topic, partition, offset: String(next) })));
+      // kafkajs resolves without committing when its consumer is not running (it is stopping).
+      if (this.commits === committedBefore) throw new Error('the consumer is not running');
+      if (this.commitFailures >= COMMIT_FAILURES_TO_WARN) this.logger.log(`committing offsets again, after ${this.commitFailures} failures`);
+      this.commitFailures = 0;
       this.deps.afterCommitStep?.('offsets-committed');
     } catch (error) {
       // A rebalance, say: whatever a later batch has not superseded is tried again.
       for (const [key, offset] of due) if (!this.processed.has(key)) this.processed.set(key, offset);
-      this.logger.debug(`committing offsets: ${errorMessage(error)}`);
+      // One or two fail quietly while a coordinator moves; more say so, and what the lag means.
+      const message = `committing offsets failed ${++this.commitFailures} times in a row (the group's lag counts from the last commit): ${errorMessage(error)}`;
+      if (this.commitFailures % COMMIT_FAILURES_TO_WARN === 0) this.logger.warn(message);
+      else this.logger.debug(message);
+    } finally {
+      clearTimeout(stuck);
     }
   }
 
