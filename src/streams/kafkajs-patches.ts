@@ -341,8 +341,9 @@ const COORDINATOR_MOVED = new Set(['NOT_COORDINATOR_FOR_GROUP', 'GROUP_COORDINAT
  * coordinator of the last join: after a NOT_COORDINATOR it refreshes the metadata but commits to
  * the same broker again, and once the connection is lost it reconnects to the same broker, so a
  * group whose coordinator moved (its broker stopped) failed every commit until something else made
- * it rejoin (kafkajs PR 1779, not released). Seen on the 3-broker cluster test: the flagger, whose
- * heartbeats carried on, committed no offset for minutes, so its lag never returned to 0.
+ * it rejoin (kafkajs PR 1779, not released). The likely cause of a stall on the 3-broker cluster
+ * test: the flagger, still a member, had processed every record and committed no offset minutes
+ * later, so its lag never returned to 0.
  */
 export function rediscoveringCoordinator(manager: Pick<KafkaOffsetManager, 'getCoordinator' | 'commitOffsets'>): void {
   const commitOffsets = manager.commitOffsets;
