@@ -163,7 +163,7 @@ export class ProcessorGroup {
     const offsets = [...due.values()].filter(({ partition }) => this.tasks.get(partition));
     if (offsets.length === 0) return;
     // kafkajs retries a failed commit for up to ~10 s: a commit pending far longer is stuck.
-    const stuck = setTimeout(() => this.logger.warn(`committing offsets has been pending for ${COMMIT_STUCK_MS / 1000} s`), COMMIT_STUCK_MS);
+    const stuck = setTimeout(() => this.logger.warn(`committing offsets has been pending for ${COMMIT_STUCK_MS / 1000} s`), COMMIT_STUCK_MS).unref();
     const committedBefore = this.commits;
     try {
       await this.consumer.commitOffsets(offsets.map(({ topic, partition, next }) => ({ topic, partition, offset: String(next) })));
