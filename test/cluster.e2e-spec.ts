@@ -176,7 +176,7 @@ async function settle(service: Service, brokers: string[], prefix: string, sasl?
         }
         await stable.disconnect();
         const summary = (await service.request('GET', '/monitor/api/summary')).body as { groups: Array<Record<string, unknown> & { partitions: Array<Record<string, unknown>> }> };
-        const groups = summary.groups.map(({ group, running, retrying, processed, partitions }) => ({ group, running, retrying, processed, states: partitions.map((partition) => `${String(partition.partition)}:${String(partition.state)}`) }));
+        const groups = summary.groups.map(({ group, running, retrying, commit_failures, processed, partitions }) => ({ group, running, retrying, commit_failures, processed, states: partitions.map((partition) => `${String(partition.partition)}:${String(partition.state)}`) }));
         const said = saidBesidesRequests(service);
         throw new Error(
           `not settled: group lag ${lag} (${lagging.join(', ')}), view lag ${viewLag}; last stable offsets ${lastStable.join(', ')}; committed ${committedAt.join(', ')}; groups ${JSON.stringify(groups)}; the service's last lines besides requests:\n${said.slice(-40).join('\n')}`,

@@ -112,6 +112,8 @@ describe('GET /metrics', () => {
       expect(value(text, 'stream_group_running', { group })).toBe(1);
       expect(value(text, 'stream_group_partitions', { group, state: 'running' })).toBe(PARTITIONS);
       expect(value(text, 'stream_group_partitions', { group, state: 'restoring' })).toBe(0);
+      // Every offset commit went through: the lag counts from where the group is.
+      expect(value(text, 'stream_group_offset_commit_failures', { group })).toBe(0);
       expect(samples(text, 'stream_partition_restore_ratio').filter((sample) => sample.labels.group === group).map((sample) => sample.value)).toEqual(
         Array(PARTITIONS).fill(1),
       );

@@ -147,6 +147,16 @@ export class MetricsService {
         for (const group of streams.groupStatuses()) this.set({ group: group.group }, group.retrying);
       },
     });
+    new Gauge({
+      name: 'stream_group_offset_commit_failures',
+      help: 'Offset commits of the group that failed since the last one that went through (most of any thread); while above 0 its lag counts from that one',
+      labelNames: ['group'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const group of streams.groupStatuses()) this.set({ group: group.group }, group.commitFailures);
+      },
+    });
 
     new Gauge({
       name: 'stream_group_lag_records',

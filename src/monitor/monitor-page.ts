@@ -183,7 +183,8 @@ const SCRIPT = String.raw`
         el('h3', {}, [group.group, el('span', { class: 'pill ' + (group.running ? 'ok' : 'bad'), text: group.running ? 'consuming' : 'not consuming' })]),
         el('p', { class: 'facts', text:
           group.partitions.length + ' partition(s) here · ' + group.records_per_second + ' records/s · ' + group.processed + ' processed · lag ' +
-          dash(group.lag) + ' · ' + group.dead_letters + ' dead letter(s)' + (group.retrying > 0 ? ' · ' + group.retrying + ' batch(es) retrying' : '') }),
+          dash(group.lag) + ' · ' + group.dead_letters + ' dead letter(s)' + (group.retrying > 0 ? ' · ' + group.retrying + ' batch(es) retrying' : '') +
+          (group.commit_failures > 0 ? ' · offsets not committed: ' + group.commit_failures + ' failed commit(s)' : '') }),
         table,
       ]));
     });

@@ -29,7 +29,7 @@ function fakeRuntime(state: {
 const config = { admin: { token: 'x'.repeat(16) } } as AppConfig;
 
 describe(MonitorService.name, () => {
-  it('sums lag and dead letters over the owned partitions, and tells an unknown lag from 0', () => {
+  it('sums lag and dead letters over the owned partitions, tells an unknown lag from 0, and says failing offset commits', () => {
     const sut = new MonitorService(
       fakeRuntime({
         groups: [
@@ -40,13 +40,14 @@ describe(MonitorService.name, () => {
             recordsPerSecond: 2,
             transactions: 3,
             retrying: 0,
+            commitFailures: 0,
             partitions: [
               { partition: 0, state: 'running', lag: { deposit: 4 }, processed: 5, skipped: 0, deadLettered: 1 },
               { partition: 1, state: 'restoring', restore: { kind: 'cold', total: 10, done: 3, startedAt: 0 }, lag: {}, processed: 0, skipped: 0, deadLettered: 0 },
               { partition: 2, state: 'running', lag: { deposit: 1 }, processed: 2, skipped: 1, deadLettered: 2 },
             ],
           },
-          { group: 'idle', running: true, processed: 0, recordsPerSecond: 0, transactions: 0, retrying: 0, partitions: [{ partition: 0, state: 'running', lag: {}, processed: 0, skipped: 0, deadLettered: 0 }] },
+          { group: 'idle', running: true, processed: 0, recordsPerSecond: 0, transactions: 0, retrying: 0, commitFailures: 30, partitions: [{ partition: 0, state: 'running', lag: {}, processed: 0, skipped: 0, deadLettered: 0 }] },
         ],
         views: [{ table: 'balance-table', ready: false, partitions: [{ partition: 0, position: 3, end: 5, lag: 2 }, { partition: 1, position: 1, end: 1, lag: 0 }] }],
       }),
@@ -59,6 +60,8 @@ describe(MonitorService.name, () => {
     expect(summary.groups[0]).toMatchObject({ group: 'balance', lag: 5, dead_letters: 3, processed: 7, records_per_second: 2 });
     expect(summary.groups[0].partitions[1]).toMatchObject({ state: 'restoring', lag: null, restore: { kind: 'cold', done: 3, total: 10, finished_at: null } });
     expect(summary.groups[1].lag).toBeNull();
+    // Its records processed but its offsets not committed: said beside the lag it distorts.
+    expect(summary.groups.map((group) => group.commit_failures)).toEqual([0, 30]);
     expect(summary.views).toEqual([expect.objectContaining({ table: 'balance-table', state: 'recovering', lag: 2 })]);
   });
 

@@ -23,6 +23,8 @@ export interface GroupSummary {
   /** Sum over the owned partitions (since this instance took each). */
   dead_letters: number;
   retrying: number;
+  /** Offset commits failed since the last that went through: while above 0, lag counts from that one. */
+  commit_failures: number;
   /** Sum of the known partition lags; null until a batch reported one. */
   lag: number | null;
   partitions: PartitionSummary[];
@@ -136,6 +138,7 @@ function summarizeGroup(group: GroupStatus): GroupSummary {
     processed: group.processed,
     dead_letters: partitions.reduce((sum, partition) => sum + partition.dead_letters, 0),
     retrying: group.retrying,
+    commit_failures: group.commitFailures,
     lag: known.length === 0 ? null : known.reduce((sum, partition) => sum + partition.lag!, 0),
     partitions,
   };

@@ -37,6 +37,7 @@ export class GroupDirectory {
               recordsPerSecond: seen.recordsPerSecond + status.recordsPerSecond,
               transactions: seen.transactions + status.transactions,
               retrying: seen.retrying + status.retrying,
+              commitFailures: Math.max(seen.commitFailures, status.commitFailures),
             }
           : status,
       );

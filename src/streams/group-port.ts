@@ -82,7 +82,7 @@ export class RemoteGroups implements GroupSource {
     expectedGroups: readonly string[],
     private readonly timeoutMs = 5000,
   ) {
-    this.latest = expectedGroups.map((group) => ({ group, running: false, partitions: [], processed: 0, recordsPerSecond: 0, transactions: 0, retrying: 0 }));
+    this.latest = expectedGroups.map((group) => ({ group, running: false, partitions: [], processed: 0, recordsPerSecond: 0, transactions: 0, retrying: 0, commitFailures: 0 }));
     port.on('message', (message: unknown) => {
       if (!isMessage(message)) return;
       if (message.kind === 'groups.status') {

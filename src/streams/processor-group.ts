@@ -22,6 +22,8 @@ export interface GroupStatus {
   transactions: number;
   /** Batches whose handler failed with a transient error and are being retried. */
   retrying: number;
+  /** Offset commits that failed since the last that went through: while above 0, lag counts from that one. */
+  commitFailures: number;
 }
 
 /** How often a group commits its consumer offsets (see `ProcessorGroup.commitOffsets`). */
@@ -301,6 +303,7 @@ export class ProcessorGroup {
       transactions: this.transactions,
       recordsPerSecond: Math.round(recent / 10),
       retrying: this.retrying,
+      commitFailures: this.commitFailures,
     };
   }
 
