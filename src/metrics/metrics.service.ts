@@ -114,16 +114,18 @@ export class MetricsService {
       'Kafka transactions the processor group committed in this process, one per batch that wrote anything (rate() of it is transactions/s)',
       (group) => group.transactions,
     );
-    new Gauge({
-      name: 'stream_group_running',
-      help: '1 when the processor group has joined its consumer group and is consuming',
-      labelNames: ['group'] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const group of streams.groupStatuses()) this.set({ group: group.group }, group.running ? 1 : 0);
-      },
-    });
+    const groupGauge = (name: string, help: string, pick: (group: GroupStatus) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['group'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const group of streams.groupStatuses()) this.set({ group: group.group }, pick(group));
+        },
+      });
+    groupGauge('stream_group_running', '1 when the processor group has joined its consumer group and is consuming', (group) => (group.running ? 1 : 0));
     new Gauge({
       name: 'stream_group_partitions',
       help: 'Partitions the processor group owns in this process, by state (restoring, running)',
@@ -137,26 +139,12 @@ export class MetricsService {
         }
       },
     });
-    new Gauge({
-      name: 'stream_group_retrying_batches',
-      help: 'Batches whose handler failed with a transient error and are being retried',
-      labelNames: ['group'] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const group of streams.groupStatuses()) this.set({ group: group.group }, group.retrying);
-      },
-    });
-    new Gauge({
-      name: 'stream_group_offset_commit_failures',
-      help: 'Offset commits of the group that failed since the last one that went through (most of any thread); while above 0 its lag counts from that one',
-      labelNames: ['group'] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const group of streams.groupStatuses()) this.set({ group: group.group }, group.commitFailures);
-      },
-    });
+    groupGauge('stream_group_retrying_batches', 'Batches whose handler failed with a transient error and are being retried', (group) => group.retrying);
+    groupGauge(
+      'stream_group_offset_commit_failures',
+      'Offset commits of the group that failed since the last one that went through (most of any thread); while above 0 its lag counts from that one',
+      (group) => group.commitFailures,
+    );
 
     new Gauge({
       name: 'stream_group_lag_records',
