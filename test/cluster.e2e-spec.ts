@@ -144,8 +144,10 @@ async function settle(service: Service, brokers: string[], prefix: string, sasl?
         for (const end of ends) {
           const done = Number(committed.partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
           const behind = Number(end.high) - Math.max(0, done);
-          if (behind > 0) lagging.push(`${group} ${topic}/${end.partition}: ${behind}`);
-          if (behind > 0) committedAt.push(`${group} ${topic}/${end.partition}: ${done} of ${end.high}`);
+          if (behind > 0) {
+            lagging.push(`${group} ${topic}/${end.partition}: ${behind}`);
+            committedAt.push(`${group} ${topic}/${end.partition}: ${done} of ${end.high}`);
+          }
           lag += behind;
         }
       }

@@ -57,7 +57,8 @@ export class ProcessorGroup {
   private running = false;
   private retrying = 0;
   private processedTotal = 0;
-  /** Offset commits kafkajs made; consecutive failed attempts. */
+  /** The offset commit under way; offset commits kafkajs made; consecutive failed attempts. */
+  private committing?: Promise<void>;
   private commits = 0;
   private commitFailures = 0;
   private transactions = 0;
@@ -131,7 +132,10 @@ export class ProcessorGroup {
     });
     this.stopping = false;
     clearInterval(this.commitTimer);
-    this.commitTimer = setInterval(() => void this.commitOffsets(), COMMIT_OFFSETS_MS);
+    // A tick while a commit is under way leaves its offsets to the next tick.
+    this.commitTimer = setInterval(() => {
+      if (!this.committing) void this.commitOffsets();
+    }, COMMIT_OFFSETS_MS);
     this.commitTimer.unref();
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.running = false;
@@ -151,9 +155,21 @@ export class ProcessorGroup {
    * Commits the group's offsets past what was processed (and past batches that filtering
    * emptied), every COMMIT_OFFSETS_MS rather than per batch: they only say where a new owner
    * starts reading, and a record read again is skipped by the offsets applied with its key's
-   * value (see PartitionState). One request for every partition, instead of one per batch.
+   * value (see PartitionState). One request for every partition, instead of one per batch, and
+   * one at a time: kafkajs retries a failing commit for up to ~10 s, and a tick every 200 ms must
+   * not pile more of them onto a coordinator that is moving.
    */
   private async commitOffsets(): Promise<void> {
+    while (this.committing) await this.committing;
+    this.committing = this.commitDue();
+    try {
+      await this.committing;
+    } finally {
+      this.committing = undefined;
+    }
+  }
+
+  private async commitDue(): Promise<void> {
     if (!this.consumer || (this.processed.size === 0 && this.skipped.size === 0)) return;
     const due = new Map(this.processed);
     this.processed.clear();
