@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { type PoolBroker, failingWithBroker, joinAs, offsetsOfKnownTopics, recordDecoder, recordEncoder, rediscoveringCoordinator, rejoiningConsumerGroup } from './kafkajs-patches.js';
+import { type PoolBroker, checkingOnlyWhatIsHeldBack, failingWithBroker, joinAs, offsetsOfKnownTopics, recordDecoder, recordEncoder, rediscoveringCoordinator, rejoiningConsumerGroup } from './kafkajs-patches.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare bytes with.
 const load = createRequire(`${process.cwd()}/package.json`);
@@ -12,6 +12,7 @@ const ConsumerGroup = load('kafkajs/src/consumer/consumerGroup.js');
 const BrokerPool = load('kafkajs/src/cluster/brokerPool.js');
 const Cluster = load('kafkajs/src/cluster/index.js');
 const OffsetManager = load('kafkajs/src/consumer/offsetManager/index.js');
+const RequestQueue = load('kafkajs/src/network/requestQueue/index.js');
 const { createErrorFromCode } = load('kafkajs/src/protocol/error.js');
 const { KafkaJSRequestTimeoutError } = load('kafkajs/src/errors.js');
 
@@ -218,6 +219,67 @@ describe(rediscoveringCoordinator.name, () => {
     await patched.commitOffsets({ topics: [{ topic: 'flag_wallet', partitions: [{ partition: 0, offset: '6' }] }] });
 
     expect([known.commits, now.commits]).toEqual([2, 0]);
+  });
+});
+
+describe(checkingOnlyWhatIsHeldBack.name, () => {
+  class PatchedRequestQueue extends RequestQueue {}
+  checkingOnlyWhatIsHeldBack(PatchedRequestQueue.prototype);
+
+  const quiet = { debug: () => undefined, warn: () => undefined };
+  /** kafkajs's request queue of one connection, counting its checks for requests held back. */
+  const queue = (Queue: typeof RequestQueue, maxInFlightRequests?: number) => {
+    const made = new Queue({ maxInFlightRequests, requestTimeout: 30_000, enforceRequestTimeout: false, clientId: 'depositaja', broker: '127.0.0.1:9092', logger: quiet });
+    const check = made.checkPendingRequests;
+    made.checks = 0;
+    made.checkPendingRequests = function (this: typeof made) {
+      this.checks++;
+      check.call(this);
+    };
+    queues.push(made);
+    return made as { checks: number; maybeThrottle(ms: number): void; push(request: unknown): void; fulfillRequest(answer: unknown): void };
+  };
+  const queues: Array<{ destroy(): void }> = [];
+  afterEach(() => queues.splice(0).forEach((made) => made.destroy()));
+
+  /** A Fetch through `into`: whether the queue has sent it yet, and its answer. */
+  const fetch = (into: ReturnType<typeof queue>, correlationId: number) => {
+    const request = { sent: false, answer: () => into.fulfillRequest({ correlationId, payload: Buffer.alloc(0), size: 0 }) };
+    const entry = { correlationId, apiKey: 1, apiName: 'Fetch', apiVersion: 11, resolve: () => undefined, reject: () => undefined };
+    into.push({ entry, expectResponse: true, sendRequest: () => void (request.sent = true) });
+    return request;
+  };
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('checks nothing once its requests are answered, where kafkajs checks every millisecond for as long as the connection is open', async () => {
+    const [patched, kafkajs] = [queue(PatchedRequestQueue), queue(RequestQueue)];
+    fetch(patched, 1).answer();
+    fetch(kafkajs, 1).answer();
+    await sleep(100);
+
+    // The one check is the answer's own: it sends whatever waited for a free slot.
+    expect(patched.checks).toBe(1);
+    expect(kafkajs.checks).toBeGreaterThan(20);
+  });
+
+  it("sends a request the broker's throttle held back once the throttle is over", async () => {
+    const throttled = queue(PatchedRequestQueue);
+    throttled.maybeThrottle(30);
+    const request = fetch(throttled, 1);
+    expect(request.sent).toBe(false);
+    await sleep(80);
+
+    expect(request.sent).toBe(true);
+  });
+
+  it('sends a request the in-flight limit held back once one in flight is answered', () => {
+    const limited = queue(PatchedRequestQueue, 1);
+    const first = fetch(limited, 1);
+    const second = fetch(limited, 2);
+    expect([first.sent, second.sent]).toEqual([true, false]);
+    first.answer();
+
+    expect(second.sent).toBe(true);
   });
 });
 

@@ -20,6 +20,9 @@
  * a TypeError nobody retries ({@link failingWithBroker}). And a fix to a race: asked for the
  * offsets of a topic its cached metadata lost to a concurrent refresh, it answers nothing, and
  * its admin throws a TypeError ({@link offsetsOfKnownTopics}).
+ * A fix to its idle cost: each connection's request queue ran a 1 ms timer for as long as it
+ * was open ({@link checkingOnlyWhatIsHeldBack}). And one to its offset commits after the group's
+ * coordinator moved ({@link rediscoveringCoordinator}).
  *
  * And one addition: a consumer can join its group as the member a previous run of the same
  * instance was ({@link joinAs}), so that a restart after SIGKILL does not wait for the dead
@@ -364,6 +367,40 @@ export function rediscoveringCoordinator(manager: Pick<KafkaOffsetManager, 'getC
   };
 }
 
+/** The part of kafkajs's request queue (one per connection) that holds requests back. */
+export interface KafkaRequestQueue {
+  pending: unknown[];
+  throttledUntil: number;
+  throttleCheckTimeoutId: NodeJS.Timeout | null;
+  checkPendingRequests(): void;
+  scheduleCheckPendingRequests(): void;
+}
+
+/** kafkajs's pause between checks of requests held back by the in-flight limit (CHECK_PENDING_REQUESTS_INTERVAL). */
+const CHECK_PENDING_MS = 10;
+
+/**
+ * Makes kafkajs's request queue set a timer only while it holds requests back (a broker's
+ * throttle, the in-flight limit). kafkajs 2.2.4 sets one after every check, whether anything is
+ * held back or not, with a negative delay when nothing is throttled: every connection that ever
+ * had an answer ran a 1 ms timer for as long as it stayed open (kafkajs issues 1556 and 1704, PR
+ * 1667, not released). With the service's ~36 connections, each JavaScript thread woke ~850 times
+ * a second doing nothing, and an idle service took ~15 % of a core.
+ */
+export function checkingOnlyWhatIsHeldBack(queue: Pick<KafkaRequestQueue, 'scheduleCheckPendingRequests'>): void {
+  queue.scheduleCheckPendingRequests = function (this: KafkaRequestQueue) {
+    if (this.throttleCheckTimeoutId || this.pending.length === 0) return;
+    const untilUnthrottled = this.throttledUntil - Date.now();
+    this.throttleCheckTimeoutId = setTimeout(
+      () => {
+        this.throttleCheckTimeoutId = null;
+        this.checkPendingRequests();
+      },
+      untilUnthrottled > 0 ? untilUnthrottled : CHECK_PENDING_MS,
+    );
+  };
+}
+
 /** What kafkajs's broker pool hands a request to make. */
 export interface PoolBroker {
   nodeId: string;
@@ -489,6 +526,8 @@ if (commonJs) {
   cluster.fetchTopicsOffset = offsetsOfKnownTopics(cluster.fetchTopicsOffset, () => createErrorFromCode(UNKNOWN_TOPIC_OR_PARTITION));
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's offset manager, CommonJS only
   rediscoveringCoordinator((require('kafkajs/src/consumer/offsetManager/index.js') as { prototype: KafkaOffsetManager }).prototype);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's request queue, CommonJS only
+  checkingOnlyWhatIsHeldBack((require('kafkajs/src/network/requestQueue/index.js') as { prototype: KafkaRequestQueue }).prototype);
   // Subclassed rather than replaced: loaded first, then its exports swapped before the consumer loads it.
   const consumerGroupPath = require.resolve('kafkajs/src/consumer/consumerGroup.js');
   if (!require.cache[require.resolve('kafkajs/src/consumer/index.js')]) {
