@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { Int64ValueSchema } from '@bufbuild/protobuf/wkt';
-import { type Admin, ConfigResourceTypes, type Producer } from 'kafkajs';
+import { type Admin, ConfigResourceTypes, Kafka, type Producer, logLevel } from 'kafkajs';
 import { logEndAdmin } from '../scripts/lib/kafka-admin.js';
 import { ChangelogReader } from '../src/streams/changelog-reader.js';
 import { TransactionalProducer } from '../src/streams/producer.js';
@@ -198,6 +199,42 @@ describe('streams core on a real broker', () => {
       const { groups } = await admin.listGroups();
       const described = groups.length > 0 ? (await admin.describeGroups(groups.map((group) => group.groupId))).groups : [];
       expect(described.filter((group) => group.members.some((member) => member.clientId === 'e2e')).map((group) => group.groupId)).toEqual([]);
+    } finally {
+      await reader.stop();
+    }
+  }, 60_000);
+
+  it('follows an idle changelog without asking for metadata before every fetch', async () => {
+    const topic = `${uniquePrefix('idle')}log`;
+    await admin.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 1 }], waitForLeaders: true });
+    // kafkajs writes each request in one piece: its API key follows the 4-byte length (Fetch 1, Metadata 3).
+    const requests = { fetch: 0, metadata: 0 };
+    const counting = new Kafka({
+      brokers: brokers(),
+      clientId: 'e2e',
+      logLevel: logLevel.NOTHING,
+      socketFactory: ({ host, port, onConnect }) => {
+        const socket = connect({ host, port }, onConnect);
+        const write = socket.write.bind(socket) as (bytes: Buffer, ...rest: unknown[]) => boolean;
+        socket.write = ((bytes: Buffer, ...rest: unknown[]) => {
+          const apiKey = bytes.length >= 6 ? bytes.readInt16BE(4) : -1;
+          if (apiKey === 1) requests.fetch++;
+          if (apiKey === 3) requests.metadata++;
+          return write(bytes, ...rest);
+        }) as typeof socket.write;
+        return socket;
+      },
+    });
+    const reader = new ChangelogReader(counting);
+    await reader.follow(
+      [0, 1].map((partition) => ({ topic, partition, from: 0 })),
+      async () => undefined,
+      () => undefined,
+    );
+    try {
+      await eventually('ten fetches of the idle changelog', () => requests.fetch >= 10, 30_000);
+      // Once to connect, once for the topic; kafkajs's own factory default (metadataMaxAge 0) asked before every fetch.
+      expect(requests.metadata).toBeLessThanOrEqual(3);
     } finally {
       await reader.stop();
     }

@@ -181,13 +181,21 @@ export interface KafkaCluster {
  * reading partitions by offset without a consumer group (kafkajs has no assign()). Reads are
  * read_committed. The factory is private to kafkajs: the version checkPatchesInstalled accepts
  * has it.
+ *
+ * Its metadata is kept as long as kafkajs's clients keep theirs (`metadataMaxAge`). The factory's
+ * own default is 0: metadata older than nothing, asked for again before every fetch (a view
+ * fetching four times a second while idle made as many Metadata requests). A reader whose leader
+ * moved learns it from the failed fetch, which refreshes the metadata.
  */
 export function readerCluster(kafka: Kafka): KafkaCluster {
   const factory = Object.getOwnPropertySymbols(kafka).find((symbol) => symbol.description === 'private:Kafka:createCluster');
   if (!factory) throw new Error('this kafkajs has no cluster factory: install the version package.json names');
   const create = (kafka as unknown as Record<symbol, (options: object) => KafkaCluster>)[factory]!;
-  return create({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED });
+  return create({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED, metadataMaxAge: METADATA_MAX_AGE_MS });
 }
+
+/** kafkajs's default `metadataMaxAge` for its consumers and producers (and Kafka's `metadata.max.age.ms`). */
+const METADATA_MAX_AGE_MS = 300_000;
 
 // CommonJS in the built service; jest runs the core as ES modules, from the project's root.
 const load = typeof require === 'function' ? require : createRequire(`${process.cwd()}/package.json`);
