@@ -1,6 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { create } from '@bufbuild/protobuf';
-import { type Deposit, DepositSchema } from '../gen/depositaja/v1/deposit_pb.js';
+import type { Deposit } from '../gen/depositaja/v1/deposit_pb.js';
 import { MAX_AMOUNT_MINOR } from '../money/money.js';
 import { PoisonRecordError } from '../streams/index.js';
 import { isWalletId } from './wallet-id.js';
@@ -26,16 +25,24 @@ export function requestDigest(walletId: string, amountMinor: bigint): Uint8Array
   return createHash('sha256').update(walletId).update('\0').update(amountMinor.toString()).digest();
 }
 
+/**
+ * A new deposit event. Written as the message object protobuf-es's `create` would make (a plain
+ * object with every field), not through it: its generic initializer, shared by every message
+ * type, took 3.7 % of the HTTP thread's samples under 1,000 clients (a CPU profile), more than the rest of the event together.
+ */
 export function newDeposit(walletId: string, amountMinor: bigint, acceptedAtMs: number, idempotencyKey?: string): Deposit {
-  return create(DepositSchema, {
+  return {
+    $typeName: 'depositaja.v1.Deposit',
     depositId: depositIdFor(walletId, idempotencyKey),
     walletId,
     amountMinor,
     acceptedAtMs: BigInt(acceptedAtMs),
     idempotencyKey: idempotencyKey ?? '',
-    requestDigest: idempotencyKey ? requestDigest(walletId, amountMinor) : new Uint8Array(),
-  });
+    requestDigest: idempotencyKey ? requestDigest(walletId, amountMinor) : NO_DIGEST,
+  };
 }
+
+const NO_DIGEST = new Uint8Array(0);
 
 /**
  * Checks a deposit event read from Kafka before it touches any state: anything could have
