@@ -28,7 +28,8 @@ export function requestDigest(walletId: string, amountMinor: bigint): Uint8Array
 /**
  * A new deposit event. Written as the message object protobuf-es's `create` would make (a plain
  * object with every field), not through it: its generic initializer, shared by every message
- * type, took 3.7 % of the HTTP thread's samples under 1,000 clients (a CPU profile), more than the rest of the event together.
+ * type, took 3.7 % of the HTTP thread's samples under 1,000 clients (a CPU profile), more than
+ * the rest of the event together.
  */
 export function newDeposit(walletId: string, amountMinor: bigint, acceptedAtMs: number, idempotencyKey?: string): Deposit {
   return {
