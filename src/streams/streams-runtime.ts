@@ -115,6 +115,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
         connection: this.options.connection,
         dataDir: this.options.dataDir,
         cacheValues: this.options.viewCacheValues ?? 100_000,
+        partitions: (topic) => this.partitionCount(topic),
         openReader: () => new ChangelogReader(this.kafka),
       });
       this.views.set(table.name, view);

@@ -133,4 +133,39 @@ describe(View.name, () => {
       await expect(waiting).rejects.toThrow('view sums did not reach the awaited state of a within 20 ms');
     });
   });
+
+  it("asks Kafka for the changelog's ends again when its answer lacks a partition, and follows every partition", async () => {
+    const answers = [
+      [{ partition: 0, offset: '3', high: '3', low: '0' }],
+      [
+        { partition: 0, offset: '3', high: '3', low: '0' },
+        { partition: 1, offset: '5', high: '5', low: '0' },
+      ],
+    ];
+    const followed: number[][] = [];
+    const view = new View(sumTopics.sums, {
+      admin: { fetchTopicOffsets: async () => answers.shift() ?? [] },
+      connection: { brokers: [], clientId: 'view-spec', topicPrefix: '', partitions: 2, replicationFactor: 1, sessionTimeoutMs: 6000 },
+      dataDir: join(dir, 'two-partitions'),
+      cacheValues: 0,
+      partitions: () => 2,
+      openReader: () => ({
+        follow: async (from) => void followed.push(from.map(({ partition }) => partition)),
+        stop: async () => undefined,
+      }),
+    });
+    try {
+      await view.start();
+
+      expect(answers).toEqual([]);
+      expect(followed).toEqual([[0, 1]]);
+      expect(view.ready).toBe(false);
+      expect(view.status().partitions.map(({ partition, end }) => [partition, end])).toEqual([
+        [0, 3],
+        [1, 5],
+      ]);
+    } finally {
+      await view.stop();
+    }
+  });
 });

@@ -37,6 +37,8 @@ export class ViewTimeoutError extends Error {}
 
 export interface ViewDeps {
   admin: Pick<Admin, 'fetchTopicOffsets'>;
+  /** How many partitions a topic has, as the process found them when it checked its topics at start. */
+  partitions: (physicalTopic: string) => number;
   connection: KafkaConnection;
   dataDir: string;
   /**
@@ -109,7 +111,7 @@ export class View<T> {
   /** Opens the local replica and starts following the changelog; does not wait for `ready`. */
   async start(): Promise<void> {
     this.store = await LocalStore.open(this.path, (reason) => this.logger.warn(`local replica unusable (${reason}); rebuilding`));
-    const offsets = await retryTransient(() => this.deps.admin.fetchTopicOffsets(this.topic));
+    const offsets = await retryTransient(() => this.changelogEnds());
     if (offsets.some(({ partition, high }) => this.store!.checkpoint(this.topic, partition) > Number(high))) {
       this.logger.warn('local checkpoint is past the changelog end (recreated topic?); rebuilding');
       await this.store.close();
@@ -139,6 +141,23 @@ export class View<T> {
         if (!this.isReady) this.checkReady();
       },
     );
+  }
+
+  /**
+   * The end offsets of every partition of the changelog. kafkajs answers for the partitions its
+   * cached metadata holds, which a concurrent refresh can leave short: a view that took such an
+   * answer for the whole changelog followed only those partitions and said it was ready without
+   * the others (seen once in CI: a test's view without any of partition 2's values). Such an
+   * answer is asked again.
+   */
+  private async changelogEnds(): Promise<Array<{ partition: number; high: string }>> {
+    const offsets = await this.deps.admin.fetchTopicOffsets(this.topic);
+    const answered = new Set(offsets.map(({ partition }) => partition));
+    const missing = Array.from({ length: this.deps.partitions(this.topic) }, (_, partition) => partition).filter((partition) => !answered.has(partition));
+    if (missing.length > 0) {
+      throw Object.assign(new Error(`Kafka gave no end offsets for partitions [${missing.join(', ')}] of ${this.topic}`), { retriable: true });
+    }
+    return offsets;
   }
 
   private async apply(partition: number, records: ChangelogRecord[], next: number, highWatermark: number): Promise<void> {

@@ -36,6 +36,7 @@ export class ViewFeed<T> {
       connection: { brokers: [], clientId: 'view-feed', topicPrefix: '', partitions: 1, replicationFactor: 1, sessionTimeoutMs: 6000 },
       dataDir,
       cacheValues: 1000,
+      partitions: () => 1,
       openReader: () => ({
         follow: async (_from, onBatch) => {
           reader.onBatch = onBatch;
