@@ -18,28 +18,17 @@ interface ReadEnv {
   processes: ServiceProcess[];
 }
 
-/**
- * `wallets` wallets with one deposit each, processed; the API's views ready. `default`: the
- * service as `npm start` runs it (one process, info logs); `split`: an API process and a processor process.
- */
-async function readEnv(env: BenchEnv, name: string, wallets: number, layout: 'default' | 'split'): Promise<ReadEnv> {
+/** `wallets` wallets with one deposit each, processed; the service as `npm start` runs it (one process, info logs), its views ready. */
+async function readEnv(env: BenchEnv, name: string, wallets: number): Promise<ReadEnv> {
   const prefix = env.prefix(name);
   const workload = new Workload(wallets, wallets, { roundRobin: true, seed: 11 });
   await createStreamTopic(env.admin, `${prefix}deposit`);
   await produceDeposits(env.kafka, `${prefix}deposit`, workload.count, workload.spec);
-  const base = { prefix, expectation: new Expectation(workload), workload };
-  if (layout === 'default') {
-    // As npm start runs it: its default log level, every request logged.
-    const service = await env.main({ prefix, dataDir: env.dataDir(`${name}-service`), env: { LOG_LEVEL: 'info' }, keepLines: 20 });
-    await waitForZeroLag(env.admin, prefix, 300_000, () => service.assertAlive());
-    await service.waitFor('/health/ready');
-    return { ...base, api: service, processes: [service] };
-  }
-  const processor = await env.processor({ prefix, dataDir: env.dataDir(`${name}-processor`) });
-  await waitForZeroLag(env.admin, prefix, 300_000, () => processor.assertAlive());
-  const api = await env.api({ prefix, dataDir: env.dataDir(`${name}-api`) });
-  await api.waitFor('/health/ready');
-  return { ...base, api, processes: [api, processor] };
+  // As npm start runs it: its default log level, every request logged.
+  const service = await env.main({ prefix, dataDir: env.dataDir(`${name}-service`), env: { LOG_LEVEL: 'info' }, keepLines: 20 });
+  await waitForZeroLag(env.admin, prefix, 300_000, () => service.assertAlive());
+  await service.waitFor('/health/ready');
+  return { prefix, expectation: new Expectation(workload), workload, api: service, processes: [service] };
 }
 
 async function closeReadEnv(env: BenchEnv, read: ReadEnv): Promise<void> {
@@ -85,7 +74,7 @@ export async function readPath(env: BenchEnv, options: ReadOptions): Promise<Sce
     'Read path: GET /check',
     `autocannon, ${options.connections.join(' and ')} connections, ${options.durationSeconds} s, wallets random over ${options.wallets.toLocaleString('en')} filled ones; the service as npm start runs it, processors idle; then the same load on servers answering a fixed body (${FLOORS.map((floor) => floor.label).join(', ')})`,
   );
-  const read = await readEnv(env, 'b7', options.wallets, 'default');
+  const read = await readEnv(env, 'b7', options.wallets);
   const floors = await Promise.all(FLOORS.map(async (floor) => ({ ...floor, server: await env.benchServer(`floor-${floor.kind}`, 'bench/lib/floor-server.mjs', [floor.kind]) })));
   try {
     await Promise.all(floors.map(({ server }) => server.waitFor('/check/w')));
@@ -148,9 +137,9 @@ export async function freshness(env: BenchEnv, options: FreshnessOptions): Promi
   const result = newResult(
     'B8',
     'Freshness: accept → visible in GET /check',
-    `${options.ratePerSecond.toLocaleString('en')} deposits/s for ${options.durationSeconds} s over ${options.wallets.toLocaleString('en')} wallets, each 202 followed at once by GET /check/:wallet_id?token=…&wait_ms=5000; API and processor processes, after ${WARM_UP_SECONDS} s of the same load not reported`,
+    `${options.ratePerSecond.toLocaleString('en')} deposits/s for ${options.durationSeconds} s over ${options.wallets.toLocaleString('en')} wallets, each 202 followed at once by GET /check/:wallet_id?token=…&wait_ms=5000; the service as npm start runs it, after ${WARM_UP_SECONDS} s of the same load not reported`,
   );
-  const read = await readEnv(env, 'b8', options.wallets, 'split');
+  const read = await readEnv(env, 'b8', options.wallets);
   const client = new HttpClient(read.api.url);
   try {
     // Rep -1 warms the service up (JIT, connections) for WARM_UP_SECONDS and is not reported:
