@@ -145,10 +145,10 @@ export class View<T> {
 
   /**
    * The end offsets of every partition of the changelog. kafkajs answers for the partitions its
-   * cached metadata holds, which a concurrent refresh can leave short: a view that took such an
-   * answer for the whole changelog followed only those partitions and said it was ready without
-   * the others (seen once in CI: a test's view without any of partition 2's values). Such an
-   * answer is asked again.
+   * cached metadata holds, not for those the topic has, and a view follows and waits for the
+   * partitions of that answer only: one short of a partition would make the view ready without
+   * it (seen once in CI: a test's view ready without any of partition 2's values). Such an answer
+   * is asked again.
    */
   private async changelogEnds(): Promise<Array<{ partition: number; high: string }>> {
     const offsets = await this.deps.admin.fetchTopicOffsets(this.topic);
