@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Logger } from '@nestjs/common';
 import {
+  type Admin,
   AssignerProtocol,
   Kafka,
   type KafkaConfig,
@@ -192,6 +193,23 @@ export function readerCluster(kafka: Kafka): KafkaCluster {
   if (!factory) throw new Error('this kafkajs has no cluster factory: install the version package.json names');
   const create = (kafka as unknown as Record<symbol, (options: object) => KafkaCluster>)[factory]!;
   return create({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED, metadataMaxAge: METADATA_MAX_AGE_MS });
+}
+
+/**
+ * The end offset (high watermark) of every partition of `topic`, by partition. kafkajs's admin
+ * answers for the partitions its cached metadata holds, not for those the topic has, so an
+ * answer short of one of the `partitions` is a retriable error that `retryTransient` asks again:
+ * a view that took one for the whole changelog followed only its partitions and said it was
+ * ready without the others (seen once in CI: a test's view ready without any of partition 2's
+ * values), and a restoration would fail for want of its partition's end.
+ */
+export async function endOffsets(admin: Pick<Admin, 'fetchTopicOffsets'>, topic: string, partitions: number): Promise<Map<number, number>> {
+  const ends = new Map((await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => [partition, Number(high)]));
+  const missing = Array.from({ length: partitions }, (_, partition) => partition).filter((partition) => !ends.has(partition));
+  if (missing.length > 0) {
+    throw Object.assign(new Error(`Kafka gave no end offsets for partitions [${missing.join(', ')}] of ${topic}`), { retriable: true });
+  }
+  return ends;
 }
 
 /** kafkajs's default `metadataMaxAge` for its consumers and producers (and Kafka's `metadata.max.age.ms`). */

@@ -4,7 +4,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import type { BatchResult, StateSource, StoredValue } from './batch.js';
 import { ChangelogReader, type ChangelogRecord } from './changelog-reader.js';
 import type { GroupDefinition } from './group.js';
-import { type KafkaConnection, physicalName } from './kafka-client.js';
+import { type KafkaConnection, endOffsets, physicalName } from './kafka-client.js';
 import { type OutgoingRecord, TransactionalProducer, partitionFor } from './producer.js';
 import { retryTransient } from './retry.js';
 import { APPLIED_HEADER, type LocalStore, type StorePut, decodeStored, encodeStored, formatApplied } from './state-store.js';
@@ -154,10 +154,8 @@ export class PartitionState implements StateSource {
   private async endOffsets(): Promise<Map<string, number>> {
     const ends = new Map<string, number>();
     for (const topic of this.changelogs) {
-      const offsets = await retryTransient(() => this.deps.admin.fetchTopicOffsets(topic));
-      const mine = offsets.find((offset) => offset.partition === this.partition);
-      if (!mine) throw new Error(`changelog ${topic} has no partition ${this.partition}`);
-      ends.set(topic, Number(mine.high));
+      const offsets = await retryTransient(() => endOffsets(this.deps.admin, topic, this.deps.partitions(topic)));
+      ends.set(topic, offsets.get(this.partition)!);
     }
     return ends;
   }

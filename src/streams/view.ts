@@ -5,7 +5,7 @@ import type { AppliedOffsets } from './batch.js';
 import type { ChangelogReader, ChangelogRecord } from './changelog-reader.js';
 import { errorMessage } from './context.js';
 import { retryTransient } from './retry.js';
-import { type KafkaConnection, physicalName } from './kafka-client.js';
+import { type KafkaConnection, endOffsets, physicalName } from './kafka-client.js';
 import { type EntryVisitor, forEachChangelogEntry } from './store-batch.js';
 import { LocalStore, decodeStored, encodeStored, storedValueBytes } from './state-store.js';
 import type { TableTopic } from './topics.js';
@@ -111,21 +111,21 @@ export class View<T> {
   /** Opens the local replica and starts following the changelog; does not wait for `ready`. */
   async start(): Promise<void> {
     this.store = await LocalStore.open(this.path, (reason) => this.logger.warn(`local replica unusable (${reason}); rebuilding`));
-    const offsets = await retryTransient(() => this.changelogEnds());
-    if (offsets.some(({ partition, high }) => this.store!.checkpoint(this.topic, partition) > Number(high))) {
+    const offsets = await retryTransient(() => endOffsets(this.deps.admin, this.topic, this.deps.partitions(this.topic)));
+    if ([...offsets].some(([partition, high]) => this.store!.checkpoint(this.topic, partition) > high)) {
       this.logger.warn('local checkpoint is past the changelog end (recreated topic?); rebuilding');
       await this.store.close();
       await LocalStore.destroy(this.path);
       this.store = await LocalStore.open(this.path);
     }
-    for (const { partition, high } of offsets) {
-      this.targets.set(partition, Number(high));
-      this.ends.set(partition, Number(high));
+    for (const [partition, high] of offsets) {
+      this.targets.set(partition, high);
+      this.ends.set(partition, high);
       this.positions.set(partition, this.store.checkpoint(this.topic, partition));
     }
     this.checkReady();
     const behind = [...this.targets].reduce((sum, [partition, end]) => sum + Math.max(0, end - this.positions.get(partition)!), 0);
-    this.logger.log(`following ${this.topic} (${offsets.length} partitions, ${behind} records to catch up)`);
+    this.logger.log(`following ${this.topic} (${offsets.size} partitions, ${behind} records to catch up)`);
     // The ends move on without the reader noticing when it is stuck: ask Kafka now and then, so
     // that lag tells the truth.
     this.endsTimer = setInterval(() => void this.refreshEnds(), 5000);
@@ -141,23 +141,6 @@ export class View<T> {
         if (!this.isReady) this.checkReady();
       },
     );
-  }
-
-  /**
-   * The end offsets of every partition of the changelog. kafkajs answers for the partitions its
-   * cached metadata holds, not for those the topic has, and a view follows and waits for the
-   * partitions of that answer only: one short of a partition would make the view ready without
-   * it (seen once in CI: a test's view ready without any of partition 2's values). Such an answer
-   * is asked again.
-   */
-  private async changelogEnds(): Promise<Array<{ partition: number; high: string }>> {
-    const offsets = await this.deps.admin.fetchTopicOffsets(this.topic);
-    const answered = new Set(offsets.map(({ partition }) => partition));
-    const missing = Array.from({ length: this.deps.partitions(this.topic) }, (_, partition) => partition).filter((partition) => !answered.has(partition));
-    if (missing.length > 0) {
-      throw Object.assign(new Error(`Kafka gave no end offsets for partitions [${missing.join(', ')}] of ${this.topic}`), { retriable: true });
-    }
-    return offsets;
   }
 
   private async apply(partition: number, records: ChangelogRecord[], next: number, highWatermark: number): Promise<void> {
