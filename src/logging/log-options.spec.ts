@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { jest } from '@jest/globals';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig } from '../config/config.js';
@@ -100,6 +101,22 @@ describe(loggerOptions.name, () => {
     logger(lines).warn({ context: 'Test' }, 'hello');
 
     expect(JSON.parse(lines[0])).toMatchObject({ level: 'warn', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/), context: 'Test', msg: 'hello' });
+  });
+
+  it('writes the millisecond each line was written in, also when many lines share one', () => {
+    jest.useFakeTimers({ now: Date.parse('2026-12-03T10:00:00.123Z') });
+    try {
+      const lines: string[] = [];
+      const log = logger(lines);
+      log.warn('first');
+      log.warn('second, same millisecond');
+      jest.setSystemTime(Date.parse('2026-12-03T10:00:01.007Z'));
+      log.warn('third, a second later');
+
+      expect(lines.map((line) => (JSON.parse(line) as { time: string }).time)).toEqual(['2026-12-03T10:00:00.123Z', '2026-12-03T10:00:00.123Z', '2026-12-03T10:00:01.007Z']);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it("logs Nest's start-up wiring report at debug, not info", () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type LevelWithSilent, type LoggerOptions, stdTimeFunctions } from 'pino';
+import type { LevelWithSilent, LoggerOptions } from 'pino';
 import type { AppConfigShape } from '../config/config.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -65,12 +65,28 @@ export function secretScrubber(secrets: ReadonlyArray<string | undefined>): (lin
   };
 }
 
+let lastMs = Number.NaN;
+let lastTime = '';
+
+/**
+ * pino's ISO time field (`stdTimeFunctions.isoTime`), written once per millisecond: under load
+ * ~10 request lines share each one, and formatting a Date was ~2 % of a GET /check.
+ */
+export function isoTimeOncePerMs(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
 /** pino's options: string levels, ISO times, redaction, and the secrets of the configuration scrubbed. */
 export function loggerOptions(config: AppConfigShape): LoggerOptions {
   const scrub = secretScrubber([config.admin.token, config.kafka.sasl?.password]);
   return {
     level: config.log.level,
-    timestamp: stdTimeFunctions.isoTime,
+    timestamp: isoTimeOncePerMs,
     formatters: { level: (label) => ({ level: label }) },
     redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
     hooks: {

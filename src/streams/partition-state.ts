@@ -7,7 +7,7 @@ import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, endOffsets, physicalName } from './kafka-client.js';
 import { type OutgoingRecord, TransactionalProducer, partitionFor } from './producer.js';
 import { retryTransient } from './retry.js';
-import { APPLIED_HEADER, type LocalStore, type StorePut, decodeStored, encodeStored, formatApplied } from './state-store.js';
+import { APPLIED_HEADER, type LocalStore, type StoreWrite, decodeStored, encodeStored, formatApplied } from './state-store.js';
 import { type EntryVisitor, KEPT, PUBLISHED_ONLY, STORE_BATCH_HEADER, type StoreEntry, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
@@ -119,26 +119,28 @@ export class PartitionState implements StateSource {
     await reader.readToEnd(
       ranges,
       async (topic, partition, records, next) => {
-        await this.store.write((put) => this.putRestored(put, topic, records), [{ topic, partition, next }]);
+        const write = this.store.startWrite();
+        this.putRestored(write, topic, records);
+        await write.write([{ topic, partition, next }]);
         this.restore!.done += records.length;
       },
       signal,
     );
     // Everything up to the ends is read, transaction markers after the last record included.
-    await this.store.write(() => undefined, ranges.map(({ topic, partition, to }) => ({ topic, partition, next: to })));
+    await this.store.startWrite().write(ranges.map(({ topic, partition, to }) => ({ topic, partition, next: to })));
     this.restore.finishedAt = Date.now();
     const seconds = (this.restore.finishedAt - this.restore.startedAt) / 1000;
     this.logger.log(`restored ${this.restore.done} records in ${seconds.toFixed(2)} s`);
   }
 
-  private putRestored(put: StorePut, topic: string, records: ChangelogRecord[]): void {
+  private putRestored(write: StoreWrite, topic: string, records: ChangelogRecord[]): void {
     const isTable = topic === this.changelogs[0];
     const space = isTable ? this.tableSpace : this.storeSpace(this.logicalStore(topic));
     const visit: EntryVisitor = isTable
-      ? (key, value, appliedText) => put(space, key, value === undefined ? undefined : encodeStored(value, appliedText))
+      ? (key, value, appliedText) => write.put(space, key, value === undefined ? undefined : encodeStored(value, appliedText))
       : (key, value, _appliedText, published) => {
           // Published for views only: the group keeps no copy (StoreAccess.publish).
-          if (!published) put(space, key, value);
+          if (!published) write.put(space, key, value);
         };
     for (let i = 0; i < records.length; i++) forEachChangelogEntry(records[i], visit, OWN_ENTRIES_ONLY);
   }
@@ -241,9 +243,9 @@ export class PartitionState implements StateSource {
     const checkpoints = acks
       .filter((ack) => this.changelogs.includes(ack.topic) && ack.partition === this.partition)
       .map((ack) => ({ topic: ack.topic, partition: this.partition, next: ack.baseOffset + ack.count }));
-    await store.write((put) => {
-      for (const [space, values] of localValues) for (const [key, value] of values) put(space, key, value);
-    }, checkpoints);
+    const write = store.startWrite();
+    for (const [space, values] of localValues) for (const [key, value] of values) write.put(space, key, value);
+    await write.write(checkpoints);
     this.deps.afterCommitStep?.('store-written');
     return records.length > 0;
   }

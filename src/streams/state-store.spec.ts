@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalStore, type StorePut, StoreInUseError } from './state-store.js';
+import { LocalStore, StoreInUseError } from './state-store.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
@@ -20,11 +20,13 @@ describe(LocalStore.name, () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** What `write` puts, from a list. */
-  const changes = (list: Array<{ space: string; key: string; value: Uint8Array | undefined }>) => (put: StorePut) => {
-    for (const { space, key, value } of list) put(space, key, value);
+  /** Puts (undefined deletes) the values of `list` and writes them with `checkpoints`, in one write. */
+  const write = (list: Array<{ space: string; key: string; value: Uint8Array | undefined }>, checkpoints: Array<{ topic: string; partition: number; next: number }>) => {
+    const batch = sut.startWrite();
+    for (const { space, key, value } of list) batch.put(space, key, value);
+    return batch.write(checkpoints);
   };
-  const put = (space: string, ...keys: string[]) => sut.write(changes(keys.map((key) => ({ space, key, value: bytes(`${space}:${key}`) }))), []);
+  const put = (space: string, ...keys: string[]) => write(keys.map((key) => ({ space, key, value: bytes(`${space}:${key}`) })), []);
   const keysOf = async (space: string, prefix: string, options: { reverse?: boolean; limit?: number; from?: string } = {}) =>
     (await sut.entries(space, prefix, options)).map(([key]) => key);
 
@@ -62,11 +64,11 @@ describe(LocalStore.name, () => {
 
   it('keeps the values, deletions and checkpoints it wrote across a reopen', async () => {
     await put('t', 'a', 'b');
-    await sut.write(
-      changes([
+    await write(
+      [
         { space: 't', key: 'a', value: undefined },
         { space: 't', key: 'c', value: bytes('new') },
-      ]),
+      ],
       [{ topic: 'table', partition: 3, next: 42 }],
     );
     await sut.close();
@@ -81,7 +83,7 @@ describe(LocalStore.name, () => {
 
   it('starts empty over a store it cannot read, and says why', async () => {
     await put('t', 'a');
-    await sut.write(changes([]), [{ topic: 'table', partition: 0, next: 7 }]);
+    await write([], [{ topic: 'table', partition: 0, next: 7 }]);
     await sut.close();
     await writeFile(join(dir, 'store', 'CURRENT'), 'garbage\n');
     const reasons: string[] = [];
@@ -101,13 +103,13 @@ describe(LocalStore.name, () => {
   });
 
   it("clears one partition's values and checkpoints, keeping the other partitions'", async () => {
-    await sut.write(
-      changes([
+    await write(
+      [
         { space: '1/t', key: 'a', value: bytes('one') },
         { space: '1/s:h', key: 'a/1', value: bytes('one') },
         { space: '10/t', key: 'a', value: bytes('ten') },
         { space: '2/t', key: 'a', value: bytes('two') },
-      ]),
+      ],
       [
         { topic: 'table', partition: 1, next: 7 },
         { topic: 'store', partition: 1, next: 3 },

@@ -70,21 +70,35 @@ describe(View.name, () => {
     expect(sut.get('a')).toBeUndefined();
   });
 
+  it('remembers that a key has no value, until the view writes one', async () => {
+    const reads = jest.spyOn((sut as unknown as { store: LocalStore }).store, 'getSync');
+    expect(sut.get('b')).toBeUndefined();
+    expect(sut.get('b')).toBeUndefined();
+    expect(reads).toHaveBeenCalledTimes(1);
+
+    await feed.put('b', sum(3));
+
+    expect(sut.get('b')).toEqual(sum(3));
+  });
+
   it('never answers from memory a value older than the store, even while a write of it lands', async () => {
     await feed.put('a', sum(1), { numbers: 0 });
     expect(sut.get('a')).toEqual(sum(1));
     // LevelDB holds a write before the view hears that it does: a request served in between
     // (a waitFor that sees the new offsets at once, then a read of the value) reads both.
     const store = (sut as unknown as { store: LocalStore }).store;
-    const write = store.write.bind(store);
+    const startWrite = store.startWrite.bind(store);
     const seenMeanwhile: Array<[ViewEntry<Sum> | undefined, Sum | undefined]> = [];
-    jest.spyOn(store, 'write').mockImplementation(async (fill, checkpoints) => {
-      await write((put) => {
-        fill(put);
+    jest.spyOn(store, 'startWrite').mockImplementation(() => {
+      const batch = startWrite();
+      const write = batch.write.bind(batch);
+      jest.spyOn(batch, 'write').mockImplementation(async (checkpoints) => {
         // Batched, not yet in LevelDB: the old value, which must not stay in memory.
         seenMeanwhile.push([sut.entry('a'), sut.get('a')]);
-      }, checkpoints);
-      seenMeanwhile.push([sut.entry('a'), sut.get('a')]);
+        await write(checkpoints);
+        seenMeanwhile.push([sut.entry('a'), sut.get('a')]);
+      });
+      return batch;
     });
 
     await feed.put('a', sum(7), { numbers: 1 });

@@ -42,7 +42,8 @@ export interface ViewDeps {
   connection: KafkaConnection;
   dataDir: string;
   /**
-   * How many of the values read lately `get` answers from memory. A LevelDB read from the HTTP
+   * How many of the keys read lately `get` answers from memory: their values, or that they have
+   * none. A LevelDB read from the HTTP
    * thread, between requests that have taken its CPU caches, costs ~8 µs against ~2 µs in a loop
    * (docs/streams.md); a remembered value ~200 bytes.
    */
@@ -57,6 +58,9 @@ interface Waiter<T> {
 }
 
 const SPACE = 'v';
+
+/** A key the view's store does not hold, remembered as such. */
+const ABSENT = Symbol('absent');
 
 /** A batch being written to a view's store: its keys, and (built when first asked) the same as a set. */
 interface WriteInFlight {
@@ -85,7 +89,7 @@ export class View<T> {
   private endsTimer?: NodeJS.Timeout;
   private readyCallbacks: Array<() => void> = [];
   /** Values read lately, decoded, in the order they were read. */
-  private readonly cache = new Map<string, T>();
+  private readonly cache = new Map<string, T | typeof ABSENT>();
   /**
    * The writes in flight: their keys are neither answered from nor kept in the cache. LevelDB
    * holds a write before this thread hears that it does, and a read in between (a `waitFor` that
@@ -149,24 +153,23 @@ export class View<T> {
     // hundreds of thousands of changes a second.
     const keys: string[] = [];
     const offsets: number[] = [];
-    let write: WriteInFlight | undefined;
+    const write = store.startWrite();
+    let offset = 0;
+    const visit: EntryVisitor = (key, value, appliedText) => {
+      write.put(SPACE, key, value && encodeStored(value, appliedText));
+      keys.push(key);
+      offsets.push(offset);
+    };
+    for (let i = 0; i < records.length; i++) {
+      offset = records[i].offset;
+      forEachChangelogEntry(records[i], visit);
+    }
+    // Before LevelDB has the batch: from then on, a cached value of these keys may be stale.
+    const inFlight = this.startWriting(keys);
     try {
-      await store.write((put) => {
-        let offset = 0;
-        const visit: EntryVisitor = (key, value, appliedText) => {
-          put(SPACE, key, value && encodeStored(value, appliedText));
-          keys.push(key);
-          offsets.push(offset);
-        };
-        for (let i = 0; i < records.length; i++) {
-          offset = records[i].offset;
-          forEachChangelogEntry(records[i], visit);
-        }
-        // Before LevelDB has the batch: from then on, a cached value of these keys may be stale.
-        write = this.startWriting(keys);
-      }, [{ topic: this.topic, partition, next }]);
+      await write.write([{ topic: this.topic, partition, next }]);
     } finally {
-      if (write) this.writing.delete(write);
+      this.writing.delete(inFlight);
     }
     this.positions.set(partition, next);
     const readAt = Date.now();
@@ -217,13 +220,14 @@ export class View<T> {
    */
   get(key: string): T | undefined {
     const cached = this.cache.get(key);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) return cached === ABSENT ? undefined : cached;
     const bytes = this.open().getSync(SPACE, key);
-    if (bytes === undefined) return undefined; // cheap in LevelDB, and keys looked up once (a new Idempotency-Key) would crowd out the rest
-    const value = this.table.codec.decode(storedValueBytes(bytes));
+    const value = bytes === undefined ? undefined : this.table.codec.decode(storedValueBytes(bytes));
+    // Absent keys too: most wallets have no flag, and LevelDB's answer that a key is not there
+    // (memtable, then each level's filter) cost GET /check about as much as reading a value.
     if (this.deps.cacheValues > 0 && !this.isBeingWritten(key)) {
       if (this.cache.size >= this.deps.cacheValues) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(key, value);
+      this.cache.set(key, value ?? ABSENT);
     }
     return value;
   }
