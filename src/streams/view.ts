@@ -43,9 +43,8 @@ export interface ViewDeps {
   dataDir: string;
   /**
    * How many of the keys read lately `get` answers from memory: their values, or that they have
-   * none. A LevelDB read from the HTTP
-   * thread, between requests that have taken its CPU caches, costs ~8 µs against ~2 µs in a loop
-   * (docs/streams.md); a remembered value ~200 bytes.
+   * none. A LevelDB read from the HTTP thread, between requests that have taken its CPU caches,
+   * costs ~8 µs against ~2 µs in a loop (docs/streams.md); a remembered value ~200 bytes.
    */
   cacheValues: number;
   /** A new reader of changelogs (a `ChangelogReader` on Kafka). */
