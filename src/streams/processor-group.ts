@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { BatchTurns } from './batch-turns.js';
 import { BatchProcessor, type InputRecord, type RecordHandler, type RetryPolicy } from './batch.js';
 import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
@@ -32,6 +33,10 @@ const COMMIT_OFFSETS_MS = 200;
 const COMMIT_FAILURES_TO_WARN = 25;
 const COMMIT_STUCK_MS = 30_000;
 const DEFAULT_COMMIT_INTERVAL_MS = 100;
+/** Batches of one group processed at once, at most (each of another partition). */
+const PARTITIONS_AT_ONCE = 64;
+/** Records of the batches processed at once, past which a batch waits for those before it. */
+const RECORDS_AT_ONCE = 5_000;
 const RESTART_DELAY_MS = 2000;
 
 /**
@@ -49,7 +54,8 @@ export class ProcessorGroup {
   private readonly skipped = new Map<string, { topic: string; partition: number; next: number }>();
   /** Offsets past batches processed and committed, not yet committed to the group. */
   private readonly processed = new Map<string, { topic: string; partition: number; next: number }>();
-  private processing = false;
+  /** The batches being processed. */
+  private readonly turns = new BatchTurns(RECORDS_AT_ONCE);
   private stopping = false;
   private restarting = false;
   private commitTimer?: NodeJS.Timeout;
@@ -147,6 +153,9 @@ export class ProcessorGroup {
     joinAs(this.physical(this.definition.name), previousMember);
     await consumer.run({
       autoCommit: false,
+      // Each partition has its own store and transactional producer, so the batches of one fetch
+      // run at once: one partition's transaction round trips do not hold up the others.
+      partitionsConsumedConcurrently: PARTITIONS_AT_ONCE,
       eachBatch: (payload) => this.handleBatch(payload, logicalOf.get(payload.batch.topic)!),
     });
   }
@@ -174,7 +183,7 @@ export class ProcessorGroup {
     const due = new Map(this.processed);
     this.processed.clear();
     // A batch in flight may be behind a skipped offset of its partition: those wait for it.
-    if (!this.processing) {
+    if (this.turns.active === 0) {
       for (const [key, skip] of this.skipped) if ((due.get(key)?.next ?? -1) < skip.next) due.set(key, skip);
       this.skipped.clear();
     }
@@ -228,13 +237,9 @@ export class ProcessorGroup {
     }
   }
 
-  private async handleBatch(payload: EachBatchPayload, topic: string): Promise<void> {
-    this.processing = true;
-    try {
-      await this.processBatch(payload, topic);
-    } finally {
-      this.processing = false;
-    }
+  /** kafkajs hands over the batches of one fetch at once (see BatchTurns). */
+  private handleBatch(payload: EachBatchPayload, topic: string): Promise<void> {
+    return this.turns.run(payload.batch.messages.length, () => this.processBatch(payload, topic));
   }
 
   private async processBatch(payload: EachBatchPayload, topic: string): Promise<void> {
@@ -352,7 +357,7 @@ export class ProcessorGroup {
     this.stopping = true;
     clearInterval(this.commitTimer);
     // Between batches: commit now. During one: the batch commits them when it is done.
-    if (!this.processing) await this.commitOffsets();
+    if (this.turns.active === 0) await this.commitOffsets();
     await this.leave();
     await this.tasks.close();
   }

@@ -1,0 +1,64 @@
+import { BatchTurns } from './batch-turns.js';
+
+/** A batch that records when it starts and finishes only when told. */
+function batch(log: string[], name: string) {
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const work = async () => {
+    log.push(`${name} starts`);
+    await done;
+    log.push(`${name} ends`);
+  };
+  return { work, finish };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe(BatchTurns.name, () => {
+  it('runs small batches together', async () => {
+    const turns = new BatchTurns(100);
+    const log: string[] = [];
+    const [a, b, c] = ['a', 'b', 'c'].map((name) => batch(log, name));
+    const running = [turns.run(30, a.work), turns.run(30, b.work), turns.run(30, c.work)];
+    await settle();
+    expect(log).toEqual(['a starts', 'b starts', 'c starts']);
+    expect(turns.active).toBe(3);
+    [a, b, c].forEach(({ finish }) => finish());
+    await Promise.all(running);
+    expect(turns.active).toBe(0);
+  });
+
+  it('holds back a batch that would pass the limit until those running leave room for it', async () => {
+    const turns = new BatchTurns(100);
+    const log: string[] = [];
+    const [a, b, c] = ['a', 'b', 'c'].map((name) => batch(log, name));
+    const running = [turns.run(80, a.work), turns.run(80, b.work), turns.run(10, c.work)];
+    await settle();
+    expect(log).toEqual(['a starts', 'c starts']);
+    a.finish();
+    await settle();
+    expect(log).toEqual(['a starts', 'c starts', 'a ends', 'b starts']);
+    b.finish();
+    c.finish();
+    await Promise.all(running);
+    expect(turns.active).toBe(0);
+  });
+
+  it('runs a batch larger than the limit on its own', async () => {
+    const turns = new BatchTurns(100);
+    const log: string[] = [];
+    const big = batch(log, 'big');
+    const running = turns.run(1_000, big.work);
+    await settle();
+    expect(log).toEqual(['big starts']);
+    big.finish();
+    await running;
+  });
+
+  it('frees the turn of a batch that failed', async () => {
+    const turns = new BatchTurns(100);
+    await expect(turns.run(80, () => Promise.reject(new Error('broker away')))).rejects.toThrow('broker away');
+    expect(turns.active).toBe(0);
+    await expect(turns.run(80, async () => 'next')).resolves.toBe('next');
+  });
+});
