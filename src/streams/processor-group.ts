@@ -351,7 +351,7 @@ export class ProcessorGroup {
     return this.tasks.storeSizes();
   }
 
-  /** Finishes the batch in flight, commits, leaves the group and closes every store. */
+  /** Finishes the batches in flight, commits, leaves the group and closes every store. */
   async stop(): Promise<void> {
     this.running = false;
     this.stopping = true;
@@ -362,7 +362,7 @@ export class ProcessorGroup {
     await this.tasks.close();
   }
 
-  /** Leaves the group (after the batch in flight) and forgets the member this instance was. */
+  /** Leaves the group (after the batches in flight) and forgets the member this instance was. */
   private async leave(): Promise<void> {
     if (!this.consumer) return;
     await this.consumer.disconnect().catch((error: unknown) => this.logger.warn(`disconnect: ${errorMessage(error)}`));
