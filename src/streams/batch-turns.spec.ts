@@ -15,11 +15,28 @@ function batch(log: string[], name: string) {
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe(BatchTurns.name, () => {
-  it('runs small batches together', async () => {
+  it('runs the batches of one partition one after another, whatever their size', async () => {
+    const turns = new BatchTurns(100);
+    const log: string[] = [];
+    // A group reading two topics gets a batch of each for the same partition in one fetch.
+    const [deposits, flags, other] = ['deposits 3', 'flags 3', 'deposits 4'].map((name) => batch(log, name));
+    const running = [turns.run(3, 2, deposits.work), turns.run(3, 1, flags.work), turns.run(4, 2, other.work)];
+    await settle();
+    expect(log).toEqual(['deposits 3 starts', 'deposits 4 starts']);
+    deposits.finish();
+    await settle();
+    expect(log).toEqual(['deposits 3 starts', 'deposits 4 starts', 'deposits 3 ends', 'flags 3 starts']);
+    flags.finish();
+    other.finish();
+    await Promise.all(running);
+    expect(turns.active).toBe(0);
+  });
+
+  it('runs small batches of different partitions together', async () => {
     const turns = new BatchTurns(100);
     const log: string[] = [];
     const [a, b, c] = ['a', 'b', 'c'].map((name) => batch(log, name));
-    const running = [turns.run(30, a.work), turns.run(30, b.work), turns.run(30, c.work)];
+    const running = [turns.run(0, 30, a.work), turns.run(1, 30, b.work), turns.run(2, 30, c.work)];
     await settle();
     expect(log).toEqual(['a starts', 'b starts', 'c starts']);
     expect(turns.active).toBe(3);
@@ -32,7 +49,7 @@ describe(BatchTurns.name, () => {
     const turns = new BatchTurns(100);
     const log: string[] = [];
     const [a, b, c] = ['a', 'b', 'c'].map((name) => batch(log, name));
-    const running = [turns.run(80, a.work), turns.run(80, b.work), turns.run(10, c.work)];
+    const running = [turns.run(0, 80, a.work), turns.run(1, 80, b.work), turns.run(2, 10, c.work)];
     await settle();
     expect(log).toEqual(['a starts', 'c starts']);
     a.finish();
@@ -48,7 +65,7 @@ describe(BatchTurns.name, () => {
     const turns = new BatchTurns(100);
     const log: string[] = [];
     const big = batch(log, 'big');
-    const running = turns.run(1_000, big.work);
+    const running = turns.run(0, 1_000, big.work);
     await settle();
     expect(log).toEqual(['big starts']);
     big.finish();
@@ -57,8 +74,8 @@ describe(BatchTurns.name, () => {
 
   it('frees the turn of a batch that failed', async () => {
     const turns = new BatchTurns(100);
-    await expect(turns.run(80, () => Promise.reject(new Error('broker away')))).rejects.toThrow('broker away');
+    await expect(turns.run(0, 80, () => Promise.reject(new Error('broker away')))).rejects.toThrow('broker away');
     expect(turns.active).toBe(0);
-    await expect(turns.run(80, async () => 'next')).resolves.toBe('next');
+    await expect(turns.run(0, 80, async () => 'next')).resolves.toBe('next');
   });
 });

@@ -1,10 +1,12 @@
 /**
- * Runs the batches of one fetch at once while their records are few (live load), and one after
- * another once they are many (a backlog): large batches must not all hold their working sets at
- * the same time. Each batch is of another partition, with its own store and producer.
+ * Runs the batches of one fetch at once where it is safe and cheap. Batches of different
+ * partitions have their own store and transactional producer, so they run together; batches of
+ * one partition (one per input topic of the group) share them, so they run one after another.
+ * And once the batches running hold many records (a backlog), the next waits for them: large
+ * batches must not all hold their working sets at the same time.
  */
 export class BatchTurns {
-  private running = 0;
+  private readonly partitions = new Set<number>();
   private records = 0;
   private readonly waiting: Array<() => void> = [];
 
@@ -12,20 +14,20 @@ export class BatchTurns {
 
   /** Batches running now. */
   get active(): number {
-    return this.running;
+    return this.partitions.size;
   }
 
-  /** Runs `work` once the batches running leave room for `size` more records (or none runs). */
-  async run<T>(size: number, work: () => Promise<T>): Promise<T> {
-    while (this.running > 0 && this.records + size > this.maxRecords) {
+  /** Runs `work`, a batch of `size` records of `partition`, once it may (see the class). */
+  async run<T>(partition: number, size: number, work: () => Promise<T>): Promise<T> {
+    while (this.partitions.has(partition) || (this.partitions.size > 0 && this.records + size > this.maxRecords)) {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
-    this.running++;
+    this.partitions.add(partition);
     this.records += size;
     try {
       return await work();
     } finally {
-      this.running--;
+      this.partitions.delete(partition);
       this.records -= size;
       for (const wake of this.waiting.splice(0)) wake();
     }

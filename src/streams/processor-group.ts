@@ -239,7 +239,7 @@ export class ProcessorGroup {
 
   /** kafkajs hands over the batches of one fetch at once (see BatchTurns). */
   private handleBatch(payload: EachBatchPayload, topic: string): Promise<void> {
-    return this.turns.run(payload.batch.messages.length, () => this.processBatch(payload, topic));
+    return this.turns.run(payload.batch.partition, payload.batch.messages.length, () => this.processBatch(payload, topic));
   }
 
   private async processBatch(payload: EachBatchPayload, topic: string): Promise<void> {
