@@ -139,6 +139,38 @@ describe(View.name, () => {
       await expect(waiting).resolves.toEqual({ value: sum(7), applied: { numbers: 4 } });
     });
 
+    it('wakes a reader with the entry the view has just written, without reading it back', async () => {
+      const waiting = sut.waitFor('a', reached(4), 5000);
+      const store = (sut as unknown as { store: LocalStore }).store;
+      const reads = jest.spyOn(store, 'getSync');
+
+      await feed.put('a', sum(7), { numbers: 4 });
+
+      await expect(waiting).resolves.toEqual({ value: sum(7), applied: { numbers: 4 } });
+      expect(reads).not.toHaveBeenCalled();
+    });
+
+    it('wakes a reader that began waiting while the write of its key was in flight', async () => {
+      await feed.put('a', sum(1), { numbers: 0 });
+      const store = (sut as unknown as { store: LocalStore }).store;
+      const startWrite = store.startWrite.bind(store);
+      let waiting: Promise<ViewEntry<Sum> | undefined> | undefined;
+      jest.spyOn(store, 'startWrite').mockImplementation(() => {
+        const batch = startWrite();
+        const write = batch.write.bind(batch);
+        jest.spyOn(batch, 'write').mockImplementation(async (checkpoints) => {
+          // Not yet in LevelDB: the reader sees the old offsets and waits.
+          waiting = sut.waitFor('a', reached(4), 5000);
+          await write(checkpoints);
+        });
+        return batch;
+      });
+
+      await feed.put('a', sum(7), { numbers: 4 });
+
+      await expect(waiting).resolves.toEqual({ value: sum(7), applied: { numbers: 4 } });
+    });
+
     it('gives up with a ViewTimeoutError after the time allowed', async () => {
       const waiting = sut.waitFor('a', reached(4), 20);
       await feed.put('a', sum(1), { numbers: 3 });

@@ -153,9 +153,14 @@ export class View<T> {
     const keys: string[] = [];
     const offsets: number[] = [];
     const write = store.startWrite();
+    // What this write leaves for the keys that readers wait for: they are woken with it, not
+    // with a read of LevelDB.
+    const awaited = this.waiters.size > 0 ? new Map<string, Uint8Array | undefined>() : undefined;
     let offset = 0;
     const visit: EntryVisitor = (key, value, appliedText) => {
-      write.put(SPACE, key, value && encodeStored(value, appliedText));
+      const stored = value && encodeStored(value, appliedText);
+      write.put(SPACE, key, stored);
+      if (awaited && this.waiters.has(key)) awaited.set(key, stored);
       keys.push(key);
       offsets.push(offset);
     };
@@ -178,7 +183,11 @@ export class View<T> {
     if (this.waiters.size > 0) {
       for (const key of keys) {
         const waiting = this.waiters.get(key);
-        if (waiting) this.wake(key, waiting);
+        if (!waiting) continue;
+        // A reader that began waiting while the write was in flight may have read the value
+        // before it: it is woken too, from LevelDB.
+        const stored = awaited?.has(key) ? awaited.get(key) : this.open().getSync(SPACE, key);
+        this.wake(key, waiting, stored && this.toEntry(stored));
       }
     }
     if (!this.isReady) this.checkReady();
@@ -250,7 +259,10 @@ export class View<T> {
   /** The key's value with the input offsets it reflects. */
   entry(key: string): ViewEntry<T> | undefined {
     const bytes = this.open().getSync(SPACE, key);
-    if (bytes === undefined) return undefined;
+    return bytes && this.toEntry(bytes);
+  }
+
+  private toEntry(bytes: Uint8Array): ViewEntry<T> {
     const stored = decodeStored(bytes);
     return { value: this.table.codec.decode(stored.bytes), applied: stored.applied };
   }
@@ -282,8 +294,8 @@ export class View<T> {
     });
   }
 
-  private wake(key: string, waiting: Set<Waiter<T>>): void {
-    const entry = this.entry(key);
+  /** Resolves the waiters of `key` that its entry as just written satisfies. */
+  private wake(key: string, waiting: Set<Waiter<T>>, entry: ViewEntry<T> | undefined): void {
     for (const waiter of waiting) {
       if (waiter.until(entry)) {
         waiting.delete(waiter);
