@@ -28,6 +28,22 @@ describe(View.name, () => {
     sut = feed.view;
   });
 
+  /** Calls `meanwhile` while each write of the view is batched but not yet in LevelDB, `after` once it is. */
+  const aroundWrites = (meanwhile: () => void, after?: () => void) => {
+    const store = (sut as unknown as { store: LocalStore }).store;
+    const startWrite = store.startWrite.bind(store);
+    jest.spyOn(store, 'startWrite').mockImplementation(() => {
+      const batch = startWrite();
+      const write = batch.write.bind(batch);
+      jest.spyOn(batch, 'write').mockImplementation(async (checkpoints) => {
+        meanwhile();
+        await write(checkpoints);
+        after?.();
+      });
+      return batch;
+    });
+  };
+
   afterEach(async () => {
     await feed.stop();
     await rm(dir, { recursive: true, force: true });
@@ -86,20 +102,12 @@ describe(View.name, () => {
     expect(sut.get('a')).toEqual(sum(1));
     // LevelDB holds a write before the view hears that it does: a request served in between
     // (a waitFor that sees the new offsets at once, then a read of the value) reads both.
-    const store = (sut as unknown as { store: LocalStore }).store;
-    const startWrite = store.startWrite.bind(store);
     const seenMeanwhile: Array<[ViewEntry<Sum> | undefined, Sum | undefined]> = [];
-    jest.spyOn(store, 'startWrite').mockImplementation(() => {
-      const batch = startWrite();
-      const write = batch.write.bind(batch);
-      jest.spyOn(batch, 'write').mockImplementation(async (checkpoints) => {
-        // Batched, not yet in LevelDB: the old value, which must not stay in memory.
-        seenMeanwhile.push([sut.entry('a'), sut.get('a')]);
-        await write(checkpoints);
-        seenMeanwhile.push([sut.entry('a'), sut.get('a')]);
-      });
-      return batch;
-    });
+    aroundWrites(
+      // Batched, not yet in LevelDB: the old value, which must not stay in memory.
+      () => seenMeanwhile.push([sut.entry('a'), sut.get('a')]),
+      () => seenMeanwhile.push([sut.entry('a'), sut.get('a')]),
+    );
 
     await feed.put('a', sum(7), { numbers: 1 });
 
@@ -152,19 +160,9 @@ describe(View.name, () => {
 
     it('wakes a reader that began waiting while the write of its key was in flight', async () => {
       await feed.put('a', sum(1), { numbers: 0 });
-      const store = (sut as unknown as { store: LocalStore }).store;
-      const startWrite = store.startWrite.bind(store);
       let waiting: Promise<ViewEntry<Sum> | undefined> | undefined;
-      jest.spyOn(store, 'startWrite').mockImplementation(() => {
-        const batch = startWrite();
-        const write = batch.write.bind(batch);
-        jest.spyOn(batch, 'write').mockImplementation(async (checkpoints) => {
-          // Not yet in LevelDB: the reader sees the old offsets and waits.
-          waiting = sut.waitFor('a', reached(4), 5000);
-          await write(checkpoints);
-        });
-        return batch;
-      });
+      // Not yet in LevelDB: the reader sees the old offsets and waits.
+      aroundWrites(() => (waiting = sut.waitFor('a', reached(4), 5000)));
 
       await feed.put('a', sum(7), { numbers: 4 });
 
