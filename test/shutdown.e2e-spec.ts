@@ -29,6 +29,7 @@ interface LoadRun {
 const AMOUNT = '12.25';
 const AMOUNT_MINOR = '1225';
 const COLD_RESTORE = /restoring \d+ changelog records \(cold\)/;
+const ANY_RESTORE = /restoring \d+ changelog records/;
 
 /** POSTs one deposit on a connection of its own, and says what came back. */
 function depositOnce(port: number, walletId: string, key: string): Promise<Outcome> {
@@ -227,6 +228,11 @@ describe('graceful shutdown', () => {
     it('counts every deposit answered 202, and every other one once its client retried with its key', async () => {
       await expectEveryDepositCountedOnce(second, run);
     }, 120_000);
+
+    // After the count: by then every partition has been caught up and has processed.
+    it('read nothing of its changelogs on the way up: each store had stopped at their ends, past the commit markers', () => {
+      expect(second.process.lines(ANY_RESTORE)).toEqual([]);
+    });
   });
 
   describe('SIGINT under load', () => {
