@@ -47,13 +47,22 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
   }
 
   const existing = new Map<string, number>();
-  const present = new Set(await admin.listTopics());
   const describe = async (names: string[]) => {
     if (names.length === 0) return;
-    const { topics } = await retryTransient(() => admin.fetchTopicMetadata({ topics: names }));
+    const { topics } = await admin.fetchTopicMetadata({ topics: names });
     for (const topic of topics) existing.set(topic.name, topic.partitions.length);
   };
-  await describe([...wanted.keys()].filter((topic) => present.has(topic)));
+  // Asked for by name, as on every start after the first, where all of them exist; the
+  // cluster's whole topic list (metadata of every topic in it) only when one is missing.
+  await retryTransient(async () => {
+    try {
+      await describe([...wanted.keys()]);
+    } catch (error) {
+      if (!isUnknownTopic(error)) throw error;
+      const present = new Set(await admin.listTopics());
+      await describe([...wanted.keys()].filter((topic) => present.has(topic)));
+    }
+  });
 
   // Groups first, so that their missing topics follow the counts of their existing ones.
   const toCreate = new Map<string, ITopicConfig>();
@@ -98,7 +107,7 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
     // A new topic's leaders reach every broker's metadata a moment after creation: until
     // then, reading its offsets fails. Wait for that here rather than in every later step.
     for (const topic of toCreate.keys()) await retryTransient(() => admin.fetchTopicOffsets(topic), 60);
-    await describe([...toCreate.keys()]);
+    await retryTransient(() => describe([...toCreate.keys()]));
   }
 
   for (const group of needs.groups) {
@@ -137,4 +146,12 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
       }
     }
   }
+}
+
+/** Kafka's answer for a topic that does not exist (kafkajs passes it on, maybe wrapped). */
+function isUnknownTopic(error: unknown): boolean {
+  for (let cause = error as { type?: string; cause?: unknown } | undefined; cause; cause = cause.cause as typeof cause) {
+    if (cause.type === 'UNKNOWN_TOPIC_OR_PARTITION') return true;
+  }
+  return false;
 }
