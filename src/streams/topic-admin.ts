@@ -66,8 +66,11 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
 
   // Groups first, so that their missing topics follow the counts of their existing ones.
   const toCreate = new Map<string, ITopicConfig>();
+  // 'auto' counts the brokers, only when there are topics to create (otherwise the value is not
+  // used): kafkajs asks for the metadata of every topic in the cluster to describe it.
+  const creating = [...wanted.keys()].some((topic) => !existing.has(topic));
   const replicationFactor =
-    connection.replicationFactor === 'auto' ? Math.min(3, (await retryTransient(() => admin.describeCluster())).brokers.length) : connection.replicationFactor;
+    connection.replicationFactor !== 'auto' ? connection.replicationFactor : creating ? Math.min(3, (await retryTransient(() => admin.describeCluster())).brokers.length) : 1;
   const minInsyncReplicas = connection.minInsyncReplicas ?? (replicationFactor >= 3 ? 2 : 1);
   const countFor = (topic: string, siblings: string[]) =>
     existing.get(topic) ?? siblings.map((sibling) => existing.get(sibling) ?? toCreate.get(sibling)?.numPartitions).find((n) => n !== undefined) ?? connection.partitions;
