@@ -2,6 +2,7 @@
 import './kafkajs-patches.js';
 import { Logger } from '@nestjs/common';
 import { type IHeaders, type Kafka, type Producer, Partitioners, type RecordMetadata, type Transaction } from 'kafkajs';
+import { causeType } from './retry.js';
 
 /** A record to produce to a physical topic and a chosen partition. */
 export interface OutgoingRecord {
@@ -128,14 +129,6 @@ export class ReliableProducer {
 
 /** The broker had not finished the previous transaction; nothing of this one was written. */
 class ConcurrentTransactionError extends ProduceError {}
-
-/** The Kafka error type of an error or of what caused it. */
-function causeType(error: unknown): string {
-  for (let cause = error as { type?: string; cause?: unknown } | undefined; cause; cause = cause.cause as typeof cause) {
-    if (cause.type) return cause.type;
-  }
-  return '';
-}
 
 /** Another producer with the same transactional id took over: this instance lost the partition. */
 export class ProducerFencedError extends ProduceError {}

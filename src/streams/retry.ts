@@ -8,6 +8,14 @@ export function isTransient(error: unknown): boolean {
   return false;
 }
 
+/** The Kafka error type of an error or of what caused it (kafkajs wraps errors it gives up on); '' when none says. */
+export function causeType(error: unknown): string {
+  for (let cause = error as { type?: string; cause?: unknown } | undefined; cause; cause = cause.cause as typeof cause) {
+    if (cause.type) return cause.type;
+  }
+  return '';
+}
+
 /**
  * Runs `operation` again, with a growing pause, while it fails with a transient Kafka error
  * (a topic just created whose leader the broker does not know yet, a moving leader).

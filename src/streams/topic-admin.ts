@@ -4,7 +4,7 @@ import { Logger } from '@nestjs/common';
 import { type Admin, ConfigResourceTypes, type ITopicConfig } from 'kafkajs';
 import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
-import { isTransient, retryTransient } from './retry.js';
+import { causeType, isTransient, retryTransient } from './retry.js';
 import { type Topic, deadLetterTopicName } from './topics.js';
 
 /** Start-up must stop: the topics in Kafka are not what the service needs. */
@@ -58,7 +58,7 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
     try {
       await describe([...wanted.keys()]);
     } catch (error) {
-      if (!isUnknownTopic(error)) throw error;
+      if (causeType(error) !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
       const present = new Set(await admin.listTopics());
       await describe([...wanted.keys()].filter((topic) => present.has(topic)));
     }
@@ -149,12 +149,4 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
       }
     }
   }
-}
-
-/** Kafka's answer for a topic that does not exist (kafkajs passes it on, maybe wrapped). */
-function isUnknownTopic(error: unknown): boolean {
-  for (let cause = error as { type?: string; cause?: unknown } | undefined; cause; cause = cause.cause as typeof cause) {
-    if (cause.type === 'UNKNOWN_TOPIC_OR_PARTITION') return true;
-  }
-  return false;
 }
