@@ -3,7 +3,7 @@ import { jest } from '@jest/globals';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig } from '../config/config.js';
-import { loggerOptions, requestId, requestLogLevel, requestPath, secretScrubber } from './log-options.js';
+import { logRequestLine, loggerOptions, requestId, requestLogLevel, requestPath, secretScrubber } from './log-options.js';
 
 const ADMIN_TOKEN = 'unit-admin-token-0123456789';
 const SASL_PASSWORD = 'sasl-pa$$word"with\\quotes';
@@ -128,5 +128,47 @@ describe(loggerOptions.name, () => {
 
     expect(atInfo.map((line) => JSON.parse(line).msg)).toEqual(['something that matters']);
     expect(JSON.parse(atDebug[0])).toMatchObject({ level: 'debug', context: 'RouterExplorer' });
+  });
+});
+
+describe(logRequestLine.name, () => {
+  /** The child logger request-ids.ts logs request lines with. */
+  const requestLogger = (lines: string[], level?: string) => logger(lines, level).child({}, { serializers: { req: (value: unknown) => value, res: (value: unknown) => value }, redact: { paths: [] } });
+
+  it("writes the line pino writes for the request's fields, byte for byte, at the request's level", () => {
+    jest.useFakeTimers({ now: Date.parse('2026-12-04T10:00:00.123Z') });
+    try {
+      const requests: Array<[{ id: string; method: string; url: string }, number, number]> = [
+        [{ id: 'f2d5c1de-6d49-4c2b-9c36-6b0d3f0c8a11', method: 'GET', url: '/check/w-1' }, 200, 0.4],
+        [{ id: 'client-trace-42', method: 'POST', url: '/deposit' }, 202, 12.5],
+        [{ id: 'r-3', method: 'GET', url: '/check/w-1?token=abc&wait_ms=10' }, 504, 10.2],
+        [{ id: 'r-4', method: 'GET', url: '/check/"quoted"\\back\u0001ctl\u00e9' }, 422, 1],
+        [{ id: 'r-5', method: 'PUT', url: `/admin/wallets/${ADMIN_TOKEN}/flag` }, 401, 2],
+        [{ id: 'r-6', method: 'GET', url: '/health/ready' }, 200, 0],
+      ];
+      const ours: string[] = [];
+      const pinos: string[] = [];
+      for (const [request, status, ms] of requests) {
+        logRequestLine(requestLogger(ours), request, status, ms);
+        const path = requestPath(request);
+        const level = requestLogLevel(request.method, path, status, false) as 'info';
+        requestLogger(pinos)[level]({ req: { id: request.id, method: request.method, path }, res: { statusCode: status }, responseTime: Math.round(ms) }, `${request.method} ${path} ${status} in ${Math.round(ms)} ms`);
+      }
+
+      expect(ours).toEqual(pinos);
+      expect(ours.map((line) => JSON.parse(line).level)).toEqual(['info', 'info', 'warn', 'info', 'warn', 'debug']);
+      expect(ours.join('\n')).not.toContain(ADMIN_TOKEN);
+      expect(ours.join('\n')).not.toContain('token=abc');
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('writes nothing below the logger\'s level', () => {
+    const lines: string[] = [];
+    logRequestLine(requestLogger(lines, 'warn'), { id: 'r-1', method: 'GET', url: '/check/w-1' }, 200, 1);
+    logRequestLine(requestLogger(lines, 'warn'), { id: 'r-2', method: 'GET', url: '/check/w-1' }, 504, 1);
+
+    expect(lines.map((line) => JSON.parse(line).req.id)).toEqual(['r-2']);
   });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { LevelWithSilent, LoggerOptions } from 'pino';
+import { type LevelWithSilent, type Logger, type LoggerOptions, symbols } from 'pino';
 import type { AppConfigShape } from '../config/config.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -123,13 +123,41 @@ export interface RequestSummary {
   url: string;
 }
 
-/** The log line of an answered request: its level, its fields and its message. */
-export function requestLine(request: RequestSummary, statusCode: number, responseTimeMs: number) {
+/** What pino keeps on a logger under its symbols, as far as a request line needs it. */
+interface PinoInternals {
+  [symbols.streamSym]: { write(line: string): unknown; [symbols.needsMetadataGsym]?: boolean };
+  [symbols.timeSym]: () => string;
+  [symbols.chindingsSym]: string;
+  [symbols.hooksSym]: { streamWrite?: (line: string) => string };
+}
+
+/**
+ * Logs the line of an answered request at the level `requestLogLevel` gives: its id, method and
+ * path (never the query, which may carry a token), status and time.
+ *
+ * The line is the one `logger[level]({ req, res, responseTime }, message)` writes, byte for byte
+ * (log-options.spec.ts compares them), written from its known fields instead of through pino's
+ * generic path: its hooks, a mixin check, an object built to be walked by its serializer, and
+ * that walk. `logger` must be a child with identity serializers for `req` and `res` and no
+ * redaction (the fields hold nothing to redact), as request-ids.ts makes it; pino's streamWrite
+ * hook (the secrets scrubber) still sees the line. A stream that wants pino's metadata with
+ * each line (a multistream) gets the line from pino.
+ */
+export function logRequestLine(logger: Logger, request: RequestSummary, statusCode: number, responseTimeMs: number): void {
   const path = requestPath(request);
+  const level = requestLogLevel(request.method, path, statusCode, false);
+  if (!logger.isLevelEnabled(level)) return;
   const responseTime = Math.round(responseTimeMs);
-  return {
-    level: requestLogLevel(request.method, path, statusCode, false),
-    fields: { req: { id: request.id, method: request.method, path }, res: { statusCode }, responseTime },
-    message: `${request.method} ${path} ${statusCode} in ${responseTime} ms`,
-  };
+  const message = `${request.method} ${path} ${statusCode} in ${responseTime} ms`;
+  const pino = logger as unknown as PinoInternals;
+  const stream = pino[symbols.streamSym];
+  if (stream[symbols.needsMetadataGsym] === true) {
+    logger[level as 'info']({ req: { id: request.id, method: request.method, path }, res: { statusCode }, responseTime }, message);
+    return;
+  }
+  const line =
+    `{"level":"${level}"${pino[symbols.timeSym]()}${pino[symbols.chindingsSym]},"req":{"id":${JSON.stringify(request.id)},"method":${JSON.stringify(request.method)},` +
+    `"path":${JSON.stringify(path)}},"res":{"statusCode":${statusCode}},"responseTime":${responseTime},"msg":${JSON.stringify(message)}}\n`;
+  const scrub = pino[symbols.hooksSym].streamWrite;
+  stream.write(scrub ? scrub(line) : line);
 }

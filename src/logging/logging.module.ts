@@ -43,6 +43,9 @@ export class LoggingModule {
  * while a write is under way, which makes V8 copy it whole each time: under load ~9 KB allocated
  * per request line, a quarter of all a request allocated.
  *
+ * The lines of one event-loop turn are handed over together, as one Buffer: per line, an array
+ * push instead of a Buffer and SonicBoom's bookkeeping.
+ *
  * Each write takes up to 1 MiB of what is queued. SonicBoom writes one chunk at a time, and the
  * next only when the event loop comes round again: with its default 16 KiB, a busy HTTP thread
  * (1,000 clients) wrote ~40 lines a turn, less than arrived, and its log fell 12 s behind in a
@@ -52,6 +55,21 @@ function bufferedStdout(): DestinationStream {
   const sonic = destination({ dest: 1, sync: false, minLength: 0, maxWrite: 1024 * 1024, maxLength: 16 * 1024 * 1024, contentMode: 'buffer' });
   // In buffer mode its write takes bytes; its types know only text.
   const writeBytes = sonic.write.bind(sonic) as unknown as (bytes: Buffer) => boolean;
-  sonic.write = (line: string) => writeBytes(Buffer.from(line));
+  const pending: string[] = [];
+  const handOver = () => {
+    if (pending.length === 0) return;
+    const text = pending.join('');
+    pending.length = 0;
+    writeBytes(Buffer.from(text));
+  };
+  sonic.write = (line: string) => {
+    if (pending.push(line) === 1) setImmediate(handOver);
+    return true;
+  };
+  // pino flushes (and ends) the stream at exit: the lines of this turn go first.
+  const { flush, flushSync, end } = sonic;
+  sonic.flush = (callback) => (handOver(), flush.call(sonic, callback));
+  sonic.flushSync = () => (handOver(), flushSync.call(sonic));
+  sonic.end = () => (handOver(), end.call(sonic));
   return sonic;
 }

@@ -3,7 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { PinoLogger } from 'nestjs-pino';
 import type { Logger } from 'pino';
-import { requestId, requestLine } from './log-options.js';
+import { logRequestLine, requestId } from './log-options.js';
 
 /**
  * Request ids and request lines on fastify: each request's id is the client's X-Request-Id when
@@ -23,14 +23,13 @@ export class RequestIds implements OnModuleInit {
       void reply.header('X-Request-Id', request.id);
       done(null, payload);
     });
-    // Request lines carry their fields ready-made (requestLine): past pino-http's serializers, and
-    // without redaction (their fields are id, method, path without query, status and time).
+    // Request lines carry their fields ready-made (logRequestLine): past pino-http's serializers,
+    // and without redaction (their fields are id, method, path without query, status and time).
     const identity = (value: unknown) => value;
     let requestLogger: Logger | undefined;
     fastify.addHook('onResponse', (request, reply, done) => {
       const logger = (requestLogger ??= PinoLogger.root?.child({}, { serializers: { req: identity, res: identity }, redact: { paths: [] } }));
-      const line = requestLine(request, reply.statusCode, reply.elapsedTime);
-      if (logger?.isLevelEnabled(line.level)) logger[line.level as 'info'](line.fields, line.message);
+      if (logger) logRequestLine(logger, request, reply.statusCode, reply.elapsedTime);
       done();
     });
   }
