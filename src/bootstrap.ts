@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import type { AppConfigShape } from './config/config.js';
@@ -14,6 +14,7 @@ import { acceptOnMoreQueues, startListenerHelper } from './http/more-listeners.j
 import { documentEdgeResponses } from './http/openapi.js';
 import { RequestValidationPipe } from './http/validation.js';
 import { StartUp } from './health/start-up.js';
+import { tagAndLogRequests } from './logging/request-ids.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import type { ProcessorThreads } from './processor-threads.js';
 import type { ServiceOptions } from './service-options.js';
@@ -81,6 +82,7 @@ function configureHttp(app: NestFastifyApplication, config: AppConfigShape): Ret
   fastify.removeContentTypeParser('text/plain');
   parseJsonBodies(fastify);
   const metrics = app.get(MetricsService);
+  tagAndLogRequests(fastify);
   const inFlight = limitInFlight(fastify, config.http.maxInFlightRequests, config.http.overloadLatencyMs, () => metrics.requestsShed.inc());
   recordHttpMetrics(fastify, metrics);
   app.useGlobalFilters(new HttpErrorFilter());
@@ -104,14 +106,29 @@ function configureHttp(app: NestFastifyApplication, config: AppConfigShape): Ret
   return inFlight;
 }
 
+/**
+ * Counts every answer by method, route pattern and status, and times it. Each route's answers
+ * are recorded by a hook of its own, which knows the route's pattern (`request.routeOptions`
+ * builds an object of 13 fields on every read: ~5 µs of a GET /check); a global hook records the
+ * answers no route matched.
+ */
 function recordHttpMetrics(fastify: FastifyInstance, metrics: MetricsService): void {
-  fastify.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
+  const record = (route: string, request: FastifyRequest, reply: FastifyReply) => {
     metrics.recordHttp(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     if (route === '/deposit' && reply.statusCode >= 400) {
       const reason = reply.statusCode === 409 ? 'conflict' : reply.statusCode === 503 ? 'unavailable' : reply.statusCode < 500 ? 'invalid' : 'error';
       metrics.depositsRejected.inc({ reason });
     }
+  };
+  fastify.addHook('onRoute', (route) => {
+    const recordAnswer: onResponseHookHandler = (request, reply, done) => {
+      record(route.url, request, reply);
+      done();
+    };
+    route.onResponse = [...[route.onResponse ?? []].flat(), recordAnswer];
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
+    if (request.is404) record('unmatched', request, reply);
     done();
   });
 }

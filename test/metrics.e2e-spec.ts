@@ -72,11 +72,13 @@ describe('GET /metrics', () => {
     await producer.disconnect();
     const last = accepted[N - 1];
     const checked = await sut.check(keyed, `?token=${last.body.token}`);
+    const unknown = [await sut.request('GET', `/no/such/${keyed}`), await sut.request('HEAD', `/check/${keyed}`)];
 
     expect(accepted.map((response) => response.status)).toEqual(Array(N).fill(202));
     expect([replay.status, conflict.status]).toEqual([202, 409]);
     expect(invalid.map((response) => response.status)).toEqual([422, 400, 415]);
     expect(checked.body).toMatchObject({ balance: 25 });
+    expect(unknown.map((response) => response.status)).toEqual([404, 200]);
 
     let text = '';
     await eventually('the dead letter and caught-up groups in /metrics', async () => {
@@ -103,6 +105,8 @@ describe('GET /metrics', () => {
     const deposits = (status: string) => value(text, 'http_requests_total', { method: 'POST', route: '/deposit', status });
     expect([deposits('202'), deposits('409'), deposits('422'), deposits('400'), deposits('415')]).toEqual([N + 1, 1, 1, 1, 1]);
     expect(value(text, 'http_requests_total', { method: 'GET', route: '/check/:wallet_id', status: '200' })).toBe(1);
+    expect(value(text, 'http_requests_total', { method: 'HEAD', route: '/check/:wallet_id', status: '200' })).toBe(1);
+    expect(value(text, 'http_requests_total', { method: 'GET', route: 'unmatched', status: '404' })).toBe(1);
     expect(value(text, 'http_request_duration_seconds_count', { method: 'POST', route: '/deposit', status: '202' })).toBe(N + 1);
     expect(value(text, 'http_request_duration_seconds_bucket', { method: 'POST', route: '/deposit', status: '202', le: '+Inf' })).toBe(N + 1);
     expect(samples(text, 'http_requests_total').some((sample) => sample.labels.route.includes(keyed))).toBe(false);

@@ -132,7 +132,7 @@ describe(loggerOptions.name, () => {
 });
 
 describe(logRequestLine.name, () => {
-  /** The child logger request-ids.ts logs request lines with. */
+  /** The child logger tagAndLogRequests (request-ids.ts) logs request lines with. */
   const requestLogger = (lines: string[], level?: string) => logger(lines, level).child({}, { serializers: { req: (value: unknown) => value, res: (value: unknown) => value }, redact: { paths: [] } });
 
   it("writes the line pino writes for the request's fields, byte for byte, at the request's level", () => {

@@ -4,7 +4,6 @@ import { LoggerModule } from 'nestjs-pino';
 import { type DestinationStream, destination } from 'pino';
 import type { AppConfigShape } from '../config/config.js';
 import { loggerOptions } from './log-options.js';
-import { RequestIds } from './request-ids.js';
 
 /**
  * Structured logs through pino: JSON lines in production, human-readable when LOG_FORMAT is
@@ -19,7 +18,7 @@ export class LoggingModule {
       module: LoggingModule,
       imports: [
         LoggerModule.forRoot({
-          // The request lines are written by RequestIds from a fastify hook: one pino call per
+          // The request lines are written by tagAndLogRequests from a fastify hook: one line per
           // request, instead of pino-http's middleware with a child logger per request.
           forRoutes: [],
           pinoHttp:
@@ -28,7 +27,6 @@ export class LoggingModule {
               : loggerOptions(config),
         }),
       ],
-      providers: [RequestIds],
     };
   }
 }
