@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { type GroupStatus, type PartitionStatus, StreamsRuntime } from '../streams/index.js';
-
-type HttpLabel = 'method' | 'route' | 'status';
+import { LatencyHistogram, type LatencySeries } from './latency-histogram.js';
 
 /** The reasons `deposits_rejected_total` counts (set where HTTP responses are recorded). */
 export const DEPOSIT_REJECTION_REASONS = ['invalid', 'conflict', 'unavailable', 'error'] as const;
@@ -31,16 +30,16 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  readonly httpDuration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request latency by method, route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
-  });
+  /** Written as prom-client's Histogram writes it, at a fraction of its cost per observation (LatencyHistogram). */
+  readonly httpDuration = new LatencyHistogram(
+    'http_request_duration_seconds',
+    'HTTP request latency by method, route and status',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    this.registry,
+  );
 
   /** The request counter's and latency histogram's series of each method, status and route. */
-  private readonly httpSeries = new Map<string, { requests: Counter.Internal; duration: Histogram.Internal<HttpLabel> }>();
+  private readonly httpSeries = new Map<string, { requests: Counter.Internal; duration: LatencySeries }>();
 
   /**
    * Counts an answered request and observes its latency: one map lookup by a string, instead of
@@ -52,7 +51,7 @@ export class MetricsService {
     let series = this.httpSeries.get(key);
     if (!series) {
       const labels = { method, route, status: String(status) };
-      series = { requests: this.httpRequests.labels(labels), duration: this.httpDuration.labels(labels) };
+      series = { requests: this.httpRequests.labels(labels), duration: this.httpDuration.series(labels) };
       this.httpSeries.set(key, series);
     }
     series.requests.inc();

@@ -1,0 +1,39 @@
+import { Histogram, Registry } from 'prom-client';
+import { LatencyHistogram } from './latency-histogram.js';
+
+const BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+describe(LatencyHistogram.name, () => {
+  it("writes what prom-client's Histogram writes for the same observations", async () => {
+    const theirs = new Registry();
+    const ours = new Registry();
+    const reference = new Histogram({ name: 'http_request_duration_seconds', help: 'latency', labelNames: ['method', 'route', 'status'], buckets: BOUNDS, registers: [theirs] });
+    const histogram = new LatencyHistogram('http_request_duration_seconds', 'latency', BOUNDS, ours);
+    const observations: Array<[Record<string, string>, number]> = [
+      [{ method: 'GET', route: '/check/:wallet_id', status: '200' }, 0.0004],
+      [{ method: 'GET', route: '/check/:wallet_id', status: '200' }, 0.001],
+      [{ method: 'GET', route: '/check/:wallet_id', status: '200' }, 0.0123],
+      [{ method: 'POST', route: '/deposit', status: '202' }, 0.25],
+      [{ method: 'POST', route: '/deposit', status: '202' }, 12.5],
+      [{ method: 'GET', route: 'unmatched', status: '404' }, 0],
+      [{ method: 'GET', route: '/check/:wallet_id', status: '200' }, 3.2],
+    ];
+    for (const [labels, seconds] of observations) {
+      reference.observe(labels, seconds);
+      histogram.series(labels).observe(seconds);
+    }
+
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+    expect(await ours.metrics()).toContain('http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/deposit",status="202"} 2');
+  });
+
+  it('keeps one series per set of labels, and forgets them all on reset', async () => {
+    const registry = new Registry();
+    const histogram = new LatencyHistogram('latency_seconds', 'latency', [1], registry);
+    expect(histogram.series({ route: '/a' })).toBe(histogram.series({ route: '/a' }));
+    histogram.series({ route: '/a' }).observe(2);
+    registry.resetMetrics();
+
+    expect(await registry.metrics()).not.toContain('latency_seconds_count');
+  });
+});
