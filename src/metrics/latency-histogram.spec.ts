@@ -36,4 +36,18 @@ describe(LatencyHistogram.name, () => {
 
     expect(await registry.metrics()).not.toContain('latency_seconds_count');
   });
+
+  it('counts again, from zero, in a series kept across a reset', async () => {
+    const registry = new Registry();
+    const kept = new LatencyHistogram('latency_seconds', 'latency', [1], registry).series({ route: '/a' });
+    kept.observe(2);
+    kept.observe(0.5);
+    registry.resetMetrics();
+    kept.observe(0.25);
+
+    const text = await registry.metrics();
+    expect(text).toContain('latency_seconds_count{route="/a"} 1');
+    expect(text).toContain('latency_seconds_bucket{le="1",route="/a"} 1');
+    expect(text).toContain('latency_seconds_sum{route="/a"} 0.25');
+  });
 });

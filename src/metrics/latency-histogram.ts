@@ -58,6 +58,8 @@ export class LatencyHistogram {
   get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
     const values: Array<MetricValueWithName<string>> = [];
     for (const { labels, counts, sum, count } of this.all.values()) {
+      // As prom-client's: a series shows once observed (again, after a reset).
+      if (count === 0) continue;
       let cumulative = 0;
       this.bounds.forEach((bound, index) => {
         cumulative += counts[index];
@@ -70,7 +72,12 @@ export class LatencyHistogram {
     return Promise.resolve({ name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator, values, collect: () => undefined });
   }
 
+  /** Zeroes every series in place: callers keep theirs, and what they observe next shows. */
   reset(): void {
-    this.all.clear();
+    for (const series of this.all.values()) {
+      series.counts.fill(0);
+      series.sum = 0;
+      series.count = 0;
+    }
   }
 }
