@@ -164,6 +164,28 @@ describe(logRequestLine.name, () => {
     }
   });
 
+  it('leaves the line to pino when the stream wants its metadata (a multistream)', () => {
+    jest.useFakeTimers({ now: Date.parse('2026-12-04T10:00:00.123Z') });
+    try {
+      const viaMultistream = (lines: string[]) => {
+        const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString().trim()), done()) });
+        const config = loadConfig({ LOG_FORMAT: 'json', LOG_LEVEL: 'debug' });
+        return pino(loggerOptions(config), pino.multistream([{ stream: sink, level: 'warn' }])).child({}, { serializers: { req: (value: unknown) => value, res: (value: unknown) => value }, redact: { paths: [] } });
+      };
+      const ours: string[] = [];
+      const pinos: string[] = [];
+      logRequestLine(viaMultistream(ours), { id: 'r-1', method: 'GET', url: '/check/w-1' }, 504, 3);
+      logRequestLine(viaMultistream(ours), { id: 'r-2', method: 'GET', url: '/check/w-1' }, 200, 3);
+      viaMultistream(pinos).warn({ req: { id: 'r-1', method: 'GET', path: '/check/w-1' }, res: { statusCode: 504 }, responseTime: 3 }, 'GET /check/w-1 504 in 3 ms');
+
+      // The multistream routes by level: the warning reaches its warn stream, the info line does not.
+      expect(ours).toEqual(pinos);
+      expect(ours).toHaveLength(1);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('writes nothing below the logger\'s level', () => {
     const lines: string[] = [];
     logRequestLine(requestLogger(lines, 'warn'), { id: 'r-1', method: 'GET', url: '/check/w-1' }, 200, 1);
