@@ -51,7 +51,7 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
   await app.init();
   // HTTP first: health and metrics answer while the groups restore their stores.
   await app.listen({ port: config.http.port, host: config.http.host, backlog: LISTEN_BACKLOG });
-  const queues = await acceptOnMoreQueues(app.getHttpServer(), MORE_ACCEPT_QUEUES, helper);
+  const queues = await acceptOnMoreQueues(app.getHttpServer(), MORE_ACCEPT_QUEUES, helper, LISTEN_BACKLOG);
   if (queues.length < MORE_ACCEPT_QUEUES) app.get(Logger).warn(`accepting connections on ${queues.length + 1} queues instead of ${MORE_ACCEPT_QUEUES + 1}: the listener helper gave up`, 'Http');
   http.alsoClose(queues);
   if (here.length > 0) await startStreams(app);

@@ -1,4 +1,5 @@
-import { rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -228,6 +229,21 @@ describe('limits', () => {
       expect((await refusedWhileBusy()).status).toBe(503);
       expect(await Promise.all(slow)).toEqual(Array(MAX_IN_FLIGHT_REQUESTS).fill(504));
     }, 60_000);
+  });
+
+  describe('connections waiting to be accepted: 4096, capped by net.core.somaxconn', () => {
+    it('keeps that backlog on its listening socket once its extra accept queues are set up', () => {
+      // The backlog of a listening socket, as the kernel reports it (iproute2's ss: Send-Q).
+      const listening = execFileSync('ss', ['-ltnH', `sport = :${sut.port}`], { encoding: 'utf8' });
+      const backlogs = listening
+        .trim()
+        .split('\n')
+        .map((line) => Number(line.trim().split(/\s+/)[2]));
+      const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+
+      expect(backlogs.length).toBeGreaterThan(0);
+      expect(backlogs).toEqual(backlogs.map(() => Math.min(4096, somaxconn)));
+    });
   });
 });
 

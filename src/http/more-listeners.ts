@@ -25,12 +25,24 @@ export function startListenerHelper(helperScript: string): ChildProcess {
  * close them on stop: all of them, or those that arrived before the helper gave up (it waits
  * 10 s at most; a main thread swamped by clients during start-up can take longer). Fewer queues
  * accept more slowly; they never stop the service from starting.
+ *
+ * Node listens on every copy it is handed, the helper's included, with its default backlog of
+ * 511, and listen() on any descriptor sets the backlog of the one socket they share: so once the
+ * copies are in, the socket gets `backlog` (the server's own) again. Without that, 2,000 clients
+ * connecting at once overflowed the queue; the kernel dropped their SYNs, and the clients
+ * waited 1 s and 3 s to send them again.
  */
-export function acceptOnMoreQueues(server: Server, copies: number, helper: ChildProcess): Promise<Server[]> {
+export async function acceptOnMoreQueues(server: Server, copies: number, helper: ChildProcess, backlog: number): Promise<Server[]> {
   if (copies <= 0 || !helper.connected) {
     helper.kill();
-    return Promise.resolve([]);
+    return [];
   }
+  const listeners = await copiesOf(server, copies, helper);
+  (server as Server & { _handle?: { listen(backlog: number): number } })._handle?.listen(backlog);
+  return listeners;
+}
+
+function copiesOf(server: Server, copies: number, helper: ChildProcess): Promise<Server[]> {
   return new Promise((resolve) => {
     const listeners: Server[] = [];
     helper.on('message', (message, handle) => {
