@@ -168,6 +168,10 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
             { label: `p99 latency, ${mode}`, unit: 'ms', better: 'lower', ...(original ? { original: original.p99 } : {}), goal: connections <= 100 ? 25 : 1000 },
             load.p99Ms,
           );
+          // The same answers without each connection's first (timed from before autocannon
+          // created its clients and connected), and those first ones alone: see LoadResult.
+          record(result, { label: `p99 latency, first requests excluded, ${mode}`, unit: 'ms', better: 'lower', info: true }, load.established.p99Ms);
+          record(result, { label: `p99 latency of each connection's first request, ${mode}`, unit: 'ms', better: 'lower', info: true }, load.firstRequests.p99Ms);
           record(result, { label: `non-2xx answers, ${mode}`, unit: '', better: 'lower', ...(connections <= 1000 ? { goal: 0 } : {}) }, load.non2xx);
           record(result, { label: `timeouts (no answer in 10 s), ${mode}`, unit: '', better: 'lower', goal: 0 }, load.timeouts);
           record(result, { label: `processing caught up after the load, ${mode}`, unit: 's', better: 'lower' }, caughtUpSeconds);

@@ -104,6 +104,7 @@ export async function readPath(env: BenchEnv, options: ReadOptions): Promise<Sce
       record(result, { label: `req/s, ${at}`, unit: 'req/s', better: 'higher', ...(original ? { original: original.rate, goal: original.rate } : {}) }, load.requestsPerSecond);
       record(result, { label: `p50 latency, ${at}`, unit: 'ms', better: 'lower' }, load.p50Ms);
       record(result, { label: `p99 latency, ${at}`, unit: 'ms', better: 'lower', ...(original ? { original: original.p99 } : {}) }, load.p99Ms);
+      record(result, { label: `p99 latency, first requests excluded, ${at}`, unit: 'ms', better: 'lower', info: true }, load.established.p99Ms);
       record(result, { label: `non-2xx answers and errors, ${at}`, unit: '', better: 'lower', goal: 0 }, load.failed);
       record(result, { label: `CPU per check, ${at}`, unit: 'µs', better: 'lower', info: true }, cpuUs);
       for (const floor of floors) {
