@@ -66,6 +66,13 @@ describe(DepositService.name, () => {
   const sent = () => producer.sends.flat().map((record) => ({ key: record.key, deposit: fromBinary(DepositSchema, record.value!) }));
   const acceptedCount = async () => (await metrics.depositsAccepted.get()).values[0]?.value;
 
+  it("gets Kafka's producer connected when the service starts, before any deposit", () => {
+    sut.onModuleInit();
+
+    expect(producer.prepared).toBe(true);
+    expect(producer.sends).toEqual([]);
+  });
+
   it('emits a deposit and answers once Kafka has it, with a token for where it was written', async () => {
     const answer = await accepted('plain', 500n);
 

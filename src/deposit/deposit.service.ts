@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { newDeposit } from '../contracts/deposit-event.js';
 import { idempotencyKey } from '../contracts/deposit-keys.js';
 import { encodeReadToken } from '../contracts/read-token.js';
@@ -49,7 +49,7 @@ interface Pending {
  * any case by the balance processor, which counts a deposit id once.
  */
 @Injectable()
-export class DepositService {
+export class DepositService implements OnModuleInit {
   private readonly pending = new Map<string, Pending>();
 
   constructor(
@@ -57,6 +57,11 @@ export class DepositService {
     @InjectView(topics.balanceDeposits) private readonly deposits: View<DepositRecord>,
     private readonly metrics: MetricsService,
   ) {}
+
+  onModuleInit(): void {
+    // The first deposit should not wait for Kafka's producer to connect.
+    this.emitter.prepare();
+  }
 
   async accept(walletId: string, amountMinor: bigint, key?: string): Promise<AcceptedDeposit> {
     const deposit = newDeposit(walletId, amountMinor, Date.now(), key);

@@ -43,9 +43,14 @@ export class Emitter {
   private failedAt = 0;
 
   constructor(
-    private readonly producer: Pick<ReliableProducer, 'send'>,
+    private readonly producer: Pick<ReliableProducer, 'send' | 'prepare'>,
     private readonly options: EmitterOptions,
   ) {}
+
+  /** Gets the producer connected now rather than on the first emit. */
+  prepare(): void {
+    this.producer.prepare();
+  }
 
   /** The partition a key's messages land on in `topic`. */
   partitionOf(topic: StreamTopic<unknown>, key: string): number {

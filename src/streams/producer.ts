@@ -92,6 +92,14 @@ export class ReliableProducer {
     return acks;
   }
 
+  /**
+   * Connects ahead of the first send (which otherwise pays for the connection and the producer
+   * id, ~25-60 ms here). A failure is logged and left to the first send, which tries again.
+   */
+  prepare(): void {
+    this.connect().catch((error: unknown) => this.logger.warn(`could not connect ahead of the first send: ${(error as Error).message}`));
+  }
+
   private connect(): Promise<Producer> {
     if (this.producer) return Promise.resolve(this.producer);
     this.connecting ??= (async () => {

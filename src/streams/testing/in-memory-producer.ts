@@ -11,7 +11,7 @@ interface Unanswered {
  * Kafka's side of an {@link Emitter} in a test: it keeps every send unanswered until the test
  * acknowledges it (with offsets as Kafka gives them: per partition, from 0 on) or fails it.
  */
-export class InMemoryProducer implements Pick<ReliableProducer, 'send'> {
+export class InMemoryProducer implements Pick<ReliableProducer, 'send' | 'prepare'> {
   /** Every send, in order, answered or not. */
   readonly sends: Array<readonly OutgoingRecord[]> = [];
   private readonly unanswered: Unanswered[] = [];
@@ -19,6 +19,13 @@ export class InMemoryProducer implements Pick<ReliableProducer, 'send'> {
   private arrivals: Array<() => void> = [];
 
   constructor(private readonly options: { autoAcknowledge?: boolean } = {}) {}
+
+  /** Whether the emitter asked to connect ahead of its first send. */
+  prepared = false;
+
+  prepare(): void {
+    this.prepared = true;
+  }
 
   send(records: readonly OutgoingRecord[]): Promise<PartitionAck[]> {
     this.sends.push(records);
