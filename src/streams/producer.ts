@@ -4,6 +4,8 @@ import { Logger } from '@nestjs/common';
 import { type IHeaders, type Kafka, type Producer, Partitioners, type RecordMetadata, type Transaction } from 'kafkajs';
 import { causeType } from './retry.js';
 
+export { partitionFor } from './murmur2.js';
+
 /** A record to produce to a physical topic and a chosen partition. */
 export interface OutgoingRecord {
   topic: string;
@@ -34,22 +36,6 @@ export class ProduceError extends Error {
 
 // A broker takes record batches up to message.max.bytes (1 MiB by default) per partition.
 const MAX_REQUEST_BYTES = 900 * 1024;
-
-const keyPartitioner = Partitioners.DefaultPartitioner();
-const metadataCache = new Map<number, Array<{ partitionId: number; leader: number }>>();
-
-/**
- * The partition of `key` among `count` partitions: murmur2, as Kafka's Java client and kafkajs
- * compute it, so that every producer of a key (API, processors, CLI) agrees.
- */
-export function partitionFor(key: string, count: number): number {
-  let metadata = metadataCache.get(count);
-  if (!metadata) {
-    metadata = Array.from({ length: count }, (_, partitionId) => ({ partitionId, leader: 0 }));
-    metadataCache.set(count, metadata);
-  }
-  return keyPartitioner({ topic: '', partitionMetadata: metadata as never, message: { key: Buffer.from(key), value: null } });
-}
 
 /**
  * An idempotent producer (acks=all, one request in flight per broker, so order holds) that
