@@ -51,8 +51,9 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
   await app.init();
   // HTTP first: health and metrics answer while the groups restore their stores.
   await app.listen({ port: config.http.port, host: config.http.host, backlog: LISTEN_BACKLOG });
-  const queues = await acceptOnMoreQueues(app.getHttpServer(), MORE_ACCEPT_QUEUES, helper, LISTEN_BACKLOG);
-  if (queues.length < MORE_ACCEPT_QUEUES) app.get(Logger).warn(`accepting connections on ${queues.length + 1} queues instead of ${MORE_ACCEPT_QUEUES + 1}: the listener helper gave up`, 'Http');
+  const warn = (message: string) => app.get(Logger).warn(message, 'Http');
+  const queues = await acceptOnMoreQueues(app.getHttpServer(), MORE_ACCEPT_QUEUES, helper, LISTEN_BACKLOG, warn);
+  if (queues.length < MORE_ACCEPT_QUEUES) warn(`accepting connections on ${queues.length + 1} queues instead of ${MORE_ACCEPT_QUEUES + 1}: the listener helper gave up`);
   http.alsoClose(queues);
   if (here.length > 0) await startStreams(app);
   if (threads) {

@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import type { Server } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 
 /**
  * Starts the helper process of {@link acceptOnMoreQueues} (`helperScript`: listener-copies.ts)
@@ -32,13 +33,14 @@ export function startListenerHelper(helperScript: string): ChildProcess {
  * connecting at once overflowed the queue; the kernel dropped their SYNs, and the clients
  * waited 1 s and 3 s to send them again.
  */
-export async function acceptOnMoreQueues(server: Server, copies: number, helper: ChildProcess, backlog: number): Promise<Server[]> {
+export async function acceptOnMoreQueues(server: Server, copies: number, helper: ChildProcess, backlog: number, warn: (message: string) => void): Promise<Server[]> {
   if (copies <= 0 || !helper.connected) {
     helper.kill();
     return [];
   }
   const listeners = await copiesOf(server, copies, helper);
-  (server as Server & { _handle?: { listen(backlog: number): number } })._handle?.listen(backlog);
+  const failed = (server as Server & { _handle?: { listen(backlog: number): number } })._handle?.listen(backlog) ?? 0;
+  if (failed !== 0) warn(`could not set the listen backlog to ${backlog} again (${getSystemErrorName(failed)}): connections beyond 511 waiting to be accepted will be dropped`);
   return listeners;
 }
 
