@@ -25,19 +25,24 @@ export interface AdaptiveLimitOptions {
 /** Weight of the newest window in the smoothed rate. */
 const SMOOTHING = 0.3;
 
+/**
+ * Answers a window needs before it is judged: the 90th percentile of a handful is not one. A
+ * service just started under a thousand clients judged its first window on its first answer:
+ * one slow answer over the whole time since it started made a rate near zero and a limit of
+ * `min`, and the clients of the next quarter second were refused.
+ */
+const MIN_ANSWERS = 50;
+
 export class AdaptiveLimit {
   private current: number;
   private readonly latencies: number[] = [];
-  private windowStart: number;
+  private windowStart = 0;
+  private lastAnswerAt = -Infinity;
   private ratePerSecond?: number;
   private readonly windowMs: number;
 
-  constructor(
-    private readonly options: AdaptiveLimitOptions,
-    now = Date.now(),
-  ) {
+  constructor(private readonly options: AdaptiveLimitOptions) {
     this.current = options.max;
-    this.windowStart = now;
     this.windowMs = options.windowMs ?? 250;
   }
 
@@ -53,9 +58,16 @@ export class AdaptiveLimit {
 
   /** An admitted request was answered after `latencyMs`. */
   answer(latencyMs: number, now = Date.now()): void {
+    // After a quiet spell (or at start) a window begins with its first answer: the time nothing
+    // was answered is no part of the rate, and the few answers before it no part of the window.
+    if (now - this.lastAnswerAt > this.windowMs) {
+      this.latencies.length = 0;
+      this.windowStart = now;
+    }
+    this.lastAnswerAt = now;
     this.latencies.push(latencyMs);
     const elapsed = now - this.windowStart;
-    if (elapsed < this.windowMs) return;
+    if (elapsed < this.windowMs || this.latencies.length < MIN_ANSWERS) return;
     const rate = (this.latencies.length * 1000) / elapsed;
     this.ratePerSecond = this.ratePerSecond === undefined ? rate : SMOOTHING * rate + (1 - SMOOTHING) * this.ratePerSecond;
     const sorted = this.latencies.sort((a, b) => a - b);
