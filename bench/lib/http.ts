@@ -1,6 +1,7 @@
 /** HTTP load: autocannon for closed-loop runs, a paced keep-alive client for open-loop ones. */
 import { Agent, request } from 'node:http';
 import autocannon from 'autocannon';
+import { percentile } from './results';
 
 export interface LoadResult {
   requestsPerSecond: number;
@@ -81,16 +82,10 @@ export async function closedLoop<Context>(options: LoadOptions<Context>): Promis
     timeouts: result.timeouts,
     non2xx: result.non2xx,
     statuses,
-    established: { p50Ms: percentile(established, 0.5), p99Ms: percentile(established, 0.99) },
-    firstRequests: { count: firsts.length, p50Ms: percentile(firsts, 0.5), p99Ms: percentile(firsts, 0.99) },
+    // In whole ms, as autocannon gives its own.
+    established: { p50Ms: Math.round(percentile(established, 50)), p99Ms: Math.round(percentile(established, 99)) },
+    firstRequests: { count: firsts.length, p50Ms: Math.round(percentile(firsts, 50)), p99Ms: Math.round(percentile(firsts, 99)) },
   };
-}
-
-/** The `q` quantile of `values` (sorted in place), in whole ms as autocannon gives them; 0 when empty. */
-function percentile(values: number[], q: number): number {
-  if (values.length === 0) return 0;
-  values.sort((a, b) => a - b);
-  return Math.round(values[Math.min(values.length - 1, Math.floor(values.length * q))]);
 }
 
 /** A keep-alive HTTP client for paced (open-loop) requests. */
