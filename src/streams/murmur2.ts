@@ -2,7 +2,7 @@
  * Kafka's murmur2, the hash of its default partitioner (Java's `Utils.murmur2`), in 32-bit
  * integer arithmetic. kafkajs computes the same hash through its 64-bit `Long` class, which
  * allocates at every step: ~1 µs a key against ~0.06 µs here, and the API hashes every
- * deposit's wallet id twice (its partition, its read token).
+ * deposit's wallet id (its partition; a replay's read token hashes it again).
  */
 const SEED = 0x9747b28c;
 const M = 0x5bd1e995;
