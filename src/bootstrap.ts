@@ -62,6 +62,9 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
     app.get(Logger).log(`processor groups ${threads.processors.join(', ')} running on ${threads.count} worker thread${plural}`, 'ProcessorThreads');
   }
   stopper.ready(app, (timeoutMs) => http.drain(timeoutMs), threads);
+  // Ready once the deposit producer is connected (or could not be): the first deposit should
+  // not wait for it.
+  await app.get(StreamsRuntime).emitter.prepared;
   app.get(StartUp).done = true;
   return app;
 }

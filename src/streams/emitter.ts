@@ -47,9 +47,12 @@ export class Emitter {
     private readonly options: EmitterOptions,
   ) {}
 
+  /** Settles once the producer asked to connect ahead ({@link prepare}) is connected, or could not be; undefined when nobody asked. */
+  prepared?: Promise<void>;
+
   /** Gets the producer connected now rather than on the first emit. */
   prepare(): void {
-    this.producer.prepare();
+    this.prepared ??= this.producer.prepare();
   }
 
   /** The partition a key's messages land on in `topic`. */

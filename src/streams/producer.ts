@@ -79,11 +79,16 @@ export class ReliableProducer {
   }
 
   /**
-   * Connects ahead of the first send (which otherwise pays for the connection and the producer
-   * id, ~25-60 ms here). A failure is logged and left to the first send, which tries again.
+   * Connects ahead of the first send, which otherwise pays for the connection and the producer
+   * id (~25-60 ms; ~200 ms on a broker just started, whose transaction coordinator is still
+   * loading). Settles once connected, or once the attempt failed: a failure is logged and left
+   * to the first send, which tries again.
    */
-  prepare(): void {
-    this.connect().catch((error: unknown) => this.logger.warn(`could not connect ahead of the first send: ${(error as Error).message}`));
+  prepare(): Promise<void> {
+    return this.connect().then(
+      () => undefined,
+      (error: unknown) => this.logger.warn(`could not connect ahead of the first send: ${(error as Error).message}`),
+    );
   }
 
   private connect(): Promise<Producer> {

@@ -23,8 +23,9 @@ export class InMemoryProducer implements Pick<ReliableProducer, 'send' | 'prepar
   /** Whether the emitter asked to connect ahead of its first send. */
   prepared = false;
 
-  prepare(): void {
+  prepare(): Promise<void> {
     this.prepared = true;
+    return Promise.resolve();
   }
 
   send(records: readonly OutgoingRecord[]): Promise<PartitionAck[]> {
