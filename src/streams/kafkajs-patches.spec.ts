@@ -1,5 +1,19 @@
 import { createRequire } from 'node:module';
-import { type PoolBroker, checkingOnlyWhatIsHeldBack, failingWithBroker, joinAs, offsetsOfKnownTopics, recordDecoder, recordEncoder, rediscoveringCoordinator, rejoiningConsumerGroup } from './kafkajs-patches.js';
+import {
+  type KafkaMetadataDefinition,
+  NO_TOPICS,
+  type PoolBroker,
+  askingForNoTopics,
+  checkingOnlyWhatIsHeldBack,
+  failingWithBroker,
+  joinAs,
+  offsetsOfKnownTopics,
+  recordDecoder,
+  recordEncoder,
+  rediscoveringCoordinator,
+  refreshingNoTopics,
+  rejoiningConsumerGroup,
+} from './kafkajs-patches.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare bytes with.
 const load = createRequire(`${process.cwd()}/package.json`);
@@ -13,6 +27,7 @@ const BrokerPool = load('kafkajs/src/cluster/brokerPool.js');
 const Cluster = load('kafkajs/src/cluster/index.js');
 const OffsetManager = load('kafkajs/src/consumer/offsetManager/index.js');
 const RequestQueue = load('kafkajs/src/network/requestQueue/index.js');
+const Metadata = load('kafkajs/src/protocol/requests/metadata/index.js') as KafkaMetadataDefinition & { versions: string[] };
 const { createErrorFromCode } = load('kafkajs/src/protocol/error.js');
 const { KafkaJSRequestTimeoutError } = load('kafkajs/src/errors.js');
 
@@ -343,5 +358,41 @@ describe(offsetsOfKnownTopics.name, () => {
     const expected = [{ topic: 'balance-table', partitions: [{ partition: 0, offset: '7' }, { partition: 1, offset: '7' }] }];
     await expect(fetchTopicsOffset.call(known, asked)).resolves.toEqual(expected);
     await expect(sut.call(known, asked)).resolves.toEqual(expected);
+  });
+});
+
+describe(refreshingNoTopics.name, () => {
+  const asked: Array<readonly string[]> = [];
+  const sut = refreshingNoTopics(async (topics) => void asked.push(topics));
+
+  it('refreshes the metadata of no topic for a client without topics of its own, and of its topics otherwise', async () => {
+    await sut.call(undefined, []);
+    await sut.call(undefined, ['deposit', 'balance-table']);
+    expect(asked[0]).toBe(NO_TOPICS);
+    expect(asked[1]).toEqual(['deposit', 'balance-table']);
+  });
+});
+
+describe(askingForNoTopics.name, () => {
+  // kafkajs's own Metadata request definition, patched in a copy.
+  const patched = { ...Metadata };
+  askingForNoTopics(patched);
+  const bytes = async (definition: KafkaMetadataDefinition, version: string, topics: readonly string[]) =>
+    (await definition.protocol({ version })({ topics, allowAutoTopicCreation: false }).request.encode()).buffer;
+
+  it.each(Metadata.versions.filter((version) => version !== '0'))('asks for no topic in version %s, where kafkajs asks for every topic', async (version) => {
+    const everyTopic = await bytes(Metadata, version, []);
+    expect(everyTopic.readInt32BE(0)).toBe(-1);
+    const none = await bytes(patched, version, NO_TOPICS);
+    expect(none.readInt32BE(0)).toBe(0);
+    expect(none.subarray(4)).toEqual(everyTopic.subarray(4));
+  });
+
+  it.each(Metadata.versions)('writes what kafkajs writes for a list of topics, and for an empty list, in version %s', async (version) => {
+    for (const topics of [['deposit', 'balance-table'], []]) expect(await bytes(patched, version, topics)).toEqual(await bytes(Metadata, version, topics));
+  });
+
+  it('leaves version 0 as kafkajs writes it: there, an empty list means every topic', async () => {
+    expect(await bytes(patched, '0', NO_TOPICS)).toEqual(await bytes(Metadata, '0', []));
   });
 });

@@ -22,7 +22,9 @@
  * its admin throws a TypeError ({@link offsetsOfKnownTopics}).
  * A fix to its idle cost: each connection's request queue ran a 1 ms timer for as long as it
  * was open ({@link checkingOnlyWhatIsHeldBack}). And one to its offset commits after the group's
- * coordinator moved ({@link rediscoveringCoordinator}).
+ * coordinator moved ({@link rediscoveringCoordinator}). And one to its start-up on a cluster of
+ * many topics: a client with no topics of its own refreshed the metadata of every topic in the
+ * cluster ({@link refreshingNoTopics}).
  *
  * And one addition: a consumer can join its group as the member a previous run of the same
  * instance was ({@link joinAs}), so that a restart after SIGKILL does not wait for the dead
@@ -455,6 +457,66 @@ export function offsetsOfKnownTopics(fetchTopicsOffset: FetchTopicsOffset, unkno
   };
 }
 
+/**
+ * The topics a client's metadata refresh asks for when it has none of its own to ask about: none.
+ * An array of its own, so that the request it reaches can tell it from a list that happens to be
+ * empty (kafkajs's shuffle hands an array of fewer than two back as it is).
+ */
+export const NO_TOPICS: readonly string[] = Object.freeze([]);
+
+type RefreshMetadata = (this: unknown, topics: readonly string[]) => Promise<unknown>;
+
+/**
+ * kafkajs's `BrokerPool.refreshMetadata`, asking for {@link NO_TOPICS} when the client has no
+ * topics of its own yet. kafkajs writes an empty topic list as a null one, which Kafka answers
+ * with every topic of the cluster: each transactional producer, connecting, and each admin call
+ * that refreshes (describing configs, creating topics) fetched and decoded the metadata of all of
+ * them, 19 times on every start of the processor thread (with 690 topics on the broker, 50–150 ms
+ * each). What a client without topics needs of the metadata is the brokers and the controller,
+ * which every answer carries. A client listing the topics (`admin.listTopics`) asks the broker
+ * itself, not through this refresh, and still gets them all.
+ */
+export function refreshingNoTopics(refreshMetadata: RefreshMetadata): RefreshMetadata {
+  return function (this: unknown, topics) {
+    return refreshMetadata.call(this, topics.length === 0 ? NO_TOPICS : topics);
+  };
+}
+
+/** kafkajs's Metadata request definition: `protocol({ version })` makes the request of that version. */
+export interface KafkaMetadataDefinition {
+  protocol(args: { version: number | string }): (args: { topics: readonly string[]; allowAutoTopicCreation?: boolean }) => {
+    request: { apiVersion: number; encode(): Promise<{ buffer: Buffer }> };
+    response: unknown;
+  };
+}
+
+/**
+ * Makes kafkajs's Metadata requests of {@link NO_TOPICS} ask for no topic: an empty topic list,
+ * where kafkajs writes a null one (every topic). From version 1 on, Kafka tells the two apart; in
+ * version 0 an empty list meant every topic too, and is left so. The list is the first field of
+ * every version: its length is written again, 0 for -1.
+ */
+export function askingForNoTopics(definition: KafkaMetadataDefinition): void {
+  const { protocol } = definition;
+  definition.protocol = ({ version }) => {
+    const make = protocol({ version });
+    if (Number(version) < 1) return make;
+    return (args) => {
+      const made = make(args);
+      if (args.topics !== NO_TOPICS) return made;
+      const { encode } = made.request;
+      const encodeNone = async () => {
+        const encoder = await encode.call(made.request);
+        if (encoder.buffer.readInt32BE(0) === NULL_ARRAY) encoder.buffer.writeInt32BE(0, 0);
+        return encoder;
+      };
+      return { ...made, request: { ...made.request, encode: encodeNone } };
+    };
+  };
+}
+
+const NULL_ARRAY = -1;
+
 /** The kafkajs release whose internals the replacements below stand in for. */
 export const PATCHED_VERSION = '2.2.4';
 
@@ -516,8 +578,11 @@ if (commonJs) {
   const decoder = require('kafkajs/src/protocol/decoder.js') as KafkaDecoderClass;
   install(require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'), recordDecoder(long, decoder));
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's broker pool, CommonJS only
-  const { prototype: brokerPool } = require('kafkajs/src/cluster/brokerPool.js') as { prototype: { withBroker: WithBroker } };
+  const { prototype: brokerPool } = require('kafkajs/src/cluster/brokerPool.js') as { prototype: { withBroker: WithBroker; refreshMetadata: RefreshMetadata } };
   brokerPool.withBroker = failingWithBroker(brokerPool.withBroker);
+  brokerPool.refreshMetadata = refreshingNoTopics(brokerPool.refreshMetadata);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's Metadata request, CommonJS only
+  askingForNoTopics(require('kafkajs/src/protocol/requests/metadata/index.js') as KafkaMetadataDefinition);
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's cluster, CommonJS only
   const { prototype: cluster } = require('kafkajs/src/cluster/index.js') as { prototype: { fetchTopicsOffset: FetchTopicsOffset } };
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's protocol errors, CommonJS only
