@@ -58,6 +58,18 @@ export function threadsCpuSeconds(pid: number): Map<number, number> {
   return threads;
 }
 
+/**
+ * A service process's CPU seconds by thread, as `npm start` runs it: its main thread (HTTP and the
+ * views), its processor thread (the busiest of the others: one by default), and the rest (V8's
+ * collector and compiler helpers, libuv's pool with LevelDB's reads and writes, LevelDB's
+ * compaction). `total` is the process's, which also counts threads that have ended.
+ */
+export function splitByThread(threads: Map<number, number>, pid: number, total: number): { main: number; processor: number; others: number } {
+  const main = threads.get(pid) ?? 0;
+  const processor = Math.max(0, ...[...threads].filter(([tid]) => tid !== pid).map(([, seconds]) => seconds));
+  return { main, processor, others: Math.max(0, total - main - processor) };
+}
+
 // sysconf(_SC_CLK_TCK): 100 on every Linux Node runs on.
 const CLOCK_TICKS = 100;
 

@@ -8,7 +8,7 @@
  */
 import { topics } from '../../src/contracts/topic-map';
 import type { BenchEnv, ServiceProcess } from '../lib/env';
-import { processUsage, threadsCpuSeconds } from '../lib/env';
+import { processUsage, splitByThread, threadsCpuSeconds } from '../lib/env';
 import { closedLoop, depositBody } from '../lib/http';
 import { readTopic, waitForZeroLag } from '../lib/kafka';
 import { type Figure, type ScenarioResult, newResult, record } from '../lib/results';
@@ -95,12 +95,11 @@ function cpuSpent(before: CpuSnapshot, after: CpuSnapshot, pid: number): Record<
   const spent: Record<string, number> = {};
   for (const part of Object.keys(after.parts)) spent[part] = after.parts[part] - before.parts[part];
   if (before.threads && after.threads) {
-    const byThread = [...after.threads].map(([tid, seconds]) => ({ tid, seconds: seconds - (before.threads!.get(tid) ?? 0) }));
-    const main = byThread.find(({ tid }) => tid === pid)?.seconds ?? 0;
-    const processor = Math.max(0, ...byThread.filter(({ tid }) => tid !== pid).map(({ seconds }) => seconds));
+    const byThread = new Map([...after.threads].map(([tid, seconds]) => [tid, seconds - (before.threads!.get(tid) ?? 0)]));
+    const { main, processor, others } = splitByThread(byThread, pid, spent.service);
     spent['its main (HTTP) thread'] = main;
     spent['its processor thread'] = processor;
-    spent['its other threads'] = Math.max(0, spent.service - main - processor);
+    spent['its other threads'] = others;
   }
   return spent;
 }

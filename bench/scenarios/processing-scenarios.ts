@@ -36,6 +36,10 @@ function recordProcessing(result: ScenarioResult, run: ProcessingRun, count: num
   record(result, { label: 'peak RSS of the processor', unit: 'MB', better: 'lower', ...(original ? { original: ORIGINAL_B2.peakRssMb, goal: 256 } : {}) }, run.peakRssMb);
   record(result, { label: 'CPU time of the processor', unit: 'CPU-s', better: 'lower', ...(original ? { original: ORIGINAL_B2.cpuSeconds, goal: ORIGINAL_B2.cpuSeconds / 2 } : {}) }, run.cpuSeconds);
   record(result, { label: 'CPU per deposit (three groups)', unit: 'µs', better: 'lower', ...(original ? { original: (ORIGINAL_B2.cpuSeconds / ORIGINAL_B2.deposits) * 1e6 } : {}) }, (run.cpuSeconds / count) * 1e6);
+  const threads = run.threadCpuSeconds;
+  record(result, { label: 'CPU per deposit, its processor thread (the groups)', unit: 'µs', better: 'lower', info: true }, (threads.processor / count) * 1e6);
+  record(result, { label: 'CPU per deposit, its main thread (the views)', unit: 'µs', better: 'lower', info: true }, (threads.main / count) * 1e6);
+  record(result, { label: "CPU per deposit, its other threads (V8's helpers, LevelDB's compaction, libuv's pool)", unit: 'µs', better: 'lower', info: true }, (threads.others / count) * 1e6);
   if (run.memory) {
     record(result, { label: 'at lag 0: RSS', unit: 'MB', better: 'lower', info: true }, run.memory.rssMb);
     record(result, { label: 'at lag 0: V8 heap used', unit: 'MB', better: 'lower', info: true }, run.memory.heapUsedMb);

@@ -4,7 +4,7 @@
  */
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type BenchEnv, type ServiceProcess, processUsage } from '../lib/env';
+import { type BenchEnv, type ServiceProcess, processUsage, splitByThread, threadsCpuSeconds } from '../lib/env';
 import { PARTITIONS, createStreamTopic, produceDeposits, serviceLag, waitForZeroLag } from '../lib/kafka';
 import { produceProbes, waitUntilProcessed, waitUntilRestored } from '../lib/probes';
 import { Expectation, verifyTables } from '../lib/verify';
@@ -43,6 +43,8 @@ export interface ProcessingRun {
   processingCpuSeconds: number;
   peakRssMb: number;
   cpuSeconds: number;
+  /** The same CPU time by thread: main (the views), processor (the groups), the others. */
+  threadCpuSeconds: { main: number; processor: number; others: number };
   /** From the processor's own metrics at lag 0 (MB): V8 heap used and total, and memory outside it (buffers, LevelDB, …). */
   memory?: { heapUsedMb: number; heapTotalMb: number; externalMb: number; rssMb: number };
   /** With killAt: when the first processor was killed (s after it started), and the second one's time to lag 0. */
@@ -99,6 +101,7 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
     options.onSample?.(at - started, lag);
   });
   const usage = processor.usage();
+  const threadCpuSeconds = splitByThread(threadsCpuSeconds(processor.pid), processor.pid, usage.cpuSeconds);
   const brokerConnections = env.brokerConnections(processor.pid);
   const metrics = await processor.text('/metrics').catch(() => undefined);
   const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics ?? '')?.[1] ?? NaN);
@@ -122,6 +125,7 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
     processingCpuSeconds: usage.cpuSeconds - startup.cpuSeconds,
     peakRssMb: usage.peakRssMb,
     cpuSeconds: usage.cpuSeconds,
+    threadCpuSeconds,
     killedAfterSeconds,
     killedOutput,
     transactions: metrics ? transactions : undefined,
