@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
 import { LocalStore, StoreInUseError } from './state-store.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -124,5 +125,18 @@ describe(LocalStore.name, () => {
     await sut.close();
     sut = await LocalStore.open(join(dir, 'store'));
     expect([sut.checkpoint('table', 1), sut.checkpoint('table', 2)]).toEqual([0, 5]);
+  });
+
+  it('reads a store whose tables were written compressed, as releases before 2026-12-05 wrote them', async () => {
+    await sut.close();
+    const path = join(dir, 'compressed');
+    // Enough values, and alike enough, that LevelDB writes tables of Snappy blocks as it goes.
+    const old = new ClassicLevel<string, string>(path, { compression: true, writeBufferSize: 64 * 1024 });
+    const values = Array.from({ length: 5_000 }, (_, i) => [`t/wallet-${i}`, `balance of wallet-${i} `.repeat(4)] as const);
+    for (let i = 0; i < values.length; i += 500) await old.batch(values.slice(i, i + 500).map(([key, value]) => ({ type: 'put' as const, key, value })));
+    await old.close();
+
+    sut = await LocalStore.open(path);
+    expect(values.every(([key, value]) => text(sut.getSync('t', key.slice(2))) === value)).toBe(true);
   });
 });
