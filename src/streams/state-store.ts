@@ -176,7 +176,7 @@ export class StoreWrite {
 // however many partitions it owns: LevelDB's defaults (8 MiB of block cache and a 4 MiB write
 // buffer, of which two can be in memory) would take over 100 MiB before holding any data.
 // Blocks are written without Snappy: LevelDB's compaction thread and libuv's pool compress and
-// decompress every block they rewrite or read, ~6 % of a deposit's CPU in B2 for ~26 % less disk
+// decompress every block they rewrite or read, ~8 % of a deposit's CPU in B2, for ~26 % less disk
 // (docs/streams.md). Blocks written compressed before stay readable: each block says how it is stored.
 const LEVEL_OPTIONS = { keyEncoding: 'utf8', valueEncoding: 'view', cacheSize: 4 * 1024 * 1024, writeBufferSize: 2 * 1024 * 1024, compression: false } as const;
 
