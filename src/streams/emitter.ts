@@ -1,4 +1,5 @@
-import { ProduceError, type OutgoingRecord, type ReliableProducer, partitionFor } from './producer.js';
+import { partitionFor } from './murmur2.js';
+import { ProduceError, type OutgoingRecord, type ReliableProducer } from './producer.js';
 import type { StreamTopic } from './topics.js';
 
 /** Where an emitted message landed: read-your-writes tokens are made of this. */

@@ -13,7 +13,7 @@ export type { AppliedOffsets } from './batch.js';
 export type { KafkaConnection } from './kafka-client.js';
 export type { GroupStatus } from './processor-group.js';
 export type { PartitionStatus } from './task-manager.js';
-export { partitionFor } from './producer.js';
+export { partitionFor } from './murmur2.js';
 export { StoreInUseError } from './state-store.js';
 export { STREAMS_OPTIONS, type StreamsHealth, type StreamsOptions, StreamsRuntime, type TableLookup } from './streams-runtime.js';
 export { InjectView, StreamsModule } from './streams.module.js';

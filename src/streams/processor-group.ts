@@ -8,7 +8,7 @@ import type { GroupDefinition } from './group.js';
 import { coPartitionedAssigner, physicalName } from './kafka-client.js';
 import { joinAs } from './kafkajs-patches.js';
 import type { PartitionStateDeps } from './partition-state.js';
-import { partitionFor } from './producer.js';
+import { partitionFor } from './murmur2.js';
 import { type PartitionStatus, TaskManager } from './task-manager.js';
 
 export interface GroupStatus {

@@ -4,8 +4,6 @@ import { Logger } from '@nestjs/common';
 import { type IHeaders, type Kafka, type Producer, Partitioners, type RecordMetadata, type Transaction } from 'kafkajs';
 import { causeType } from './retry.js';
 
-export { partitionFor } from './murmur2.js';
-
 /** A record to produce to a physical topic and a chosen partition. */
 export interface OutgoingRecord {
   topic: string;
