@@ -107,7 +107,7 @@ export async function processing(env: BenchEnv, options: ProcessingScenarioOptio
   b5?.notes!.push(
     'After SIGKILL the killed member keeps its partitions until the broker expires its session (`KAFKA_SESSION_TIMEOUT_MS`, 10 s by default); the restarted processor joins as that member (its id is kept in DATA_DIR), so it need not wait for the expiry.',
   );
-  b4?.notes!.push('Restored records are changelog records (balance-table, balance-deposits-table with every deposit of the history, threshold-table, flagger-table), not wallets.');
+  b4?.notes!.push('Restored records are changelog records the groups read back (balance-table, balance-keys-table, threshold-table, flagger-table), not wallets. The history (balance-deposits-table) is published for the API and restored by its view only.');
   return { b2, b4, b5, runs };
 }
 

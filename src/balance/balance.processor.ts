@@ -11,17 +11,19 @@ import { balanceGroup } from './balance.group.js';
 
 /**
  * Counts each deposit into its wallet: balance, count and last deposit time in the table (an
- * O(1) update), and one history entry published to the `deposits` store (for the API's view; the
- * group keeps only the entries it reads back: those of Idempotency-Keys). A deposit id that came with an
- * Idempotency-Key and is already counted is a retry: counted once, the first time.
+ * O(1) update), and one history entry published for the API's view. A deposit that came with an
+ * Idempotency-Key is also published under its key (the API answers retries from there) and put
+ * in the `keys` store, which the group reads back: a deposit id found there is a retry, counted
+ * once, the first time.
  */
 @Controller()
 export class BalanceProcessor {
   @GroupHandler(balanceGroup, topics.deposit)
   async count(@Payload() deposit: Deposit, @Ctx() ctx: ProcessorContext<BalanceState>): Promise<void> {
     checkDeposit(deposit, ctx.key);
-    const deposits = ctx.store(topics.balanceDeposits);
-    if (deposit.idempotencyKey && (await deposits.get(idempotencyKey(deposit.walletId, deposit.depositId)))) return;
+    const keys = ctx.store(topics.balanceKeys);
+    const key = deposit.idempotencyKey ? idempotencyKey(deposit.walletId, deposit.depositId) : undefined;
+    if (key !== undefined && (await keys.get(key))) return;
 
     const current = ctx.value() ?? create(BalanceStateSchema);
     const balanceMinor = current.balanceMinor + deposit.amountMinor;
@@ -44,7 +46,11 @@ export class BalanceProcessor {
       requestDigest: deposit.requestDigest,
     });
     // The history is for the API's view only: this group never reads it back.
+    const deposits = ctx.store(topics.balanceDeposits);
     deposits.publish(historyKey(deposit.walletId, seq), record);
-    if (deposit.idempotencyKey) deposits.put(idempotencyKey(deposit.walletId, deposit.depositId), record);
+    if (key !== undefined) {
+      deposits.publish(key, record);
+      keys.put(key, record);
+    }
   }
 }

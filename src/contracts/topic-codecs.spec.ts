@@ -18,6 +18,7 @@ const CODECS = [
   [topics.flagWallet.name, FlagEventSchema, topics.flagWallet.codec],
   [topics.balanceTable.name, BalanceStateSchema, topics.balanceTable.codec],
   [topics.balanceDeposits.name, DepositRecordSchema, topics.balanceDeposits.codec],
+  [topics.balanceKeys.name, DepositRecordSchema, topics.balanceKeys.codec],
   [topics.thresholdTable.name, WindowStateSchema, topics.thresholdTable.codec],
   [topics.flaggerTable.name, FlagValueSchema, topics.flaggerTable.codec],
   ['a StoreBatch', StoreBatchSchema, protobufCodec(StoreBatchSchema)],

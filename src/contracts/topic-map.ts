@@ -15,8 +15,13 @@ export const topics = {
   flagWallet: streamTopic('flag_wallet', FlagEventSchema),
   /** Group balance: wallet id → balance, deposit count, last deposit time. */
   balanceTable: tableTopic('balance-table', BalanceStateSchema),
-  /** Group balance: "<wallet>/h/<seq>" → a counted deposit (history); "<wallet>/k/<deposit id>" → the same, for idempotency keys. */
+  /**
+   * Group balance, published for the API: "<wallet>/h/<seq>" → a counted deposit (history);
+   * "<wallet>/k/<deposit id>" → the same, for deposits that came with an Idempotency-Key.
+   */
   balanceDeposits: tableTopic('balance-deposits-table', DepositRecordSchema, { writeOnce: true }),
+  /** Group balance, read back by it: "<wallet>/k/<deposit id>" → a counted deposit that came with an Idempotency-Key. */
+  balanceKeys: tableTopic('balance-keys-table', DepositRecordSchema),
   /** Group threshold: wallet id → the deposits of its current window, and whether it is flagged. */
   thresholdTable: tableTopic('threshold-table', WindowStateSchema),
   /** Group flagger: wallet id → flag, its source and time. */

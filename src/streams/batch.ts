@@ -58,7 +58,7 @@ export interface BatchResult {
   table: Map<string, StoredValue>;
   /** Changed store values, by store topic name. */
   stores: Map<string, Map<string, Uint8Array>>;
-  /** Values published to write-once stores (changelog only; see `StoreAccess.publish`), by store topic name. */
+  /** Values published to the group's published tables (changelog only; see `StoreAccess.publish`), by topic name. */
   published: Map<string, Map<string, Uint8Array>>;
   outputs: OutputRecord[];
   deadLetters: DeadLetter[];
@@ -77,7 +77,8 @@ const EMPTY_BYTES = new Uint8Array();
 
 export class BatchProcessor {
   private readonly inputs: Map<string, StreamTopic<unknown>>;
-  private readonly stores: Map<string, TableTopic<unknown>>;
+  /** The group's stores and the tables it publishes to, by topic name. */
+  private readonly stores: Map<string, StoreDefinition>;
   private readonly outputTopics: ReadonlySet<string>;
 
   constructor(
@@ -85,7 +86,10 @@ export class BatchProcessor {
     private readonly handlers: ReadonlyMap<string, RecordHandler>,
   ) {
     this.inputs = new Map(group.inputs.map((topic) => [topic.name, topic]));
-    this.stores = new Map((group.stores ?? []).map((store) => [store.name, store]));
+    this.stores = new Map([
+      ...(group.stores ?? []).map((topic): [string, StoreDefinition] => [topic.name, { topic, published: false }]),
+      ...(group.published ?? []).map((topic): [string, StoreDefinition] => [topic.name, { topic, published: true }]),
+    ]);
     this.outputTopics = new Set((group.outputs ?? []).map((output) => output.name));
   }
 
@@ -183,7 +187,7 @@ export class BatchProcessor {
   /** Encodes every value in place: the maps are the batch's own, and this is their last use. */
   private encodeStores(byStore: Map<string, Map<string, unknown>>): Map<string, Map<string, Uint8Array>> {
     for (const [storeName, changes] of byStore) {
-      const codec = this.stores.get(storeName)!.codec;
+      const codec = this.stores.get(storeName)!.topic.codec;
       for (const [key, value] of changes) changes.set(key, codec.encode(value));
     }
     return byStore as Map<string, Map<string, Uint8Array>>;
@@ -206,7 +210,7 @@ class RecordContext implements ProcessorContext<unknown> {
     record: InputRecord,
     readonly key: string,
     private readonly current: unknown,
-    private readonly stores: Map<string, TableTopic<unknown>>,
+    private readonly stores: Map<string, StoreDefinition>,
     readonly storeChanges: StoreChanges,
     readonly source: StateSource,
     private readonly outputTopics: ReadonlySet<string>,
@@ -233,7 +237,7 @@ class RecordContext implements ProcessorContext<unknown> {
 
   store<T>(store: TableTopic<T>): StoreAccess<T> {
     const definition = this.stores.get(store.name);
-    if (!definition) throw new Error(`group ${this.group} has no store ${store.name}`);
+    if (!definition) throw new Error(`group ${this.group} has no store or published table ${store.name}`);
     return new RecordStore(this, definition) as StoreAccess<T>;
   }
 
@@ -254,11 +258,11 @@ class RecordContext implements ProcessorContext<unknown> {
 class RecordStore implements StoreAccess<unknown> {
   constructor(
     private readonly context: RecordContext,
-    private readonly definition: TableTopic<unknown>,
+    private readonly definition: StoreDefinition,
   ) {}
 
   async get(key: string): Promise<unknown> {
-    const name = this.definition.name;
+    const name = this.kept('reads');
     const pending = this.context.pendingWrites;
     if (pending) {
       for (let index = pending.length - 1; index >= 0; index--) {
@@ -269,17 +273,31 @@ class RecordStore implements StoreAccess<unknown> {
     const committed = this.context.storeChanges.kept.get(name);
     if (committed?.has(key)) return committed.get(key);
     const bytes = await this.context.source.getStore(name, key);
-    return bytes === undefined ? undefined : this.definition.codec.decode(bytes);
+    return bytes === undefined ? undefined : this.definition.topic.codec.decode(bytes);
   }
 
   put(key: string, value: unknown): void {
-    this.context.write({ store: this.definition.name, key, value, published: false });
+    this.context.write({ store: this.kept('puts to'), key, value, published: false });
   }
 
   publish(key: string, value: unknown): void {
-    if (!this.definition.writeOnce) throw new Error(`group ${this.context.group} publishes to store ${this.definition.name}, which is not write-once (tableTopic writeOnce)`);
-    this.context.write({ store: this.definition.name, key, value, published: true });
+    const name = this.definition.topic.name;
+    if (!this.definition.published) throw new Error(`group ${this.context.group} publishes to ${name}, which is not one of its published tables (defineGroup published)`);
+    this.context.write({ store: name, key, value, published: true });
   }
+
+  /** The store's name, when the group keeps it: a published table is written for views only. */
+  private kept(what: string): string {
+    const name = this.definition.topic.name;
+    if (this.definition.published) throw new Error(`group ${this.context.group} ${what} ${name}, which it only publishes (defineGroup published): it keeps no copy`);
+    return name;
+  }
+}
+
+/** A store of the group, or a table it publishes to. */
+interface StoreDefinition {
+  topic: TableTopic<unknown>;
+  published: boolean;
 }
 
 interface PendingWrite {

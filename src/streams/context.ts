@@ -40,22 +40,22 @@ export interface ProcessorContext<V> {
    */
   emit<T>(topic: StreamTopic<T>, key: string, value: T): void;
 
-  /** One of the group's further stores (see `GroupDefinition.stores`), on this partition. */
+  /** One of the group's further stores, or a table it publishes to (`GroupDefinition.stores`, `published`), on this partition. */
   store<T>(store: TableTopic<T>): StoreAccess<T>;
 }
 
 /** A further store of a group, as seen by a handler. */
 export interface StoreAccess<T> {
-  /** The value under `key`, including what handlers put earlier in the same batch. */
+  /** The value under `key`, including what handlers put earlier in the same batch. Not for a published table. */
   get(key: string): Promise<T | undefined>;
-  /** Puts a value under `key` when the handler returns. */
+  /** Puts a value under `key` when the handler returns. Not for a published table. */
   put(key: string, value: T): void;
   /**
-   * Writes a value under `key` to the store's changelog when the handler returns, for views
-   * only: the group keeps no copy, and `get` never sees it (a history that only the API reads
-   * need not be written to, or restored into, the group's local store). Counted once like
-   * everything else the batch writes. Only for write-once stores (`tableTopic`'s `writeOnce`);
-   * throws for any other.
+   * Writes a value under `key` to the table's changelog when the handler returns, for views
+   * only: the group keeps no copy and never reads the changelog back, not even to restore (a
+   * history that only the API reads grows with every event; the group's restoration need not).
+   * Counted once like everything else the batch writes. Only for the group's published tables
+   * (`defineGroup`'s `published`, write-once); throws for any other.
    */
   publish(key: string, value: T): void;
 }

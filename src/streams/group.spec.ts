@@ -6,6 +6,17 @@ import { streamTopic, tableTopic } from './topics.js';
 const numbers = streamTopic('numbers', Int64ValueSchema);
 const sumGroup = defineGroup({ name: 'sum', inputs: [numbers], table: tableTopic('sums', Int64ValueSchema) });
 
+describe(defineGroup.name, () => {
+  it('refuses a published table that is not write-once, and a topic used twice', () => {
+    const history = tableTopic('history', Int64ValueSchema);
+
+    expect(() => defineGroup({ ...sumGroup, published: [history] })).toThrow('group sum: it publishes to history, which is not write-once');
+    expect(() => defineGroup({ ...sumGroup, stores: [history], published: [{ ...history, writeOnce: true }] })).toThrow(
+      'group sum: table, stores and published tables need distinct topics',
+    );
+  });
+});
+
 describe(GroupHandler.name, () => {
   it("declares Nest's event pattern with the names of the group and the topic", () => {
     class Processor {

@@ -23,19 +23,33 @@ export interface GroupDefinition {
    * a history). They live on the partition of the record that wrote them.
    */
   readonly stores?: readonly AnyTableTopic[];
+  /**
+   * Write-once tables the handlers publish to (`ctx.store(t).publish`) for views, and never
+   * read back: the group keeps no copy, and its restoration does not read them. A history
+   * that only the API reads grows with every event ever handled; kept apart from the stores
+   * the group reads back, it costs the group's restoration nothing.
+   */
+  readonly published?: readonly AnyTableTopic[];
   /** The topics handlers emit to (created at start-up like the others); `ctx.emit` refuses any other. */
   readonly outputs?: readonly AnyStreamTopic[];
 }
 
 /** Declares a processor group; see {@link GroupDefinition}. */
 export function defineGroup<G extends GroupDefinition>(definition: G): G {
-  const changelogs = [definition.table, ...(definition.stores ?? [])].map((table) => table.name);
+  const changelogs = groupChangelogs(definition).map((table) => table.name);
   if (new Set(changelogs).size !== changelogs.length) {
-    throw new Error(`group ${definition.name}: table and stores need distinct topics`);
+    throw new Error(`group ${definition.name}: table, stores and published tables need distinct topics`);
   }
   if (definition.table.writeOnce) throw new Error(`group ${definition.name}: its table ${definition.table.name} is overwritten by key; only stores can be write-once`);
+  const overwritten = (definition.published ?? []).find((table) => !table.writeOnce);
+  if (overwritten) throw new Error(`group ${definition.name}: it publishes to ${overwritten.name}, which is not write-once (tableTopic writeOnce)`);
   if (definition.inputs.length === 0) throw new Error(`group ${definition.name}: no input topics`);
   return definition;
+}
+
+/** The changelogs a group writes: its table, its stores, the tables it publishes to. */
+export function groupChangelogs(definition: GroupDefinition): AnyTableTopic[] {
+  return [definition.table, ...(definition.stores ?? []), ...(definition.published ?? [])];
 }
 
 /** The `extras` of the `@EventPattern(topic, extras)` that {@link GroupHandler} declares. */

@@ -12,7 +12,10 @@ import { APPLIED_HEADER, type LocalStore, type StoreWrite, decodeStored, encodeS
 import { type EntryVisitor, KEPT, PUBLISHED_ONLY, STORE_BATCH_HEADER, type StoreEntry, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
-/** What a group restores of its changelogs: not the `StoreBatch`es of entries it only published. */
+/**
+ * What a group restores of its changelogs: not the `StoreBatch`es of entries it only published
+ * (written by releases that published into a store the group also kept entries in).
+ */
 const OWN_ENTRIES_ONLY = { published: false };
 
 /** The offsets a transaction's commit marker takes in each partition it wrote. */
@@ -68,8 +71,9 @@ export class PartitionState implements StateSource {
   private opened = false;
   /** Where this partition's table and stores live in the group's local store. */
   private readonly tableSpace: string;
+  /** The changelogs the group reads back (restores): its table's, then its stores'. Not its published tables'. */
   private readonly changelogs: string[];
-  /** Changelogs of write-once stores, whose records are `StoreBatch`es. */
+  /** Changelogs of write-once stores and published tables, whose records are `StoreBatch`es. */
   private readonly writeOnce: Set<string>;
   private readonly producer: TransactionalProducer;
   restore?: RestoreProgress;
@@ -84,7 +88,7 @@ export class PartitionState implements StateSource {
     this.tableSpace = `${partition}/t`;
     this.logger = new Logger(`${group.name}/${partition}`);
     this.changelogs = [group.table, ...(group.stores ?? [])].map((table) => this.physical(table.name));
-    this.writeOnce = new Set((group.stores ?? []).filter((store) => store.writeOnce).map((store) => this.physical(store.name)));
+    this.writeOnce = new Set([...(group.stores ?? []), ...(group.published ?? [])].filter((store) => store.writeOnce).map((store) => this.physical(store.name)));
     this.producer = new TransactionalProducer(deps.kafka, `${this.physical(group.name)}-${partition}`);
   }
 
@@ -230,7 +234,7 @@ export class PartitionState implements StateSource {
       } else {
         for (const [key, value] of values) records.push({ topic, partition: this.partition, key, value });
       }
-      localValues.push([this.storeSpace(storeName), values]);
+      if (values.size > 0) localValues.push([this.storeSpace(storeName), values]);
     }
     const tableTopic = this.changelogs[0];
     const tableValues = new Map<string, Uint8Array>();

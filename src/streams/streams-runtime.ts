@@ -3,7 +3,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import type { RecordHandler } from './batch.js';
 import { ChangelogReader } from './changelog-reader.js';
 import { Emitter } from './emitter.js';
-import type { GroupDefinition } from './group.js';
+import { type GroupDefinition, groupChangelogs } from './group.js';
 import { GroupDirectory, LocalGroups } from './group-directory.js';
 import type { GroupSource, StoreSize } from './group-port.js';
 import { type KafkaConnection, createKafka, physicalName } from './kafka-client.js';
@@ -148,7 +148,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
     }
     const names = new Set<string>([...this.topics.values()].map((topic) => this.physical(topic.name)));
     for (const group of this.groupDefinitions.values()) {
-      for (const topic of [...group.inputs, group.table, ...(group.stores ?? []), ...(group.outputs ?? [])]) names.add(this.physical(topic.name));
+      for (const topic of [...group.inputs, ...groupChangelogs(group), ...(group.outputs ?? [])]) names.add(this.physical(topic.name));
       for (const input of group.inputs) names.add(deadLetterTopicName(this.physical(input.name)));
     }
     // Topics just created have no leader for a moment: wait for every partition's, so that a

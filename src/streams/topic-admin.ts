@@ -2,7 +2,7 @@
 import './kafkajs-patches.js';
 import { Logger } from '@nestjs/common';
 import { type Admin, ConfigResourceTypes, type ITopicConfig } from 'kafkajs';
-import type { GroupDefinition } from './group.js';
+import { type GroupDefinition, groupChangelogs } from './group.js';
 import { type KafkaConnection, physicalName } from './kafka-client.js';
 import { causeType, isTransient, retryTransient } from './retry.js';
 import { type Topic, deadLetterTopicName } from './topics.js';
@@ -39,7 +39,7 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
     wanted.set(name(topic), { name: name(topic), compacted: topic.kind === 'table', overwritten: topic.kind === 'table' && !topic.writeOnce });
   for (const topic of needs.topics) want(topic);
   for (const group of needs.groups) {
-    for (const topic of [...group.inputs, group.table, ...(group.stores ?? []), ...(group.outputs ?? [])]) want(topic);
+    for (const topic of [...group.inputs, ...groupChangelogs(group), ...(group.outputs ?? [])]) want(topic);
     for (const input of group.inputs) {
       const dlq = deadLetterTopicName(name(input));
       wanted.set(dlq, { name: dlq, compacted: false, like: name(input) });
@@ -90,7 +90,7 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
     });
   };
   for (const group of needs.groups) {
-    const members = [...group.inputs, group.table, ...(group.stores ?? [])].map(name);
+    const members = [...group.inputs, ...groupChangelogs(group)].map(name);
     for (const member of members) plan(wanted.get(member)!, members);
   }
   for (const topic of wanted.values()) plan(topic, []);
@@ -114,7 +114,7 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
   }
 
   for (const group of needs.groups) {
-    const [first, ...rest] = [...group.inputs, group.table, ...(group.stores ?? [])].map(name);
+    const [first, ...rest] = [...group.inputs, ...groupChangelogs(group)].map(name);
     const expected = existing.get(first)!;
     for (const topic of rest) {
       const found = existing.get(topic)!;

@@ -101,45 +101,52 @@ describe(StreamsTester.name, () => {
     await tester.close();
   });
 
-  it('publishes store values for views only: written like any other, never read back by the group', async () => {
-    const seen: Array<{ value: string } | undefined> = [];
+  it('publishes to a table for views only: written like a store, never kept or read back by the group', async () => {
+    const history = { ...sumTopics.entries, name: 'sum-history' };
+    const publishing = defineGroup({ ...sumGroup, published: [history] });
     @Controller()
     class Publishes {
-      @GroupHandler(sumGroup, sumTopics.numbers)
-      async add(@Payload() number: Int64Value, @Ctx() ctx: ProcessorContext<Sum>): Promise<void> {
-        const entries = ctx.store(sumTopics.entries);
-        seen.push(await entries.get(`${ctx.key}/published`));
-        entries.publish(`${ctx.key}/published`, { value: String(number.value) });
-        entries.put(`${ctx.key}/kept`, { value: String(number.value) });
+      @GroupHandler(publishing, sumTopics.numbers)
+      add(@Payload() number: Int64Value, @Ctx() ctx: ProcessorContext<Sum>): void {
+        ctx.store(history).publish(`${ctx.key}/${number.value}`, { value: String(number.value) });
+        ctx.store(sumTopics.entries).put(`${ctx.key}/kept`, { value: String(number.value) });
         ctx.setValue({ sum: String(number.value), count: 1 });
       }
     }
-    const tester = await StreamsTester.forModule<Sum>(sumGroup, moduleOf(Publishes));
+    const tester = await StreamsTester.forModule<Sum>(publishing, moduleOf(Publishes, publishing));
 
     await tester.feedBatch(sumTopics.numbers, [{ key: 'a', value: number(1n) }, { key: 'a', value: number(2n) }]);
     await tester.feed(sumTopics.numbers, 'a', number(3n));
 
-    expect(seen).toEqual([undefined, undefined, undefined]);
-    expect(tester.storeKeys(sumTopics.entries)).toEqual(['a/kept', 'a/published']);
-    expect(tester.storeValue(sumTopics.entries, 'a/published')).toEqual({ value: '3' });
+    expect(tester.storeKeys(history)).toEqual(['a/1', 'a/2', 'a/3']);
+    expect(tester.storeValue(history, 'a/3')).toEqual({ value: '3' });
+    expect(tester.keptStoreKeys(history)).toEqual([]);
     expect(tester.keptStoreKeys(sumTopics.entries)).toEqual(['a/kept']);
     await tester.close();
   });
 
-  it('refuses to publish to a store that is not write-once: its changelog could not mark the value', async () => {
-    const plain = { ...sumTopics.entries, name: 'plain-entries', writeOnce: undefined };
-    const withPlain = defineGroup({ ...sumGroup, stores: [plain] });
+  it('refuses to read or put where the group only publishes, and to publish to a store it keeps', async () => {
+    const history = { ...sumTopics.entries, name: 'sum-history' };
+    const publishing = defineGroup({ ...sumGroup, published: [history] });
+    const misuse: Record<string, (ctx: ProcessorContext<Sum>) => unknown> = {
+      a: (ctx) => ctx.store(history).get('a/1'),
+      b: (ctx) => ctx.store(history).put('b/1', { value: '1' }),
+      c: (ctx) => ctx.store(sumTopics.entries).publish('c/1', { value: '1' }),
+    };
     @Controller()
-    class PublishesToPlain {
-      @GroupHandler(withPlain, sumTopics.numbers)
-      add(@Payload() number: Int64Value, @Ctx() ctx: ProcessorContext<Sum>): void {
-        ctx.store(plain).publish(ctx.key, { value: String(number.value) });
+    class Misuses {
+      @GroupHandler(publishing, sumTopics.numbers)
+      async add(@Payload() _number: Int64Value, @Ctx() ctx: ProcessorContext<Sum>): Promise<void> {
+        await misuse[ctx.key](ctx);
       }
     }
-    const tester = await StreamsTester.forModule<Sum>(withPlain, moduleOf(PublishesToPlain, withPlain));
+    const tester = await StreamsTester.forModule<Sum>(publishing, moduleOf(Misuses, publishing));
 
-    await expect(tester.feed(sumTopics.numbers, 'a', number(1n))).rejects.toThrow('publishes to store plain-entries, which is not write-once');
-    expect(tester.storeKeys(plain)).toEqual([]);
+    await expect(tester.feed(sumTopics.numbers, 'a', number(1n))).rejects.toThrow('group sum reads sum-history, which it only publishes');
+    await expect(tester.feed(sumTopics.numbers, 'b', number(1n))).rejects.toThrow('group sum puts to sum-history, which it only publishes');
+    await expect(tester.feed(sumTopics.numbers, 'c', number(1n))).rejects.toThrow('group sum publishes to sum-entries, which is not one of its published tables');
+    expect(tester.storeKeys(history)).toEqual([]);
+    expect(tester.storeKeys(sumTopics.entries)).toEqual([]);
     await tester.close();
   });
 

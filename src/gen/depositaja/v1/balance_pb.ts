@@ -49,9 +49,10 @@ export const BalanceStateSchema: GenMessage<BalanceState> = /*@__PURE__*/
   messageDesc(file_depositaja_v1_balance, 0);
 
 /**
- * One counted deposit, in the balance group's `deposits` store (changelog
- * `balance-deposits-table`). Stored under "<wallet>/h/<seq>" for the history, and
- * additionally under "<wallet>/k/<deposit_id>" when it came with an Idempotency-Key.
+ * One counted deposit, published by the balance group for the API (changelog
+ * `balance-deposits-table`) under "<wallet>/h/<seq>" for the history, and additionally
+ * under "<wallet>/k/<deposit_id>" when it came with an Idempotency-Key; the group keeps
+ * the latter in its `keys` store too (changelog `balance-keys-table`).
  *
  * @generated from message depositaja.v1.DepositRecord
  */
