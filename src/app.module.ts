@@ -1,6 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { AdminModule } from './admin/admin.module.js';
-import type { AppConfigShape } from './config/config.js';
+import type { AppConfigShape } from './config/app-config.js';
 import { DepositModule } from './deposit/deposit.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';

@@ -5,7 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
-import type { AppConfigShape } from './config/config.js';
+import type { AppConfigShape } from './config/app-config.js';
 import { toExactJson } from './http/exact-json.js';
 import { serveDirectRoutes } from './http/direct-route.js';
 import { HttpErrorFilter } from './http/http-error.filter.js';

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireBundle, saveCodeCaches } from './code-cache.js';
-import { type AppConfigShape, loadConfig } from './config/config.js';
+import type { AppConfigShape } from './config/app-config.js';
+import { loadConfig } from './config/config.js';
 import { ProcessorThreads, processorThreadCount } from './processor-threads.js';
 import type { ServiceOptions } from './service-options.js';
 

@@ -6,7 +6,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
-import { loadConfig } from './config/config.js';
 import { saveCodeCaches } from './code-cache.js';
 import type { ProcessorThreadData, ThreadMessage } from './processor-threads.js';
 import { ProcessorsModule } from './processors.module.js';
@@ -14,9 +13,7 @@ import { describeStartupFailure } from './startup-failure.js';
 import { StreamsRuntime, type ThreadPort, serveGroups, startStreams } from './streams/index.js';
 
 async function runProcessors(data: ProcessorThreadData, port: ThreadPort): Promise<void> {
-  const loaded = loadConfig();
-  const config = { ...loaded, dataDir: data.dataDir, log: { ...loaded.log, format: data.logFormat } };
-  const app = await NestFactory.createApplicationContext(ProcessorsModule.forRoot(config, data.processors), { bufferLogs: true });
+  const app = await NestFactory.createApplicationContext(ProcessorsModule.forRoot(data.config, data.processors), { bufferLogs: true });
   app.useLogger(app.get(Logger));
   await startStreams(app);
   const stopServing = serveGroups(app.get(StreamsRuntime).localGroups, port);

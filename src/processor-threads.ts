@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { AppConfigShape } from './config/config.js';
+import type { AppConfigShape } from './config/app-config.js';
 import type { ProcessorName } from './service-options.js';
 import { type GroupSource, RemoteGroups } from './streams/group-port.js';
 
@@ -9,8 +9,12 @@ import { type GroupSource, RemoteGroups } from './streams/group-port.js';
 export interface ProcessorThreadData {
   index: number;
   processors: readonly ProcessorName[];
-  dataDir: string;
-  logFormat: AppConfigShape['log']['format'];
+  /**
+   * The configuration the main thread validated, with this thread's data folder: the thread
+   * does not read it again (it would load class-validator to do so, and its log format would
+   * follow its own stdout, which is no terminal).
+   */
+  config: AppConfigShape;
 }
 
 /** Lifecycle messages between the main thread and a processor thread. */
@@ -66,8 +70,7 @@ export class ProcessorThreads {
         index,
         processors,
         // Thread 0 keeps the folder the service used before it had threads, so restarts stay warm.
-        dataDir: index === 0 ? config.dataDir : join(config.dataDir, `thread-${index}`),
-        logFormat: config.log.format,
+        config: { ...config, dataDir: index === 0 ? config.dataDir : join(config.dataDir, `thread-${index}`) },
       }),
     );
     this.started = Promise.all(spawned).then(

@@ -1,6 +1,6 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { BalanceModule } from './balance/balance.module.js';
-import type { AppConfigShape } from './config/config.js';
+import type { AppConfigShape } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { FlaggerModule } from './flagger/flagger.module.js';
 import { LoggingModule } from './logging/logging.module.js';

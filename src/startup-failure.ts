@@ -1,4 +1,4 @@
-import { ConfigError } from './config/config.js';
+import { ConfigError } from './config/app-config.js';
 import { ProcessorThreadError } from './processor-threads.js';
 import { StoreInUseError, TopicMismatchError } from './streams/index.js';
 

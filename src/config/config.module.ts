@@ -1,5 +1,5 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
-import { AppConfig, type AppConfigShape } from './config.js';
+import { AppConfig, type AppConfigShape } from './app-config.js';
 
 /** Provides the configuration, validated once at start-up, as {@link AppConfig} everywhere. */
 @Global()

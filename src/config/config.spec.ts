@@ -1,4 +1,5 @@
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError } from './app-config.js';
+import { loadConfig } from './config.js';
 
 describe(loadConfig.name, () => {
   it('reads defaults, and the threshold as exact minor units', () => {

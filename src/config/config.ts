@@ -15,10 +15,8 @@ import {
 } from 'class-validator';
 import { Type } from 'class-transformer';
 import { InvalidAmountError, parseAmount } from '../money/money.js';
-import type { KafkaConnection } from '../streams/index.js';
+import { type AppConfigShape, ConfigError, LOG_LEVELS, type LogLevel } from './app-config.js';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * The environment as the service reads it: every variable it knows, validated at start-up.
@@ -165,47 +163,6 @@ class Environment {
   @Matches(/^(auto|\d{1,2})$/, { message: 'PROCESSOR_THREADS must be auto or an integer from 0 to 99' })
   PROCESSOR_THREADS = 'auto';
 }
-
-/** The whole configuration, by namespace; built once at start-up and injected as {@link AppConfig}. */
-export interface AppConfigShape {
-  /** How the streams core reaches Kafka. */
-  kafka: KafkaConnection;
-  http: {
-    host: string;
-    port: number;
-    requestTimeoutMs: number;
-    maxInFlightRequests: number;
-    /** The latency the adaptive concurrency limit keeps the 90th percentile under; 0: a fixed limit. */
-    overloadLatencyMs: number;
-    produceLingerMs: number;
-    checkMaxWaitMs: number;
-  };
-  dataDir: string;
-  /** How many values read lately each view of the API keeps decoded in memory; 0: none. */
-  viewCacheValues: number;
-  /**
-   * Worker threads that run the processor groups beside the main thread (which serves HTTP);
-   * 0 runs them on the main thread. From PROCESSOR_THREADS; see `processorThreadCount`.
-   */
-  processorThreads: number | 'auto';
-  threshold: { amountMinor: bigint; windowMs: number };
-  admin: { token?: string };
-  log: { level: LogLevel; format: 'json' | 'pretty' };
-}
-
-/** Injection token and type of the configuration. */
-export abstract class AppConfig implements AppConfigShape {
-  abstract kafka: AppConfigShape['kafka'];
-  abstract http: AppConfigShape['http'];
-  abstract dataDir: string;
-  abstract viewCacheValues: number;
-  abstract processorThreads: number | 'auto';
-  abstract threshold: AppConfigShape['threshold'];
-  abstract admin: AppConfigShape['admin'];
-  abstract log: AppConfigShape['log'];
-}
-
-export class ConfigError extends Error {}
 
 /**
  * Reads and validates the configuration from `env` (process.env with `.env` loaded by the

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type CanActivate, type ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { AppConfig } from '../config/config.js';
+import { AppConfig } from '../config/app-config.js';
 import { HttpErrorWithHeaders } from './http-error.filter.js';
 
 const digest = (text: string) => createHash('sha256').update(text).digest();

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import secureJson from 'secure-json-parse';
-import type { AppConfigShape } from '../config/config.js';
+import type { AppConfigShape } from '../config/app-config.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
 
 /** How long a stopping service still takes new connections, answering them 503. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type LevelWithSilent, type Logger, type LoggerOptions, symbols } from 'pino';
-import type { AppConfigShape } from '../config/config.js';
+import type { AppConfigShape } from '../config/app-config.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 

@@ -2,7 +2,7 @@ import { isMainThread } from 'node:worker_threads';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { type DestinationStream, destination } from 'pino';
-import type { AppConfigShape } from '../config/config.js';
+import type { AppConfigShape } from '../config/app-config.js';
 import { loggerOptions } from './log-options.js';
 
 /**

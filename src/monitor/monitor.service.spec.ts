@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import type { AppConfig } from '../config/config.js';
+import type { AppConfig } from '../config/app-config.js';
 import { DepositRecordSchema } from '../gen/depositaja/v1/balance_pb.js';
 import { FlagSource, FlagValueSchema } from '../gen/depositaja/v1/flag_pb.js';
 import { toExactJson } from '../http/exact-json.js';

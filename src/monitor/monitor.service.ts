@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AppConfig } from '../config/config.js';
+import { AppConfig } from '../config/app-config.js';
 import { topics } from '../contracts/topic-map.js';
 import { FlagSource, type FlagValue } from '../gen/depositaja/v1/flag_pb.js';
 import { type GroupStatus, type PartitionStatus, StreamsRuntime, type ViewStatus } from '../streams/index.js';

@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import type { AppConfigShape } from '../config/config.js';
+import type { AppConfigShape } from '../config/app-config.js';
 import { ConfigModule } from '../config/config.module.js';
 import { newDeposit } from '../contracts/deposit-event.js';
 import { manualFlagEvent } from '../contracts/flag-event.js';

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { Controller } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { AppConfig } from '../config/config.js';
+import { AppConfig } from '../config/app-config.js';
 import { checkDeposit } from '../contracts/deposit-event.js';
 import { checkFlagEvent } from '../contracts/flag-event.js';
 import { topics } from '../contracts/topic-map.js';

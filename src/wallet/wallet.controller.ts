@@ -1,6 +1,6 @@
 import { Controller, Get, GatewayTimeoutException, Param, Query, UnprocessableEntityException } from '@nestjs/common';
 import { ApiGatewayTimeoutResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
-import { AppConfig } from '../config/config.js';
+import { AppConfig } from '../config/app-config.js';
 import { decodeReadToken } from '../contracts/read-token.js';
 import { DirectRoute } from '../http/direct-route.js';
 import { ErrorDto } from '../http/error.dto.js';
