@@ -48,4 +48,3 @@ export abstract class AppConfig implements AppConfigShape {
 }
 
 export class ConfigError extends Error {}
-

@@ -17,7 +17,6 @@ import { Type } from 'class-transformer';
 import { InvalidAmountError, parseAmount } from '../money/money.js';
 import { type AppConfigShape, ConfigError, LOG_LEVELS, type LogLevel } from './app-config.js';
 
-
 /**
  * The environment as the service reads it: every variable it knows, validated at start-up.
  * Defaults live here and in the README's configuration table, nowhere else.
