@@ -33,7 +33,9 @@ export function processorThreadCount(setting: number | 'auto', servesApi: boolea
 }
 
 /** A processor thread could not start; the message says why, in one line. */
-export class ProcessorThreadError extends Error {}
+export class ProcessorThreadError extends Error {
+  override readonly name = 'ProcessorThreadError';
+}
 
 /** The old generation of a processor thread's heap, in MB. */
 const THREAD_HEAP_MB = 256;

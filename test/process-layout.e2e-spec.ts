@@ -101,6 +101,19 @@ describe('the default process layout', () => {
     expect(output).not.toContain('[kafka] starting');
   }, 120_000);
 
+  it('refuses a bad configuration in one line, without a stack trace', async () => {
+    const service = new TestProcess('service', 'dist/main.js', [], {
+      KAFKA_BROKERS: brokers().join(','),
+      DATA_DIR: join(data, 'bad-config'),
+      PORT: '0',
+      ADMIN_TOKEN: 'short-secret',
+    });
+    const exited = await service.exited;
+
+    expect(exited.code).toBe(1);
+    expect(service.output).toEqual(['depositaja: invalid configuration: ADMIN_TOKEN must be at least 16 characters']);
+  }, 60_000);
+
   it('answers every request that arrives while it starts, none left to time out', async () => {
     const port = await freePort();
     const service = new TestProcess('service', 'dist/main.js', [], {

@@ -47,4 +47,6 @@ export abstract class AppConfig implements AppConfigShape {
   abstract log: AppConfigShape['log'];
 }
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}

@@ -3,7 +3,9 @@ import { ClassicLevel } from 'classic-level';
 import type { AppliedOffsets, StoredValue } from './batch.js';
 
 /** The local store is open in another process. */
-export class StoreInUseError extends Error {}
+export class StoreInUseError extends Error {
+  override readonly name = 'StoreInUseError';
+}
 
 /**
  * A local LevelDB database (classic-level) holding one or more keyspaces (a table, a store)

@@ -8,7 +8,9 @@ import { causeType, isTransient, retryTransient } from './retry.js';
 import { type Topic, deadLetterTopicName } from './topics.js';
 
 /** Start-up must stop: the topics in Kafka are not what the service needs. */
-export class TopicMismatchError extends Error {}
+export class TopicMismatchError extends Error {
+  override readonly name = 'TopicMismatchError';
+}
 
 /** What one process needs to exist: its groups, the tables it views, the topics it emits to. */
 export interface TopicNeeds {
