@@ -21,9 +21,8 @@ export class BalanceProcessor {
   @GroupHandler(balanceGroup, topics.deposit)
   async count(@Payload() deposit: Deposit, @Ctx() ctx: ProcessorContext<BalanceState>): Promise<void> {
     checkDeposit(deposit, ctx.key);
-    const keys = ctx.store(topics.balanceKeys);
     const key = deposit.idempotencyKey ? idempotencyKey(deposit.walletId, deposit.depositId) : undefined;
-    if (key !== undefined && (await keys.get(key))) return;
+    if (key !== undefined && (await ctx.store(topics.balanceKeys).get(key))) return;
 
     const current = ctx.value() ?? create(BalanceStateSchema);
     const balanceMinor = current.balanceMinor + deposit.amountMinor;
@@ -50,7 +49,7 @@ export class BalanceProcessor {
     deposits.publish(historyKey(deposit.walletId, seq), record);
     if (key !== undefined) {
       deposits.publish(key, record);
-      keys.put(key, record);
+      ctx.store(topics.balanceKeys).put(key, record);
     }
   }
 }
