@@ -9,14 +9,8 @@ import { partitionFor } from './murmur2.js';
 import { type OutgoingRecord, type PartitionAck, TransactionalProducer } from './producer.js';
 import { retryTransient } from './retry.js';
 import { APPLIED_HEADER, type LocalStore, type StoreWrite, decodeStored, encodeStored, formatApplied } from './state-store.js';
-import { type EntryVisitor, KEPT, PUBLISHED_ONLY, STORE_BATCH_HEADER, type StoreEntry, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
+import { type EntryVisitor, STORE_BATCH_HEADER, STORE_BATCH_MARK, type StoreEntry, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
-
-/**
- * What a group restores of its changelogs: not the `StoreBatch`es of entries it only published
- * (written by releases that published into a store the group also kept entries in).
- */
-const OWN_ENTRIES_ONLY = { published: false };
 
 /** The offsets a transaction's commit marker takes in each partition it wrote. */
 const COMMIT_MARKER = 1;
@@ -146,11 +140,8 @@ export class PartitionState implements StateSource {
     const space = isTable ? this.tableSpace : this.storeSpace(this.logicalStore(topic));
     const visit: EntryVisitor = isTable
       ? (key, value, appliedText) => write.put(space, key, value === undefined ? undefined : encodeStored(value, appliedText))
-      : (key, value, _appliedText, published) => {
-          // Published for views only: the group keeps no copy (StoreAccess.publish).
-          if (!published) write.put(space, key, value);
-        };
-    for (let i = 0; i < records.length; i++) forEachChangelogEntry(records[i], visit, OWN_ENTRIES_ONLY);
+      : (key, value) => write.put(space, key, value);
+    for (let i = 0; i < records.length; i++) forEachChangelogEntry(records[i], visit);
   }
 
   private storeSpace(store: string): string {
@@ -221,15 +212,13 @@ export class PartitionState implements StateSource {
       const topic = this.physical(storeName);
       const values = result.stores.get(storeName) ?? new Map<string, Uint8Array>();
       if (this.writeOnce.has(topic)) {
-        const kept: StoreEntry[] = [];
-        for (const [key, value] of values) kept.push({ key, value });
-        const published: StoreEntry[] = [];
-        for (const [key, value] of result.published.get(storeName) ?? []) published.push({ key, value, published: true });
-        for (const [entries, marker] of [[kept, KEPT], [published, PUBLISHED_ONLY]] as const) {
-          // A fresh key for each record: compaction must never take one for an older one.
-          for (const batch of encodeStoreBatches(entries)) {
-            records.push({ topic, partition: this.partition, key: randomUUID(), value: batch, headers: { [STORE_BATCH_HEADER]: marker } });
-          }
+        // A store's entries, or a published table's: a topic is one or the other.
+        const entries: StoreEntry[] = [];
+        for (const [key, value] of values) entries.push({ key, value });
+        for (const [key, value] of result.published.get(storeName) ?? []) entries.push({ key, value });
+        // A fresh key for each record: compaction must never take one for an older one.
+        for (const batch of encodeStoreBatches(entries)) {
+          records.push({ topic, partition: this.partition, key: randomUUID(), value: batch, headers: { [STORE_BATCH_HEADER]: STORE_BATCH_MARK } });
         }
       } else {
         for (const [key, value] of values) records.push({ topic, partition: this.partition, key, value });

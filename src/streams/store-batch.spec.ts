@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { StoreBatchSchema } from '../gen/depositaja/v1/store_batch_pb.js';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
-import { KEPT, PUBLISHED_ONLY, STORE_BATCH_HEADER, encodeStoreBatches, forEachChangelogEntry, forEachStoreEntry } from './store-batch.js';
+import { STORE_BATCH_HEADER, STORE_BATCH_MARK, encodeStoreBatches, forEachChangelogEntry, forEachStoreEntry } from './store-batch.js';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
@@ -34,21 +34,6 @@ describe(encodeStoreBatches.name, () => {
     expect(batches.length).toBeGreaterThan(1);
     expect(Math.max(...batches.map((batch) => batch.length))).toBeLessThanOrEqual(256 * 1024 + 200);
     expect(batches.flatMap(entriesOf)).toEqual(entries);
-  });
-
-  it('marks published entries, as the schema reads them, and tells a visitor which they are', () => {
-    const [batch] = [...encodeStoreBatches([{ key: 'w1/h/1', value: bytes(1), published: true }, { key: 'w1/k/x', value: bytes(2) }])];
-    const seen: Array<[string, boolean]> = [];
-    forEachStoreEntry(batch, (key, _value, _applied, published) => seen.push([key, published]));
-
-    expect(fromBinary(StoreBatchSchema, batch).entries.map(({ key, published }) => [key, published])).toEqual([
-      ['w1/h/1', true],
-      ['w1/k/x', false],
-    ]);
-    expect(seen).toEqual([
-      ['w1/h/1', true],
-      ['w1/k/x', false],
-    ]);
   });
 
   it('reads past fields it does not know, as protobuf does', () => {
@@ -93,17 +78,17 @@ describe(forEachChangelogEntry.name, () => {
     expect(collect((visit) => forEachChangelogEntry(record(null, bytes(1)), visit))).toEqual([]);
   });
 
-  it('skips a batch of published entries unread when a restoration asks, and still reads every entry of any other', () => {
-    const [published] = [...encodeStoreBatches([{ key: 'w1/h/1', value: bytes(1), published: true }])];
-    const [mixed] = [...encodeStoreBatches([{ key: 'w1/k/x', value: bytes(2) }, { key: 'w1/h/2', value: bytes(3), published: true }])];
-    const keysRead = (value: Uint8Array, marker: string, options?: { published: boolean }) => {
+  it('reads every entry of a StoreBatch under any header value, records written before 2026-12-05 with their published marks included', () => {
+    const older = toBinary(StoreBatchSchema, create(StoreBatchSchema, { entries: [{ key: 'w1/h/1', value: bytes(1), published: true }, { key: 'w1/k/x', value: bytes(2) }] }));
+    const [current] = [...encodeStoreBatches([{ key: 'w1/h/2', value: bytes(3) }])];
+    const keysRead = (value: Uint8Array, marker: string) => {
       const keys: string[] = [];
-      forEachChangelogEntry(record('any-id', value, { [STORE_BATCH_HEADER]: marker }), (key) => keys.push(key), options);
+      forEachChangelogEntry(record('any-id', value, { [STORE_BATCH_HEADER]: marker }), (key) => keys.push(key));
       return keys;
     };
 
-    expect(keysRead(published, PUBLISHED_ONLY, { published: false })).toEqual([]);
-    expect(keysRead(published, PUBLISHED_ONLY)).toEqual(['w1/h/1']);
-    expect(keysRead(mixed, KEPT, { published: false })).toEqual(['w1/k/x', 'w1/h/2']);
+    expect(keysRead(older, 'published')).toEqual(['w1/h/1', 'w1/k/x']);
+    expect(keysRead(older, '1')).toEqual(['w1/h/1', 'w1/k/x']);
+    expect(keysRead(current, STORE_BATCH_MARK)).toEqual(['w1/h/2']);
   });
 });

@@ -13,19 +13,14 @@ import { WireReader, WireType, WireWriter } from './wire.js';
 export const STORE_BATCH_HEADER = 'store-batch';
 
 /**
- * The header's value on a `StoreBatch` whose entries are all published (for views only): the
- * group's own restoration skips such a record unread. A deposit's history entry is one of these,
- * so a cold restore of the balance group no longer parses the whole history to find the few
- * entries it keeps. Any other value (`KEPT`; older records have it too) may hold both.
+ * The header's value as written. Any value marks a `StoreBatch`: records written before
+ * 2026-12-05 may say `published` (entries for views only, when a store could hold both kinds).
  */
-export const PUBLISHED_ONLY = 'published';
-export const KEPT = '1';
+export const STORE_BATCH_MARK = '1';
 
 export interface StoreEntry {
   key: string;
   value: Uint8Array;
-  /** For views only: restoring the group's own store skips it (see `StoreAccess.publish`). */
-  published?: boolean;
 }
 
 // Well under the broker's largest record batch (message.max.bytes, 1 MiB by default).
@@ -35,14 +30,12 @@ const MAX_BATCH_BYTES = 256 * 1024;
 export function* encodeStoreBatches(entries: Iterable<StoreEntry>): Generator<Uint8Array> {
   const writer = new WireWriter();
   let bytes = 0;
-  for (const { key, value, published } of entries) {
+  for (const { key, value } of entries) {
     if (bytes > 0 && bytes + key.length * 3 + value.length > MAX_BATCH_BYTES) {
       yield writer.finish();
       bytes = 0;
     }
-    writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).bytes(value);
-    if (published) writer.tag(3, WireType.Varint).bool(true);
-    writer.join();
+    writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).bytes(value).join();
     bytes += key.length * 3 + value.length + 8;
   }
   if (bytes > 0) yield writer.finish();
@@ -51,17 +44,13 @@ export function* encodeStoreBatches(entries: Iterable<StoreEntry>): Generator<Ui
 const NONE = new Uint8Array();
 
 // StoreBatch { repeated Entry entries = 1 }, Entry { string key = 1; bytes value = 2 }: field
-// number and wire type, as one varint.
+// number and wire type, as one varint. Any other field (an older record's `published`) is skipped.
 const ENTRY_TAG = (1 << 3) | WireType.LengthDelimited;
 const KEY_TAG = (1 << 3) | WireType.LengthDelimited;
 const VALUE_TAG = (2 << 3) | WireType.LengthDelimited;
-const PUBLISHED_TAG = (3 << 3) | WireType.Varint;
 
-/**
- * A visitor of a changelog's entries: a key, its value (undefined deletes), the applied offsets'
- * text, and whether the entry was published for views only (see `StoreEntry`).
- */
-export type EntryVisitor = (key: string, value: Uint8Array | undefined, appliedText: Uint8Array, published: boolean) => void;
+/** A visitor of a changelog's entries: a key, its value (undefined deletes), the applied offsets' text. */
+export type EntryVisitor = (key: string, value: Uint8Array | undefined, appliedText: Uint8Array) => void;
 
 /**
  * Calls `visit` with each entry of a `StoreBatch` value, in order; values are views into `bytes`.
@@ -81,7 +70,6 @@ export function forEachStoreEntry(bytes: Uint8Array, visit: EntryVisitor): void 
     const end = wire.fieldEnd();
     let key = '';
     let value: Uint8Array = NONE;
-    let published = false;
     while (wire.pos < end) {
       const inner = wire.varint();
       if (inner === KEY_TAG) {
@@ -90,10 +78,9 @@ export function forEachStoreEntry(bytes: Uint8Array, visit: EntryVisitor): void 
       } else if (inner === VALUE_TAG) {
         const start = wire.field();
         value = buffer.subarray(start, wire.pos);
-      } else if (inner === PUBLISHED_TAG) published = wire.varint() !== 0;
-      else wire.skip(inner);
+      } else wire.skip(inner);
     }
-    visit(key, value, NONE, published);
+    visit(key, value, NONE);
   }
 }
 
@@ -101,15 +88,13 @@ export function forEachStoreEntry(bytes: Uint8Array, visit: EntryVisitor): void 
  * Calls `visit` with the changes a changelog record holds, for restoration and views alike: one
  * key's value (a table's with the input offsets it reflects, as the record's header has them:
  * `formatApplied` text, stored as it is by `encodeStored`, never parsed), or every entry of a
- * `StoreBatch` (with no applied text). With `published: false`, a `StoreBatch` of published
- * entries only is skipped unread; entries published in any other one are still visited.
+ * `StoreBatch` (with no applied text).
  */
-export function forEachChangelogEntry(record: ChangelogRecord, visit: EntryVisitor, { published = true } = {}): void {
+export function forEachChangelogEntry(record: ChangelogRecord, visit: EntryVisitor): void {
   const headers = record.headers;
   const storeBatch = headers[STORE_BATCH_HEADER];
   // Each field once: a fetched record reads them from its bytes on every access.
   if (storeBatch !== undefined) {
-    if (!published && String(storeBatch) === PUBLISHED_ONLY) return;
     const value = record.value;
     if (value !== null) forEachStoreEntry(value, visit);
     return;
@@ -118,5 +103,5 @@ export function forEachChangelogEntry(record: ChangelogRecord, visit: EntryVisit
   if (key === null) return;
   const header = headers[APPLIED_HEADER];
   const applied = Array.isArray(header) ? header[0] : header;
-  visit(key, record.value ?? undefined, applied === undefined ? NONE : typeof applied === 'string' ? Buffer.from(applied) : applied, false);
+  visit(key, record.value ?? undefined, applied === undefined ? NONE : typeof applied === 'string' ? Buffer.from(applied) : applied);
 }

@@ -49,8 +49,8 @@ export type StoreEntry = Message<"depositaja.v1.StoreEntry"> & {
   value: Uint8Array;
 
   /**
-   * Written for views only: the group that wrote it keeps no copy, so restoring the group's
-   * local store skips it (StoreAccess.publish).
+   * Written before 2026-12-05, when one store could hold entries for views only beside the
+   * group's own; no longer written or read (a group's published tables are never restored).
    *
    * @generated from field: bool published = 3;
    */
