@@ -15,9 +15,11 @@ COPY src ./src
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime
-# NODE_OPTIONS: the node options of src/config/node-flags.ts, which npm start passes.
+# NODE_OPTIONS and MALLOC_ARENA_MAX: the node options and environment of src/config/node-flags.ts,
+# which npm start passes.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=32 \
+    MALLOC_ARENA_MAX=2 \
     PORT=8080 \
     DATA_DIR=/data
 WORKDIR /app

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { NODE_FLAGS } from '../src/config/node-flags';
+import { NODE_ENVIRONMENT, NODE_FLAGS } from '../src/config/node-flags';
 import { defaultLocalKafkaOptions } from '../scripts/kafka/launcher';
 import { type ScenarioName, SCENARIOS, defaultPlan, runBench, scalePlan } from './bench';
 import { describeMachine, renderReport } from './lib/report';
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     ingestProfile: outcome.ingestProfile,
     notes,
     settings: [
-      `The service runs from \`dist/\` as it ships, with node's options as \`npm start\` gives them (\`${NODE_FLAGS.join(' ')}\`), in the layout each scenario names: as \`npm start\` runs it (\`node dist/main.js\`: the API and its views on the main thread, balance, threshold and flagger on a processor thread), or split (\`node dist/main.js --no-processors\` and \`node dist/processor.js\`); \`LOG_LEVEL=warn\` (B1: \`info\`, the default), every other setting at its default (6 partitions, \`KAFKA_SESSION_TIMEOUT_MS\` 10000, \`KAFKA_COMMIT_INTERVAL_MS\` 100, \`PRODUCE_LINGER_MS\` 2).`,
+      `The service runs from \`dist/\` as it ships, with node's options and environment as \`npm start\` gives them (\`${Object.entries(NODE_ENVIRONMENT).map(([name, value]) => `${name}=${value}`).join(' ')} node ${NODE_FLAGS.join(' ')}\`), in the layout each scenario names: as \`npm start\` runs it (\`node dist/main.js\`: the API and its views on the main thread, balance, threshold and flagger on a processor thread), or split (\`node dist/main.js --no-processors\` and \`node dist/processor.js\`); \`LOG_LEVEL=warn\` (B1: \`info\`, the default), every other setting at its default (6 partitions, \`KAFKA_SESSION_TIMEOUT_MS\` 10000, \`KAFKA_COMMIT_INTERVAL_MS\` 100, \`PRODUCE_LINGER_MS\` 2).`,
       'Every scenario runs on fresh topics (a prefix of its own) and fresh `DATA_DIR`s; prefills are real protobuf `Deposit` events (`newDeposit`, the topic codec, `partitionFor`) written by an idempotent acks=all kafkajs producer, with event times 10 per ms, so that a few percent of wallets cross the threshold.',
       'Results are read back independently of the service: the `deposit` topic, and the latest value of every wallet in the `balance-table` and `flagger-table` changelogs (read committed, to the end of the log: a group is done once it has read past the markers of the last transaction on its inputs), compared with sums, counts and the threshold rule recomputed from what was written.',
       'The load generator (autocannon, the prefill producer, the HTTP clients) runs in the bench process on the same machine as the broker and the service: on 2 cores they compete for CPU.',

@@ -12,7 +12,7 @@
 import '../src/config/node-version.js';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { NODE_FLAGS } from '../src/config/node-flags.js';
+import { NODE_FLAGS, withNodeEnvironment } from '../src/config/node-flags.js';
 import { buildService } from './build.js';
 import { LocalKafkaError, defaultLocalKafkaOptions, startLocalKafka } from './kafka/launcher.js';
 
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const child = spawn(process.execPath, ['--enable-source-maps', ...NODE_FLAGS, entry, ...entryArgs], {
     stdio: 'inherit',
     detached: true,
-    env: process.env,
+    env: withNodeEnvironment(process.env),
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => child.kill(signal));

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { NODE_FLAGS } from '../../src/config/node-flags.js';
+import { NODE_FLAGS, withNodeEnvironment } from '../../src/config/node-flags.js';
 
 /**
  * A child Node.js process (the service, a processor, the core's sum-app), started with the
- * service's node options (NODE_FLAGS), whose output is kept for assertions and shown when
+ * service's node options and environment (NODE_FLAGS, NODE_ENVIRONMENT), whose output is kept for assertions and shown when
  * something fails: used by the tests, the chaos run and the benchmarks.
  */
 export class ManagedProcess {
@@ -23,7 +23,7 @@ export class ManagedProcess {
     keepLines = Infinity,
   ) {
     this.child = spawn(process.execPath, ['--enable-source-maps', ...NODE_FLAGS, ...nodeArgs, script, ...args], {
-      env: { ...process.env, LOG_FORMAT: 'json', ...env },
+      env: withNodeEnvironment({ ...process.env, LOG_FORMAT: 'json', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     // A chunk ends wherever the pipe was cut, often inside a line: the tail waits for the rest.
