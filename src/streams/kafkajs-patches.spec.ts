@@ -128,7 +128,7 @@ describe(rejoiningConsumerGroup.name, () => {
     const Eager = rejoiningConsumerGroup(FetchingGroup as never);
     const batch = (records: number) => ({ isEmpty: () => records === 0 });
 
-    it('ask for whatever is there until records come, then for minBytes while they keep coming', async () => {
+    it('ask for whatever is there until records come in two fetches in a row, then for minBytes while they keep coming', async () => {
       const group = new Eager({ groupId: 'balance', minBytes: 512 * 1024 }) as unknown as FetchingGroup;
       group.answer = [batch(0), batch(0)];
       await group.fetch();
@@ -136,28 +136,36 @@ describe(rejoiningConsumerGroup.name, () => {
       await group.fetch();
       await group.fetch();
       await group.fetch();
+      await group.fetch();
 
-      expect(group.sent).toEqual([1, 1, 512 * 1024, 512 * 1024]);
+      expect(group.sent).toEqual([1, 1, 1, 512 * 1024, 512 * 1024]);
     });
 
-    it('ask for whatever is there again after a fetch that brought nothing, and after a join', async () => {
+    it('ask for whatever is there after one fetch that brought records, after one that brought nothing, and after a join', async () => {
       const group = new Eager({ groupId: 'balance', minBytes: 512 * 1024 }) as unknown as FetchingGroup;
       group.answer = [batch(3)];
+      await group.fetch();
+      group.answer = [batch(0)];
+      await group.fetch();
+      group.answer = [batch(3)];
+      await group.fetch();
       await group.fetch();
       group.answer = [batch(0)];
       await group.fetch();
       await group.fetch();
       group.answer = [batch(3)];
       await group.fetch();
+      await group.fetch();
       await group.joinAndSync();
       await group.fetch();
 
-      expect(group.sent).toEqual([1, 512 * 1024, 1, 1, 1]);
+      expect(group.sent).toEqual([1, 1, 1, 1, 512 * 1024, 1, 1, 1, 1]);
     });
 
     it('wait for minBytes from every broker while one brings records, and not after a failed fetch', async () => {
       const group = new Eager({ groupId: 'balance', minBytes: 512 * 1024 }) as unknown as FetchingGroup;
       group.answer = [batch(3)];
+      await group.fetch('1');
       await group.fetch('1');
       group.answer = [batch(0)];
       await group.fetch('2');
@@ -167,7 +175,7 @@ describe(rejoiningConsumerGroup.name, () => {
       group.answer = [batch(0)];
       await group.fetch('2');
 
-      expect(group.sent).toEqual([1, 512 * 1024, 512 * 1024, 512 * 1024, 1]);
+      expect(group.sent).toEqual([1, 1, 512 * 1024, 512 * 1024, 512 * 1024, 1]);
     });
   });
 });

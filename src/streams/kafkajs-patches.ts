@@ -278,20 +278,31 @@ export function joinAs(groupId: string, memberId: string | undefined): void {
 }
 
 /**
+ * Fetches in a row that must bring records before a broker's fetches wait for `minBytes`. One was
+ * too few: records written by a few transactions just apart arrive over two fetches (a restart's
+ * first deposits reaching the threshold group, its flags reaching the flagger a partition at a
+ * time), and after the first of them the rest waited a whole commit interval. Under live load
+ * every fetch brings records, so the second in a row already waits.
+ */
+const STEADY_AFTER = 2;
+
+/**
  * kafkajs's consumer group, starting with the member id {@link joinAs} left for its group.
  *
- * And while the group is idle (from a join, or once no broker's last fetch brought records), the
- * broker answers the next fetch as soon as it has any record: what was written while the group
- * was away or moving (a restart, a rebalance), or the first deposit after a quiet spell, is
- * processed at once, instead of after waiting the commit interval for `minBytes` that a few
- * records never reach. While any broker's fetches bring records, fetches wait for `minBytes`, so
- * that a batch under live load covers the commit interval. kafkajs fetches from each broker on its
- * own, so a quiet broker does not make the busy one's fetches small.
+ * And while the group is idle (from a join, or until a broker's last {@link STEADY_AFTER} fetches
+ * have all brought records), the broker answers the next fetch as soon as it has any record: what
+ * was written while the group was away or moving (a restart, a rebalance), or the first deposit
+ * after a quiet spell, is processed at once, instead of after waiting the commit interval for
+ * `minBytes` that a few records never reach. Once a broker's fetches keep bringing records, every
+ * fetch waits for `minBytes`, so that a batch under live load covers the commit interval. kafkajs
+ * fetches from each broker on its own, so a quiet broker does not make the busy one's fetches small.
  */
 export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): KafkaConsumerGroupClass {
   return class RejoiningConsumerGroup extends ConsumerGroup {
-    /** The brokers whose last fetch brought records. */
-    private readonly busy = new Set<string>();
+    /** By broker, how many fetches in a row have brought records. */
+    private readonly streaks = new Map<string, number>();
+    /** The brokers whose streak has reached STEADY_AFTER. */
+    private steadyBrokers = 0;
 
     constructor(options: { groupId: string; minBytes?: number }) {
       super(options);
@@ -302,13 +313,14 @@ export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): 
       // here, every fetch sees the phase the group is in when it is sent.
       let steady = this.minBytes;
       Object.defineProperty(this, 'minBytes', {
-        get: () => (this.busy.size === 0 ? 1 : steady),
+        get: () => (this.steadyBrokers === 0 ? 1 : steady),
         set: (value: number) => (steady = value),
       });
     }
 
     override joinAndSync(): Promise<void> {
-      this.busy.clear();
+      this.streaks.clear();
+      this.steadyBrokers = 0;
       return super.joinAndSync();
     }
 
@@ -319,8 +331,11 @@ export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): 
         brought = batches.some((batch) => !batch.isEmpty());
         return batches;
       } finally {
-        if (brought) this.busy.add(nodeId);
-        else this.busy.delete(nodeId);
+        const before = this.streaks.get(nodeId) ?? 0;
+        const after = brought ? before + 1 : 0;
+        this.streaks.set(nodeId, after);
+        if (before < STEADY_AFTER && after >= STEADY_AFTER) this.steadyBrokers++;
+        else if (before >= STEADY_AFTER && after < STEADY_AFTER) this.steadyBrokers--;
       }
     }
   };
