@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { type KafkaMetadataDefinition, askingForNoTopics, refreshingNoTopics } from '../src/streams/kafkajs-patches.js';
+import { type KafkaMetadataDefinition, askingForNoTopics, refreshingNoTopics } from '../src/streams/kafkajs-cluster.js';
 import { brokers, uniquePrefix } from './support/kafka.js';
 
 // kafkajs as CommonJS, as the built service loads it. Jest runs the core as ES modules, where

@@ -278,7 +278,7 @@ interface FetchedBatch {
 
 /**
  * A changelog record over the fetched message, its key, value and headers read when asked: a
- * batch being applied holds no copies of them (see `recordDecoder` in kafkajs-patches.ts).
+ * batch being applied holds no copies of them (see `recordDecoder` in kafkajs-records.ts).
  */
 class FetchedChangelogRecord implements ChangelogRecord {
   readonly offset: number;

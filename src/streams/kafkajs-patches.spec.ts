@@ -6,14 +6,12 @@ import {
   askingForNoTopics,
   checkingOnlyWhatIsHeldBack,
   failingWithBroker,
-  joinAs,
   offsetsOfKnownTopics,
-  recordDecoder,
-  recordEncoder,
   rediscoveringCoordinator,
   refreshingNoTopics,
-  rejoiningConsumerGroup,
-} from './kafkajs-patches.js';
+} from './kafkajs-cluster.js';
+import { joinAs, rejoiningConsumerGroup } from './kafkajs-consumer-group.js';
+import { recordDecoder, recordEncoder } from './kafkajs-records.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare bytes with.
 const load = createRequire(`${process.cwd()}/package.json`);

@@ -6,7 +6,7 @@ import { BatchProcessor, type InputRecord, type RecordHandler, type RetryPolicy 
 import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import { coPartitionedAssigner, physicalName } from './kafka-client.js';
-import { joinAs } from './kafkajs-patches.js';
+import { joinAs } from './kafkajs-consumer-group.js';
 import type { PartitionStateDeps } from './partition-state.js';
 import { partitionFor } from './murmur2.js';
 import { type PartitionStatus, TaskManager } from './task-manager.js';
@@ -374,7 +374,7 @@ export class ProcessorGroup {
 /**
  * A fetched record as the batch reads it: its key and value are read from the message when
  * asked, once each, so that a batch's records hold no Buffers of their own while they wait for
- * their turn (see `recordDecoder` in kafkajs-patches.ts).
+ * their turn (see `recordDecoder` in kafkajs-records.ts).
  */
 class FetchedInput implements InputRecord {
   readonly offset: number;

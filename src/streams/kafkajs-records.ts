@@ -1,0 +1,223 @@
+/**
+ * kafkajs's record encoding and decoding, as the patches install them (kafkajs-patches.ts): a
+ * send's messages grouped by partition without copying, each record encoded into one buffer of
+ * its size, and fetched records read on access. They write and read the bytes kafkajs does
+ * (kafkajs-patches.spec.ts).
+ */
+import { type Bytes, asBytes, sizeOfBytes, sizeOfUnsignedVarInt, writeBytes, writeUnsignedVarInt, zigzag } from './kafkajs-produce.js';
+
+type Partitioner = (args: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number;
+
+export function groupMessagesPerPartition({ topic, partitionMetadata, messages, partitioner }: {
+  topic: string;
+  partitionMetadata: unknown[];
+  messages: unknown[];
+  partitioner: Partitioner;
+}): Record<number, unknown[]> {
+  if (partitionMetadata.length === 0) return {};
+  const result: Record<number, unknown[]> = {};
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message });
+    (result[partition] ??= []).push(message);
+  }
+  return result;
+}
+
+interface VarLongEncoder {
+  readonly buffer: Buffer;
+  writeVarLong(value: unknown): VarLongEncoder;
+}
+export type VarLongEncoderClass = new (initialSize?: number) => VarLongEncoder;
+
+/** What kafkajs's record batch encoder takes of a record's encoder: its bytes. */
+interface EncodedRecord {
+  readonly buf: Buffer;
+  readonly buffer: Buffer;
+}
+
+/** kafkajs's record v0 encoder, writing straight into one buffer of the record's size. */
+export function recordEncoder(Encoder: VarLongEncoderClass) {
+  return ({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {} }: {
+    offsetDelta?: number;
+    timestampDelta?: number | object;
+    key: unknown;
+    value: unknown;
+    headers?: Record<string, unknown>;
+  }): EncodedRecord => {
+    const headerList: Array<{ key: string; value: Bytes }> = [];
+    for (const name of Object.keys(headers)) {
+      const given = headers[name];
+      if (Array.isArray(given)) for (const one of given) headerList.push({ key: name, value: asBytes(one) });
+      else headerList.push({ key: name, value: asBytes(given) });
+    }
+    const keyBytes = asBytes(key);
+    const valueBytes = asBytes(value);
+    // The producer's time delta is a number; kafkajs also takes one of its 64-bit objects.
+    const timeDelta = typeof timestampDelta === 'number' && Number.isSafeInteger(timestampDelta) ? zigzag(timestampDelta) : new Encoder(10).writeVarLong(timestampDelta).buffer;
+    const timeDeltaSize = typeof timeDelta === 'number' ? sizeOfUnsignedVarInt(timeDelta) : timeDelta.length;
+    let sizeOfBody = 1 + timeDeltaSize + sizeOfUnsignedVarInt(zigzag(offsetDelta)) + sizeOfBytes(keyBytes) + sizeOfBytes(valueBytes);
+    sizeOfBody += sizeOfUnsignedVarInt(zigzag(headerList.length));
+    for (const header of headerList) sizeOfBody += sizeOfBytes(header.key) + sizeOfBytes(header.value);
+
+    const buffer = Buffer.allocUnsafe(sizeOfUnsignedVarInt(zigzag(sizeOfBody)) + sizeOfBody);
+    let at = writeUnsignedVarInt(buffer, 0, zigzag(sizeOfBody));
+    buffer[at++] = 0; // attributes
+    at = typeof timeDelta === 'number' ? writeUnsignedVarInt(buffer, at, timeDelta) : at + timeDelta.copy(buffer, at);
+    at = writeUnsignedVarInt(buffer, at, zigzag(offsetDelta));
+    at = writeBytes(buffer, at, keyBytes);
+    at = writeBytes(buffer, at, valueBytes);
+    at = writeUnsignedVarInt(buffer, at, zigzag(headerList.length));
+    for (const header of headerList) {
+      at = writeBytes(buffer, at, header.key);
+      at = writeBytes(buffer, at, header.value);
+    }
+    return { buf: buffer, buffer };
+  };
+}
+
+interface KafkaDecoder {
+  buffer: Buffer;
+  offset: number;
+  readInt8(): number;
+  readVarInt(): number;
+  readVarLong(): object;
+  readVarIntBytes(): Buffer | null;
+  readVarIntString(): string | null;
+}
+
+/** What kafkajs's record batch decoder hands each record's decoder. */
+interface BatchContext {
+  firstOffset: string;
+  firstTimestamp: string;
+  magicByte?: number;
+  isControlBatch?: boolean;
+  timestampType?: number;
+  maxTimestamp?: string;
+}
+
+const LOG_APPEND_TIME = 1;
+
+/**
+ * A zigzag varlong as a number, or undefined past 7 bytes (49 bits), where the caller falls back
+ * to kafkajs's 64-bit reader from the same position.
+ */
+function readSmallVarLong(decoder: KafkaDecoder): number | undefined {
+  const { buffer } = decoder;
+  let at = decoder.offset;
+  let result = 0;
+  let factor = 1;
+  for (let index = 0; index < 7; index++) {
+    const byte = buffer[at++];
+    result += (byte & 0x7f) * factor;
+    if (byte < 0x80) {
+      decoder.offset = at;
+      return result % 2 === 0 ? result / 2 : -(result + 1) / 2;
+    }
+    factor *= 128;
+  }
+  return undefined;
+}
+
+export interface KafkaLong {
+  fromValue(value: string): { add(other: unknown): { toString(): string } };
+  fromNumber(value: number): unknown;
+}
+
+/** `base` + `delta` as kafkajs writes it (decimal text), in numbers while they are exact. */
+function addToText(base: string, delta: number | object, Long: KafkaLong): string {
+  if (delta === 0) return base;
+  if (typeof delta === 'number') {
+    const sum = Number(base) + delta;
+    if (Number.isSafeInteger(sum) && Number.isSafeInteger(Number(base))) return String(sum);
+  }
+  return Long.fromValue(base)
+    .add(typeof delta === 'number' ? Long.fromNumber(delta) : delta)
+    .toString();
+}
+
+type Headers = Record<string, Buffer | null | Array<Buffer | null>>;
+export type KafkaDecoderClass = new (buffer: Buffer) => KafkaDecoder;
+
+/**
+ * kafkajs's record v0 decoder, reading a record's fields only when they are asked for. kafkajs
+ * decodes a whole fetch before the first batch of it runs, and each record lives until its batch
+ * is processed and committed: with two Buffers, two decimal strings and a headers object per
+ * record, that was most of what the young generation's collections copied and promoted. A
+ * fetched record is now one object over the record's bytes; `key`, `value`, `headers`, `offset`
+ * and `timestamp` are read from them on each access (the same values kafkajs reads).
+ */
+export function recordDecoder(Long: KafkaLong, Decoder: KafkaDecoderClass) {
+  class FetchedRecord {
+    constructor(
+      private readonly bytes: Buffer,
+      readonly attributes: number,
+      private readonly timestampDelta: number | object,
+      private readonly offsetDelta: number,
+      /** Where the key's length starts; the value's and the headers' follow it. */
+      private readonly keyAt: number,
+      readonly batchContext: BatchContext,
+    ) {}
+
+    get magicByte(): number | undefined {
+      return this.batchContext.magicByte;
+    }
+
+    get isControlRecord(): boolean {
+      return this.batchContext.isControlBatch ?? false;
+    }
+
+    get timestamp(): string {
+      const { firstTimestamp, timestampType, maxTimestamp } = this.batchContext;
+      return timestampType === LOG_APPEND_TIME && maxTimestamp ? maxTimestamp : addToText(firstTimestamp, this.timestampDelta, Long);
+    }
+
+    get offset(): string {
+      return addToText(this.batchContext.firstOffset, this.offsetDelta, Long);
+    }
+
+    get key(): Buffer | null {
+      return this.reader().readVarIntBytes();
+    }
+
+    get value(): Buffer | null {
+      const decoder = this.reader();
+      skipBytes(decoder);
+      return decoder.readVarIntBytes();
+    }
+
+    get headers(): Headers {
+      const decoder = this.reader();
+      skipBytes(decoder);
+      skipBytes(decoder);
+      const headers: Headers = {};
+      const headerCount = decoder.readVarInt();
+      for (let index = 0; index < headerCount; index++) {
+        const name = decoder.readVarIntString() as string;
+        const headerValue = decoder.readVarIntBytes();
+        const before = headers[name];
+        if (before === undefined) headers[name] = headerValue;
+        else headers[name] = Array.isArray(before) ? [...before, headerValue] : [before, headerValue];
+      }
+      return headers;
+    }
+
+    private reader(): KafkaDecoder {
+      const decoder = new Decoder(this.bytes);
+      decoder.offset = this.keyAt;
+      return decoder;
+    }
+  }
+
+  return (decoder: KafkaDecoder, batchContext: BatchContext) => {
+    const attributes = decoder.readInt8();
+    const timestampDelta = readSmallVarLong(decoder) ?? decoder.readVarLong();
+    const offsetDelta = decoder.readVarInt();
+    return new FetchedRecord(decoder.buffer, attributes, timestampDelta, offsetDelta, decoder.offset, batchContext);
+  };
+}
+
+/** Moves past a varint-length-prefixed field as kafkajs's `readVarIntBytes` would read it. */
+function skipBytes(decoder: KafkaDecoder): void {
+  const length = decoder.readVarInt();
+  if (length !== -1) decoder.offset += length;
+}
