@@ -33,7 +33,7 @@
  *
  * The replacements live beside this file (kafkajs-records.ts, kafkajs-produce.ts,
  * kafkajs-consumer-group.ts, kafkajs-cluster.ts) and write and read the same bytes as kafkajs
- * (see kafkajs-patches.spec.ts). This file installs them in the module cache before kafkajs loads
+ * (see their specs). This file installs them in the module cache before kafkajs loads
  * those files, so it is imported before kafkajs.
  */
 import Module from 'node:module';

@@ -2,7 +2,7 @@
  * kafkajs's record encoding and decoding, as the patches install them (kafkajs-patches.ts): a
  * send's messages grouped by partition without copying, each record encoded into one buffer of
  * its size, and fetched records read on access. They write and read the bytes kafkajs does
- * (kafkajs-patches.spec.ts).
+ * (kafkajs-records.spec.ts).
  */
 import { type Bytes, asBytes, sizeOfBytes, sizeOfUnsignedVarInt, writeBytes, writeUnsignedVarInt, zigzag } from './kafkajs-produce.js';
 

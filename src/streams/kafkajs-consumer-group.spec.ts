@@ -1,0 +1,107 @@
+import { createRequire } from 'node:module';
+import { joinAs, rejoiningConsumerGroup } from './kafkajs-consumer-group.js';
+
+// kafkajs's own modules, loaded as they are (CommonJS), to compare with.
+const load = createRequire(`${process.cwd()}/package.json`);
+const ConsumerGroup = load('kafkajs/src/consumer/consumerGroup.js');
+
+describe(rejoiningConsumerGroup.name, () => {
+  const Group = rejoiningConsumerGroup(ConsumerGroup);
+  const make = (groupId: string) => new Group({ groupId, logger: { namespace: () => ({}) }, retry: {} } as never);
+
+  it('starts the next consumer of a group as the member joinAs names, once', () => {
+    joinAs('balance', 'member-1');
+
+    expect(make('threshold').memberId).toBeNull();
+    expect(make('balance').memberId).toBe('member-1');
+    expect(make('balance').memberId).toBeNull();
+  });
+
+  it('starts as a new member when there is none to rejoin as', () => {
+    joinAs('balance', 'member-1');
+    joinAs('balance', undefined);
+
+    expect(make('balance').memberId).toBeNull();
+  });
+
+  it("makes kafkajs's consumer group ask for whatever is there, over the minBytes it was given", () => {
+    const group = new Group({ groupId: 'balance', minBytes: 512 * 1024, logger: { namespace: () => ({}) }, retry: {} } as never);
+
+    expect(group.minBytes).toBe(1);
+  });
+
+  describe('fetches while the group is idle', () => {
+    /** A consumer group that sends its fetches as kafkajs's does: minBytes read after an await. */
+    class FetchingGroup {
+      groupId: string;
+      memberId: string | null = null;
+      minBytes: number;
+      readonly sent: number[] = [];
+      answer: Array<{ isEmpty(): boolean }> | 'broker lost' = [];
+      constructor(options: { groupId: string; minBytes?: number }) {
+        this.groupId = options.groupId;
+        this.minBytes = options.minBytes ?? 1;
+      }
+      async joinAndSync(): Promise<void> {}
+      async fetch(nodeId = '1'): Promise<Array<{ isEmpty(): boolean }>> {
+        await Promise.resolve();
+        this.sent.push(this.minBytes);
+        const answer = this.answer;
+        if (answer === 'broker lost') throw new Error(`broker ${nodeId} lost`);
+        return answer;
+      }
+    }
+    const Eager = rejoiningConsumerGroup(FetchingGroup as never);
+    const batch = (records: number) => ({ isEmpty: () => records === 0 });
+
+    it('ask for whatever is there until records come in two fetches in a row, then for minBytes while they keep coming', async () => {
+      const group = new Eager({ groupId: 'balance', minBytes: 512 * 1024 }) as unknown as FetchingGroup;
+      group.answer = [batch(0), batch(0)];
+      await group.fetch();
+      group.answer = [batch(0), batch(3)];
+      await group.fetch();
+      await group.fetch();
+      await group.fetch();
+      await group.fetch();
+
+      expect(group.sent).toEqual([1, 1, 1, 512 * 1024, 512 * 1024]);
+    });
+
+    it('ask for whatever is there after one fetch that brought records, after one that brought nothing, and after a join', async () => {
+      const group = new Eager({ groupId: 'balance', minBytes: 512 * 1024 }) as unknown as FetchingGroup;
+      group.answer = [batch(3)];
+      await group.fetch();
+      group.answer = [batch(0)];
+      await group.fetch();
+      group.answer = [batch(3)];
+      await group.fetch();
+      await group.fetch();
+      group.answer = [batch(0)];
+      await group.fetch();
+      await group.fetch();
+      group.answer = [batch(3)];
+      await group.fetch();
+      await group.fetch();
+      await group.joinAndSync();
+      await group.fetch();
+
+      expect(group.sent).toEqual([1, 1, 1, 1, 512 * 1024, 1, 1, 1, 1]);
+    });
+
+    it('wait for minBytes from every broker while one brings records, and not after a failed fetch', async () => {
+      const group = new Eager({ groupId: 'balance', minBytes: 512 * 1024 }) as unknown as FetchingGroup;
+      group.answer = [batch(3)];
+      await group.fetch('1');
+      await group.fetch('1');
+      group.answer = [batch(0)];
+      await group.fetch('2');
+      await group.fetch('2');
+      group.answer = 'broker lost';
+      await expect(group.fetch('1')).rejects.toThrow('broker 1 lost');
+      group.answer = [batch(0)];
+      await group.fetch('2');
+
+      expect(group.sent).toEqual([1, 1, 512 * 1024, 512 * 1024, 512 * 1024, 1]);
+    });
+  });
+});
