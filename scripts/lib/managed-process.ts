@@ -3,8 +3,8 @@ import { NODE_FLAGS, withNodeEnvironment } from '../../src/config/node-flags.js'
 
 /**
  * A child Node.js process (the service, a processor, the core's sum-app), started with the
- * service's node options and environment (NODE_FLAGS, NODE_ENVIRONMENT), whose output is kept for assertions and shown when
- * something fails: used by the tests, the chaos run and the benchmarks.
+ * service's node options and environment (NODE_FLAGS, NODE_ENVIRONMENT), whose output is kept for
+ * assertions and shown when something fails: used by the tests, the chaos run and the benchmarks.
  */
 export class ManagedProcess {
   readonly output: string[] = [];

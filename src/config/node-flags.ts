@@ -1,9 +1,10 @@
 /**
  * Options for node itself that the service is meant to run with: `npm start` gives them, and so
  * do the tests and the benchmarks when they start the service; the Docker image sets the same in
- * NODE_OPTIONS (and NODE_ENVIRONMENT below in its environment). Whoever runs `node dist/main.js` or `node dist/processor.js` directly should pass
- * them too. (V8 sizes a thread's young generation when the thread starts, so the main thread's
- * cannot be set from code, as the heap flags in heap.ts are.)
+ * NODE_OPTIONS (and NODE_ENVIRONMENT below in its environment). Whoever runs `node dist/main.js`
+ * or `node dist/processor.js` directly should pass them too. (V8 sizes a thread's young
+ * generation when the thread starts, so the main thread's cannot be set from code, as the heap
+ * flags in heap.ts are.)
  *
  * `--max-semi-space-size=32`: a young generation of twice V8's default (16 MB) for the main
  * thread (heap.ts gives the threads started later V8's default again). Under 1,000 clients the

@@ -50,8 +50,8 @@ const isMessage = (value: unknown): value is Message =>
  *
  * What the other thread serves (`/health/ready`, `/metrics`, the monitor) is at most one interval
  * old. At 250 ms a restarted service said ready, or counted its first records, up to a quarter of
- * a second after its groups had done so (a warm restart's whole time is ~1 s); a push is a
- * structured copy of a few kilobytes, so 20 a second cost nothing measurable.
+ * a second after its groups had done so (a warm restart's whole time is ~1 s). A push is a
+ * structured copy of a few kilobytes, twenty a second.
  */
 export function serveGroups(source: GroupSource, port: ThreadPort, intervalMs = 50): () => void {
   const push = () => port.postMessage({ kind: 'groups.status', statuses: source.statuses(), tables: source.tables() } satisfies Message);
