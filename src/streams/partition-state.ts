@@ -208,23 +208,12 @@ export class PartitionState implements StateSource {
       this.logger.warn(`dead-lettered ${inputTopic}/${record.partition}@${record.offset} key=${record.key?.toString() ?? '(none)'}: ${error}`);
     }
     const localValues: Array<[space: string, values: Map<string, Uint8Array>]> = [];
-    for (const storeName of new Set([...result.stores.keys(), ...result.published.keys()])) {
-      const topic = this.physical(storeName);
-      const values = result.stores.get(storeName) ?? new Map<string, Uint8Array>();
-      if (this.writeOnce.has(topic)) {
-        // A store's entries, or a published table's: a topic is one or the other.
-        const entries: StoreEntry[] = [];
-        for (const [key, value] of values) entries.push({ key, value });
-        for (const [key, value] of result.published.get(storeName) ?? []) entries.push({ key, value });
-        // A fresh key for each record: compaction must never take one for an older one.
-        for (const batch of encodeStoreBatches(entries)) {
-          records.push({ topic, partition: this.partition, key: randomUUID(), value: batch, headers: { [STORE_BATCH_HEADER]: STORE_BATCH_MARK } });
-        }
-      } else {
-        for (const [key, value] of values) records.push({ topic, partition: this.partition, key, value });
-      }
+    for (const [storeName, values] of result.stores) {
+      this.changelogRecords(storeName, values, records);
       if (values.size > 0) localValues.push([this.storeSpace(storeName), values]);
     }
+    // Published tables are changelog only: the group keeps no copy (StoreAccess.publish).
+    for (const [storeName, values] of result.published) this.changelogRecords(storeName, values, records);
     const tableTopic = this.changelogs[0];
     const tableValues = new Map<string, Uint8Array>();
     for (const [key, stored] of result.table) {
@@ -242,6 +231,21 @@ export class PartitionState implements StateSource {
     await write.write(this.pastCommitMarkers(acks));
     this.deps.afterCommitStep?.('store-written');
     return records.length > 0;
+  }
+
+  /** A store's or published table's changes, as records of its changelog, appended to `records`. */
+  private changelogRecords(storeName: string, values: Map<string, Uint8Array>, records: OutgoingRecord[]): void {
+    const topic = this.physical(storeName);
+    if (!this.writeOnce.has(topic)) {
+      for (const [key, value] of values) records.push({ topic, partition: this.partition, key, value });
+      return;
+    }
+    const entries: StoreEntry[] = [];
+    for (const [key, value] of values) entries.push({ key, value });
+    // A fresh key for each record: compaction must never take one for an older one.
+    for (const batch of encodeStoreBatches(entries)) {
+      records.push({ topic, partition: this.partition, key: randomUUID(), value: batch, headers: { [STORE_BATCH_HEADER]: STORE_BATCH_MARK } });
+    }
   }
 
   /**
