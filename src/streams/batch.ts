@@ -120,6 +120,8 @@ export class BatchProcessor {
     }
     const storeChanges: StoreChanges = { kept: new Map(), published: new Map() };
     const result: BatchResult = { table: new Map(), stores: new Map(), published: new Map(), outputs: [], deadLetters: [], handled: 0, skipped: 0 };
+    // One context for the batch, set to each record in turn: records run one at a time.
+    const context = new RecordContext(this.group.name, this.stores, storeChanges, source, this.outputTopics);
 
     for (let index = 0; index < records.length; index++) {
       if (keepAlive && index > 0 && index % 500 === 0) await keepAlive();
@@ -149,7 +151,7 @@ export class BatchProcessor {
       }
 
       for (let attempt = 1; ; attempt++) {
-        const context = new RecordContext(this.group.name, record, key, entry.value, this.stores, storeChanges, source, this.outputTopics);
+        context.reset(record, key, entry.value);
         try {
           // Most handlers are synchronous: awaiting only a promise spares them a microtask each.
           const returned = handler(payload, context);
@@ -173,12 +175,12 @@ export class BatchProcessor {
       }
     }
 
-    for (const [key, entry] of entries) {
+    entries.forEach((entry, key) => {
       // A key whose handler ran but which has no value yet has nothing to store.
       if (entry.changed && entry.value !== undefined) {
         result.table.set(key, { bytes: this.group.table.codec.encode(entry.value), applied: entry.applied });
       }
-    }
+    });
     result.stores = this.encodeStores(storeChanges.kept);
     result.published = this.encodeStores(storeChanges.published);
     return result;
@@ -188,37 +190,46 @@ export class BatchProcessor {
   private encodeStores(byStore: Map<string, Map<string, unknown>>): Map<string, Map<string, Uint8Array>> {
     for (const [storeName, changes] of byStore) {
       const codec = this.stores.get(storeName)!.topic.codec;
-      for (const [key, value] of changes) changes.set(key, codec.encode(value));
+      changes.forEach((value, key) => changes.set(key, codec.encode(value)));
     }
     return byStore as Map<string, Map<string, Uint8Array>>;
   }
 }
 
 class RecordContext implements ProcessorContext<unknown> {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: number;
-  readonly timestamp: number;
+  topic = '';
+  partition = 0;
+  offset = 0;
+  timestamp = 0;
+  key = '';
+  private current: unknown = undefined;
   newValue: unknown = undefined;
   /** What the handler emitted, when it did. */
   outputs: OutputRecord[] | undefined;
   /** What the handler put or published, in order, when it did: a flat list, since a handler writes a key or two. */
   pendingWrites: PendingWrite[] | undefined;
+  /** Each store as handlers see it, made on first use: it holds nothing of one record. */
+  private readonly accesses = new Map<string, RecordStore>();
 
   constructor(
     readonly group: string,
-    record: InputRecord,
-    readonly key: string,
-    private readonly current: unknown,
     private readonly stores: Map<string, StoreDefinition>,
     readonly storeChanges: StoreChanges,
     readonly source: StateSource,
     private readonly outputTopics: ReadonlySet<string>,
-  ) {
+  ) {}
+
+  /** Sets the context to `record`, for one attempt of its handler. */
+  reset(record: InputRecord, key: string, current: unknown): void {
     this.topic = record.topic;
     this.partition = record.partition;
     this.offset = record.offset;
     this.timestamp = record.timestamp;
+    this.key = key;
+    this.current = current;
+    this.newValue = undefined;
+    this.outputs = undefined;
+    this.pendingWrites = undefined;
   }
 
   value(): unknown {
@@ -236,9 +247,13 @@ class RecordContext implements ProcessorContext<unknown> {
   }
 
   store<T>(store: TableTopic<T>): StoreAccess<T> {
-    const definition = this.stores.get(store.name);
-    if (!definition) throw new Error(`group ${this.group} has no store or published table ${store.name}`);
-    return new RecordStore(this, definition) as StoreAccess<T>;
+    let access = this.accesses.get(store.name);
+    if (!access) {
+      const definition = this.stores.get(store.name);
+      if (!definition) throw new Error(`group ${this.group} has no store or published table ${store.name}`);
+      this.accesses.set(store.name, (access = new RecordStore(this, definition)));
+    }
+    return access as StoreAccess<T>;
   }
 
   write(pending: PendingWrite): void {
@@ -322,7 +337,7 @@ interface StoreChanges {
 export function mergeByStore<V>(target: Map<string, Map<string, V>>, source: Map<string, Map<string, V>>): void {
   for (const [storeName, values] of source) {
     const merged = changesOf(target, storeName);
-    for (const [key, value] of values) merged.set(key, value);
+    values.forEach((value, key) => merged.set(key, value));
   }
 }
 

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { KafkaBatch, type KafkaCluster, READ_COMMITTED, readerCluster } from './kafka-client.js';
+import { fetchedOffset } from './kafkajs-records.js';
 import { retryTransient } from './retry.js';
 
 /** A record read from a changelog (physical topic name). */
@@ -284,7 +285,7 @@ class FetchedChangelogRecord implements ChangelogRecord {
   readonly offset: number;
 
   constructor(private readonly message: KafkaMessage) {
-    this.offset = Number(message.offset);
+    this.offset = fetchedOffset(message);
   }
 
   get key(): string | null {

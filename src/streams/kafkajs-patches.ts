@@ -1,5 +1,5 @@
 /**
- * Four fixes to kafkajs 2.2.4, its last release, found by profiling the processors (B2):
+ * Five fixes to kafkajs 2.2.4, its last release, found by profiling the processors (B2):
  *
  * - its producer groups a send's messages by partition by copying the partition's array for
  *   every message (`[...current, message]`): O(n²) in the messages of a partition, 9 % of the
@@ -13,7 +13,11 @@
  * - it decodes every field of every fetched record as the fetch arrives (two Buffers, two
  *   decimal strings made through 64-bit objects, one allocation per varint byte, and a headers
  *   object), and they live until the record's batch is committed: the records are now read on
- *   access ({@link recordDecoder}).
+ *   access ({@link recordDecoder});
+ * - its batch of a fetched partition compares every record's offset with the one asked for
+ *   through two 64-bit objects made from decimal text, and copies the records twice to drop
+ *   what is seldom there: now in numbers, copying only when something is dropped
+ *   ({@link batchInNumbers}).
  *
  * A fix to how it fails: when no broker answers a request made through its broker pool (one
  * broker, timing out under load), kafkajs resolves null instead of failing, and its callers throw
@@ -40,7 +44,7 @@ import Module from 'node:module';
 import { type FetchTopicsOffset, type KafkaMetadataDefinition, type KafkaOffsetManager, type KafkaRequestQueue, type RefreshMetadata, type WithBroker, askingForNoTopics, checkingOnlyWhatIsHeldBack, failingWithBroker, offsetsOfKnownTopics, rediscoveringCoordinator, refreshingNoTopics } from './kafkajs-cluster.js';
 import { type KafkaConsumerGroupClass, rejoiningConsumerGroup } from './kafkajs-consumer-group.js';
 import { type KafkaEncoderClass, produceRequest, requestFraming } from './kafkajs-produce.js';
-import { type KafkaDecoderClass, type KafkaLong, type VarLongEncoderClass, groupMessagesPerPartition, recordDecoder, recordEncoder } from './kafkajs-records.js';
+import { type KafkaDecoderClass, type KafkaLong, type VarLongEncoderClass, batchInNumbers, groupMessagesPerPartition, recordDecoder, recordEncoder } from './kafkajs-records.js';
 
 /** The kafkajs release whose internals the replacements below stand in for. */
 export const PATCHED_VERSION = '2.2.4';
@@ -69,7 +73,7 @@ const commonJs = typeof require === 'function' && typeof module === 'object';
 export function checkPatchesInstalled(): void {
   if (!commonJs) return;
   const missing = [...installed].filter(([path, exports]) => require.cache[path]?.exports !== exports);
-  if (installed.size < 6 || missing.length > 0) {
+  if (installed.size < 7 || missing.length > 0) {
     throw new Error('kafkajs was loaded before src/streams/kafkajs-patches.ts, which could not replace its internals: import the patches first wherever kafkajs is imported');
   }
 }
@@ -118,6 +122,17 @@ if (commonJs) {
   rediscoveringCoordinator((require('kafkajs/src/consumer/offsetManager/index.js') as { prototype: KafkaOffsetManager }).prototype);
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's request queue, CommonJS only
   checkingOnlyWhatIsHeldBack((require('kafkajs/src/network/requestQueue/index.js') as { prototype: KafkaRequestQueue }).prototype);
+  // Subclassed, as the consumer group below: loaded first, then its exports swapped before the
+  // consumer group and the changelog readers load it.
+  const batchPath = require.resolve('kafkajs/src/consumer/batch.js');
+  if (!require.cache[require.resolve('kafkajs/src/consumer/consumerGroup.js')]) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's fetch batch, CommonJS only
+    const batch = require(batchPath) as Parameters<typeof batchInNumbers>[0];
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's filter of aborted records, CommonJS only
+    const filterAbortedMessages = require('kafkajs/src/consumer/filterAbortedMessages.js') as Parameters<typeof batchInNumbers>[2];
+    require.cache[batchPath]!.exports = batchInNumbers(batch, long, filterAbortedMessages);
+    installed.set(batchPath, require.cache[batchPath]!.exports);
+  }
   // Subclassed rather than replaced: loaded first, then its exports swapped before the consumer loads it.
   const consumerGroupPath = require.resolve('kafkajs/src/consumer/consumerGroup.js');
   if (!require.cache[require.resolve('kafkajs/src/consumer/index.js')]) {

@@ -9,7 +9,7 @@ import { partitionFor } from './murmur2.js';
 import { type OutgoingRecord, type PartitionAck, TransactionalProducer } from './producer.js';
 import { retryTransient } from './retry.js';
 import { APPLIED_HEADER, type LocalStore, type StoreWrite, decodeStored, encodeStored, formatApplied } from './state-store.js';
-import { type EntryVisitor, STORE_BATCH_HEADER, STORE_BATCH_MARK, type StoreEntry, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
+import { type EntryVisitor, STORE_BATCH_HEADER, STORE_BATCH_MARK, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
 /** The offsets a transaction's commit marker takes in each partition it wrote. */
@@ -216,18 +216,18 @@ export class PartitionState implements StateSource {
     for (const [storeName, values] of result.published) this.changelogRecords(storeName, values, records);
     const tableTopic = this.changelogs[0];
     const tableValues = new Map<string, Uint8Array>();
-    for (const [key, stored] of result.table) {
+    result.table.forEach((stored, key) => {
       // The same text in the changelog's header and in the local value.
       const applied = Buffer.from(formatApplied(stored.applied));
       records.push({ topic: tableTopic, partition: this.partition, key, value: stored.bytes, headers: { [APPLIED_HEADER]: applied } });
       tableValues.set(key, encodeStored(stored.bytes, applied));
-    }
+    });
     localValues.push([this.tableSpace, tableValues]);
 
     const acks = await this.producer.send(records, () => this.deps.afterCommitStep?.('transaction-sent'));
     this.deps.afterCommitStep?.('transaction-committed');
     const write = store.startWrite();
-    for (const [space, values] of localValues) for (const [key, value] of values) write.put(space, key, value);
+    for (const [space, values] of localValues) values.forEach((value, key) => write.put(space, key, value));
     await write.write(this.pastCommitMarkers(acks));
     this.deps.afterCommitStep?.('store-written');
     return records.length > 0;
@@ -237,13 +237,11 @@ export class PartitionState implements StateSource {
   private changelogRecords(storeName: string, values: Map<string, Uint8Array>, records: OutgoingRecord[]): void {
     const topic = this.physical(storeName);
     if (!this.writeOnce.has(topic)) {
-      for (const [key, value] of values) records.push({ topic, partition: this.partition, key, value });
+      values.forEach((value, key) => records.push({ topic, partition: this.partition, key, value }));
       return;
     }
-    const entries: StoreEntry[] = [];
-    for (const [key, value] of values) entries.push({ key, value });
     // A fresh key for each record: compaction must never take one for an older one.
-    for (const batch of encodeStoreBatches(entries)) {
+    for (const batch of encodeStoreBatches(values)) {
       records.push({ topic, partition: this.partition, key: randomUUID(), value: batch, headers: { [STORE_BATCH_HEADER]: STORE_BATCH_MARK } });
     }
   }

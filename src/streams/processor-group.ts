@@ -7,6 +7,7 @@ import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import { coPartitionedAssigner, physicalName } from './kafka-client.js';
 import { joinAs } from './kafkajs-consumer-group.js';
+import { fetchedOffset, fetchedTimestamp } from './kafkajs-records.js';
 import type { PartitionStateDeps } from './partition-state.js';
 import { partitionFor } from './murmur2.js';
 import { type PartitionStatus, TaskManager } from './task-manager.js';
@@ -385,8 +386,8 @@ class FetchedInput implements InputRecord {
     readonly partition: number,
     private readonly message: KafkaMessage,
   ) {
-    this.offset = Number(message.offset);
-    this.timestamp = Number(message.timestamp);
+    this.offset = fetchedOffset(message);
+    this.timestamp = fetchedTimestamp(message);
   }
 
   get key(): Buffer | null {

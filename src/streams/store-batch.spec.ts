@@ -11,6 +11,7 @@ function collect(read: (visit: (key: string, value: Uint8Array | undefined, appl
   read((key, value, appliedText) => seen.push({ key, value: value && new Uint8Array(value), appliedText: new Uint8Array(appliedText) }));
   return seen;
 }
+const changes = (entries: Array<{ key: string; value: Uint8Array }>) => new Map(entries.map(({ key, value }) => [key, value]));
 const entriesOf = (batch: Uint8Array) => collect((visit) => forEachStoreEntry(batch, visit)).map(({ key, value }) => ({ key, value }));
 
 describe(encodeStoreBatches.name, () => {
@@ -19,7 +20,7 @@ describe(encodeStoreBatches.name, () => {
       { key: 'w1/h/000000000000001', value: bytes(8, 1) },
       { key: 'clé/k/ä', value: bytes() },
     ];
-    const [encoded, ...more] = [...encodeStoreBatches(entries)];
+    const [encoded, ...more] = [...encodeStoreBatches(changes(entries))];
     const written = toBinary(StoreBatchSchema, create(StoreBatchSchema, { entries }));
 
     expect(more).toEqual([]);
@@ -29,7 +30,7 @@ describe(encodeStoreBatches.name, () => {
 
   it('splits many entries into records of at most ~256 KiB, keeping their order', () => {
     const entries = Array.from({ length: 2500 }, (_, i) => ({ key: `wallet-${i}/h/${i}`, value: new Uint8Array(120).fill(i % 251) }));
-    const batches = [...encodeStoreBatches(entries)];
+    const batches = [...encodeStoreBatches(changes(entries))];
 
     expect(batches.length).toBeGreaterThan(1);
     expect(Math.max(...batches.map((batch) => batch.length))).toBeLessThanOrEqual(256 * 1024 + 200);
@@ -46,13 +47,13 @@ describe(encodeStoreBatches.name, () => {
   });
 
   it('refuses a truncated batch instead of reading past its end', () => {
-    const [batch] = [...encodeStoreBatches([{ key: 'w1/h/1', value: bytes(1, 2, 3) }])];
+    const [batch] = [...encodeStoreBatches(changes([{ key: 'w1/h/1', value: bytes(1, 2, 3) }]))];
 
     expect(() => entriesOf(batch.subarray(0, batch.length - 2))).toThrow(/truncated/);
   });
 
   it('writes nothing for no entries', () => {
-    expect([...encodeStoreBatches([])]).toEqual([]);
+    expect([...encodeStoreBatches(changes([]))]).toEqual([]);
   });
 });
 
@@ -65,7 +66,7 @@ describe(forEachChangelogEntry.name, () => {
   });
 
   it('reads a table value with its applied offsets, a deletion, and every entry of a StoreBatch', () => {
-    const [batch] = [...encodeStoreBatches([{ key: 'w1/h/1', value: bytes(1) }, { key: 'w1/h/2', value: bytes(2) }])];
+    const [batch] = [...encodeStoreBatches(changes([{ key: 'w1/h/1', value: bytes(1) }, { key: 'w1/h/2', value: bytes(2) }]))];
 
     expect(collect((visit) => forEachChangelogEntry(record('w1', bytes(9), { applied: 'deposit=41,flag_wallet=3' }), visit))).toEqual([
       { key: 'w1', value: bytes(9), appliedText: new TextEncoder().encode('deposit=41,flag_wallet=3') },
@@ -80,7 +81,7 @@ describe(forEachChangelogEntry.name, () => {
 
   it('reads every entry of a StoreBatch under any header value, records written before 2026-12-05 with their published marks included', () => {
     const older = toBinary(StoreBatchSchema, create(StoreBatchSchema, { entries: [{ key: 'w1/h/1', value: bytes(1), published: true }, { key: 'w1/k/x', value: bytes(2) }] }));
-    const [current] = [...encodeStoreBatches([{ key: 'w1/h/2', value: bytes(3) }])];
+    const [current] = [...encodeStoreBatches(changes([{ key: 'w1/h/2', value: bytes(3) }]))];
     const keysRead = (value: Uint8Array, marker: string) => {
       const keys: string[] = [];
       forEachChangelogEntry(record('any-id', value, { [STORE_BATCH_HEADER]: marker }), (key) => keys.push(key));

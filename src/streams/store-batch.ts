@@ -18,27 +18,26 @@ export const STORE_BATCH_HEADER = 'store-batch';
  */
 export const STORE_BATCH_MARK = '1';
 
-export interface StoreEntry {
-  key: string;
-  value: Uint8Array;
-}
 
 // Well under the broker's largest record batch (message.max.bytes, 1 MiB by default).
 const MAX_BATCH_BYTES = 256 * 1024;
 
-/** The entries as `StoreBatch` values of at most ~256 KiB each, in order. */
-export function* encodeStoreBatches(entries: Iterable<StoreEntry>): Generator<Uint8Array> {
+/** A store's changes (key → value) as `StoreBatch` values of at most ~256 KiB each, in order. */
+export function encodeStoreBatches(changes: ReadonlyMap<string, Uint8Array>): Uint8Array[] {
+  const batches: Uint8Array[] = [];
   const writer = new WireWriter();
   let bytes = 0;
-  for (const { key, value } of entries) {
+  // forEach, not for…of: no entry array per change.
+  changes.forEach((value, key) => {
     if (bytes > 0 && bytes + key.length * 3 + value.length > MAX_BATCH_BYTES) {
-      yield writer.finish();
+      batches.push(writer.finish());
       bytes = 0;
     }
     writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).bytes(value).join();
     bytes += key.length * 3 + value.length + 8;
-  }
-  if (bytes > 0) yield writer.finish();
+  });
+  if (bytes > 0) batches.push(writer.finish());
+  return batches;
 }
 
 const NONE = new Uint8Array();
