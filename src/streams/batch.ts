@@ -22,7 +22,8 @@ export interface InputRecord {
   topic: string;
   partition: number;
   offset: number;
-  key: Buffer | null;
+  /** The key as UTF-8 text: a table's keys are text. */
+  key: string | null;
   value: Buffer | null;
   timestamp: number;
 }
@@ -104,9 +105,8 @@ export class BatchProcessor {
     for (let index = 0; index < records.length; index++) {
       const key = records[index].key;
       if (key === null || key.length === 0) continue;
-      const text = key.toString();
-      keyOf[index] = text;
-      keys.add(text);
+      keyOf[index] = key;
+      keys.add(key);
     }
     const loaded = await source.loadTable([...keys]);
     const entries = new Map<string, Entry>();

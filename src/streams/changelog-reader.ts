@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { KafkaBatch, type KafkaCluster, READ_COMMITTED, readerCluster } from './kafka-client.js';
-import { fetchedOffset } from './kafkajs-records.js';
+import { fetchedKeyText, fetchedOffset } from './kafkajs-records.js';
 import { retryTransient } from './retry.js';
 
 /** A record read from a changelog (physical topic name). */
@@ -289,8 +289,7 @@ class FetchedChangelogRecord implements ChangelogRecord {
   }
 
   get key(): string | null {
-    const key = this.message.key;
-    return key ? key.toString() : null;
+    return fetchedKeyText(this.message);
   }
 
   get value(): Buffer | null {

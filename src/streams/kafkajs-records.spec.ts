@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { batchInNumbers, fetchedOffset, fetchedTimestamp, recordDecoder, recordEncoder } from './kafkajs-records.js';
+import { batchInNumbers, fetchedKeyText, fetchedOffset, fetchedTimestamp, recordDecoder, recordEncoder } from './kafkajs-records.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare with.
 const load = createRequire(`${process.cwd()}/package.json`);
@@ -46,6 +46,7 @@ describe(recordDecoder.name, () => {
 
   const cases: Array<[string, object, object]> = [
     ['a key and a value', { key: Buffer.from('wallet-1'), value: Buffer.from([1, 2, 3]), offsetDelta: 7, timestampDelta: 12 }, batch],
+    ['a key that is not ASCII', { key: 'clé-ä', value: 'v' }, batch],
     ['no key, no value', { key: null, value: null }, batch],
     ['an empty key, a value longer than a byte of length', { key: '', value: Buffer.alloc(300, 9) }, batch],
     ['headers, one repeated, one empty', { key: 'k', value: 'v', headers: { applied: 'deposit=12345', a: ['1', '2', '3'], b: '' } }, batch],
@@ -60,14 +61,15 @@ describe(recordDecoder.name, () => {
     expect(decodeWith(patched as never, record, context)).toEqual(decodeWith(originalDecoder, record, context));
   });
 
-  it.each(cases)('gives the offset and time as numbers, those of kafkajs\'s text: %s', (_case, record, context) => {
+  it.each(cases)('gives the offset and time as numbers, those of kafkajs\'s text, and the key as text: %s', (_case, record, context) => {
     const decode = (decoder: (decoder: unknown, context: unknown) => unknown) =>
-      decoder(new Decoder(new Decoder(original(record).buffer).readVarIntBytes()), context) as { offset: string; timestamp: string };
+      decoder(new Decoder(new Decoder(original(record).buffer).readVarIntBytes()), context) as { offset: string; timestamp: string; key: Buffer | null };
     const theirs = decode(originalDecoder);
     const ours = decode(patched as never);
-    expect([fetchedOffset(ours), fetchedTimestamp(ours)]).toEqual([Number(theirs.offset), Number(theirs.timestamp)]);
-    // kafkajs's own records have no numbers of ours: read from their text.
-    expect([fetchedOffset(theirs), fetchedTimestamp(theirs)]).toEqual([Number(theirs.offset), Number(theirs.timestamp)]);
+    const expected = [Number(theirs.offset), Number(theirs.timestamp), theirs.key?.toString() ?? null];
+    expect([fetchedOffset(ours), fetchedTimestamp(ours), fetchedKeyText(ours)]).toEqual(expected);
+    // kafkajs's own records have none of ours: read from what they give.
+    expect([fetchedOffset(theirs), fetchedTimestamp(theirs), fetchedKeyText(theirs)]).toEqual(expected);
   });
 });
 

@@ -197,6 +197,12 @@ export function recordDecoder(Long: KafkaLong, Decoder: KafkaDecoderClass) {
       return bytesAt(this.bytes, endOfBytes(this.bytes, this.keyAt));
     }
 
+    /** {@link key} as UTF-8 text, without a Buffer of it (see {@link fetchedKeyText}). */
+    get keyText(): string | null {
+      const length = varIntAt(this.bytes, this.keyAt);
+      return length === -1 ? null : this.bytes.toString('utf8', afterVarInt, afterVarInt + length);
+    }
+
     get headers(): Headers {
       const decoder = new Decoder(this.bytes);
       decoder.offset = endOfBytes(this.bytes, endOfBytes(this.bytes, this.keyAt));
@@ -250,10 +256,17 @@ function endOfBytes(bytes: Buffer, at: number): number {
   return length === -1 ? afterVarInt : afterVarInt + length;
 }
 
-/** Read by the streams core from the records the patched decoder makes (kafkajs's own have neither). */
+/** Read by the streams core from the records the patched decoder makes (kafkajs's own have none of them). */
 interface FetchedNumbers {
   readonly offsetNumber?: number;
   readonly timestampNumber?: number;
+  readonly keyText?: string | null;
+}
+
+/** A fetched message's key as UTF-8 text (as `key.toString()` reads it), null without one. */
+export function fetchedKeyText(message: { key: Buffer | null }): string | null {
+  const text = (message as FetchedNumbers).keyText;
+  return text !== undefined ? text : (message.key?.toString() ?? null);
 }
 
 /** A fetched message's offset as a number: kafkajs gives it as decimal text. */

@@ -194,7 +194,7 @@ export class PartitionState implements StateSource {
       records.push({
         topic: deadLetterTopicName(inputTopic),
         partition: record.partition,
-        key: record.key?.toString() ?? '',
+        key: record.key ?? '',
         value: record.value,
         headers: {
           'dlq.group': this.group.name,
@@ -205,7 +205,7 @@ export class PartitionState implements StateSource {
           'dlq.timestamp': String(record.timestamp),
         },
       });
-      this.logger.warn(`dead-lettered ${inputTopic}/${record.partition}@${record.offset} key=${record.key?.toString() ?? '(none)'}: ${error}`);
+      this.logger.warn(`dead-lettered ${inputTopic}/${record.partition}@${record.offset} key=${record.key ?? '(none)'}: ${error}`);
     }
     const localValues: Array<[space: string, values: Map<string, Uint8Array>]> = [];
     for (const [storeName, values] of result.stores) {

@@ -7,7 +7,7 @@ import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import { coPartitionedAssigner, physicalName } from './kafka-client.js';
 import { joinAs } from './kafkajs-consumer-group.js';
-import { fetchedOffset, fetchedTimestamp } from './kafkajs-records.js';
+import { fetchedKeyText, fetchedOffset, fetchedTimestamp } from './kafkajs-records.js';
 import type { PartitionStateDeps } from './partition-state.js';
 import { partitionFor } from './murmur2.js';
 import { type PartitionStatus, TaskManager } from './task-manager.js';
@@ -289,7 +289,7 @@ export class ProcessorGroup {
 
   private retryPolicy(heartbeat: () => Promise<void>, isRunning: () => boolean): RetryPolicy {
     return async (error, record, attempt) => {
-      const where = `${record.topic}/${record.partition}@${record.offset} key=${record.key?.toString() ?? '(none)'}`;
+      const where = `${record.topic}/${record.partition}@${record.offset} key=${record.key ?? '(none)'}`;
       if (attempt === 1 || attempt % 10 === 0) {
         this.logger.error(`handler failed on ${where} (attempt ${attempt}); retrying: ${errorMessage(error)}`);
       }
@@ -373,8 +373,8 @@ export class ProcessorGroup {
 }
 
 /**
- * A fetched record as the batch reads it: its key and value are read from the message when
- * asked, once each, so that a batch's records hold no Buffers of their own while they wait for
+ * A fetched record as the batch reads it: its key (as text) and value are read from the message
+ * when asked, once each, so that a batch's records hold no Buffers of their own while they wait for
  * their turn (see `recordDecoder` in kafkajs-records.ts).
  */
 class FetchedInput implements InputRecord {
@@ -390,8 +390,8 @@ class FetchedInput implements InputRecord {
     this.timestamp = fetchedTimestamp(message);
   }
 
-  get key(): Buffer | null {
-    return this.message.key;
+  get key(): string | null {
+    return fetchedKeyText(this.message);
   }
 
   get value(): Buffer | null {

@@ -127,7 +127,7 @@ export class StreamsTester<V> {
       topic,
       partition: 0,
       offset,
-      key: key === null ? null : Buffer.from(key),
+      key,
       value: value === null ? null : Buffer.from(value),
       timestamp,
     };
@@ -147,7 +147,7 @@ export class StreamsTester<V> {
     mergeByStore(this.storeChangelogs, result.stores);
     mergeByStore(this.storeChangelogs, result.published);
     for (const { record, error } of result.deadLetters) {
-      this.dead.push({ topic: record.topic, offset: record.offset, key: record.key?.toString() ?? null, error });
+      this.dead.push({ topic: record.topic, offset: record.offset, key: record.key, error });
     }
     for (const output of result.outputs) {
       const list = this.outputs.get(output.topic) ?? [];
