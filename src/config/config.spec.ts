@@ -5,7 +5,7 @@ describe(loadConfig.name, () => {
   it('reads defaults, and the threshold as exact minor units', () => {
     const config = loadConfig({ THRESHOLD_AMOUNT: '10000.01' });
 
-    expect(config.kafka).toMatchObject({ brokers: ['127.0.0.1:9092'], partitions: 6, replicationFactor: 'auto', minInsyncReplicas: undefined, commitIntervalMs: 100, changelogSegmentBytes: 4_194_304 });
+    expect(config.kafka).toMatchObject({ brokers: ['127.0.0.1:9092'], partitions: 6, replicationFactor: 'auto', minInsyncReplicas: undefined, commitIntervalMs: 100, batchBytes: 4_194_304, changelogSegmentBytes: 4_194_304 });
     expect(config.threshold).toEqual({ amountMinor: 1_000_001n, windowMs: 120_000 });
     expect(config.http.port).toBe(8080);
     expect(config.viewCacheValues).toBe(100_000);
@@ -22,6 +22,7 @@ describe(loadConfig.name, () => {
     [{ KAFKA_PARTITIONS: '0' }, 'KAFKA_PARTITIONS must not be less than 1'],
     [{ KAFKA_COMMIT_INTERVAL_MS: '-1' }, 'KAFKA_COMMIT_INTERVAL_MS must not be less than 0'],
     [{ KAFKA_CHANGELOG_SEGMENT_BYTES: '1000' }, 'KAFKA_CHANGELOG_SEGMENT_BYTES must be at least 1048576 (1 MiB)'],
+    [{ KAFKA_BATCH_BYTES: '4096' }, 'KAFKA_BATCH_BYTES must be at least 65536 (64 KiB)'],
     [{ THRESHOLD_AMOUNT: '10,000' }, 'THRESHOLD_AMOUNT must be plain decimal digits'],
     [{ KAFKA_BROKERS: 'localhost' }, 'KAFKA_BROKERS must be host:port'],
     [{ KAFKA_SASL_MECHANISM: 'plain' }, 'KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD'],

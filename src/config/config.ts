@@ -88,6 +88,12 @@ class Environment {
   KAFKA_COMMIT_INTERVAL_MS = 100;
 
   @Type(() => Number)
+  @Min(65_536, { message: 'KAFKA_BATCH_BYTES must be at least 65536 (64 KiB)' })
+  @Max(67_108_864, { message: 'KAFKA_BATCH_BYTES must be at most 67108864 (64 MiB)' })
+  @IsInt({ message: 'KAFKA_BATCH_BYTES must be an integer' })
+  KAFKA_BATCH_BYTES = 4_194_304;
+
+  @Type(() => Number)
   @Min(0)
   @Max(65535)
   @IsInt({ message: 'PORT must be an integer' })
@@ -206,6 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
       changelogSegmentBytes: parsed.KAFKA_CHANGELOG_SEGMENT_BYTES,
       sessionTimeoutMs: parsed.KAFKA_SESSION_TIMEOUT_MS,
       commitIntervalMs: parsed.KAFKA_COMMIT_INTERVAL_MS,
+      batchBytes: parsed.KAFKA_BATCH_BYTES,
       ssl:
         parsed.KAFKA_SSL === 'true'
           ? {

@@ -36,8 +36,6 @@ export interface PartitionStateDeps {
   partitions: (physicalTopic: string) => number;
   /** Called after each commit step: the seam through which tests crash a process there. */
   afterCommitStep?: (step: CommitStep) => void;
-  /** The most the group fetches per partition and batch, in bytes. */
-  maxBatchBytes?: number;
   /** The pause before each attempt to start a group again after its consumer died (default 2 s). */
   restartDelayMs?: number;
 }

@@ -5,7 +5,7 @@ import { BatchTurns } from './batch-turns.js';
 import { BatchProcessor, type InputRecord, type RecordHandler, type RetryPolicy } from './batch.js';
 import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
-import { coPartitionedAssigner, physicalName } from './kafka-client.js';
+import { DEFAULT_BATCH_BYTES, coPartitionedAssigner, physicalName } from './kafka-client.js';
 import { joinAs } from './kafkajs-consumer-group.js';
 import { fetchedKeyText, fetchedOffset, fetchedTimestamp } from './kafkajs-records.js';
 import type { PartitionStateDeps } from './partition-state.js';
@@ -92,6 +92,7 @@ export class ProcessorGroup {
     let previousMember = await this.tasks.previousMember();
     let memberId: string | undefined;
     const sessionTimeout = this.deps.connection.sessionTimeoutMs;
+    const batchBytes = this.deps.connection.batchBytes ?? DEFAULT_BATCH_BYTES;
     const consumer = this.deps.kafka.consumer({
       groupId: this.physical(this.definition.name),
       partitionAssigners: [coPartitionedAssigner],
@@ -105,14 +106,12 @@ export class ProcessorGroup {
       // 50 ms (docs/streams.md). A backlog is fetched at once.
       minBytes: 512 * 1024,
       maxWaitTimeInMs: this.deps.connection.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
-      // Bigger batches coalesce more updates per key and spread each transaction over more
-      // records: 2 MiB (~23,000 deposits) took B2 from 125 to 82 µs per deposit against 512 KiB.
-      maxBytesPerPartition: this.deps.maxBatchBytes ?? 2 * 1024 * 1024,
-      // But kafkajs decodes a whole fetch before the first batch of it runs, and every record
-      // of it lives until its batch commits: the young generation's collections copy them all.
-      // A fetch of one batch's size: B2 57 µs per deposit and 700 MB peak, against 63 µs and
-      // 780 MB with 8 MiB, 68 µs with 1 MiB (smaller batches).
-      maxBytes: 2 * 1024 * 1024,
+      // One partition's batch per fetch (see KafkaConnection.batchBytes): kafkajs decodes a
+      // whole fetch before the first batch of it runs, and every record of it lives until its
+      // batch commits, so a fetch of several partitions' batches only holds more records alive
+      // (B2 63 µs per deposit and 780 MB with 8 MiB over 2 MiB batches, against 57 µs and 700 MB).
+      maxBytesPerPartition: batchBytes,
+      maxBytes: batchBytes,
     });
     this.consumer = consumer;
     const logicalOf = new Map(this.definition.inputs.map((input) => [this.physical(input.name), input.name]));

@@ -33,8 +33,6 @@ export interface StreamsOptions {
   emitter: { lingerMs: number; timeoutMs: number };
   /** How many values read lately each view keeps decoded in memory (default 100,000; 0: none). */
   viewCacheValues?: number;
-  /** The most a group fetches per partition and batch, in bytes (default 2 MiB). */
-  maxBatchBytes?: number;
   /** Called after each step of every batch commit; only tests set it (to crash there). */
   afterCommitStep?: (step: CommitStep) => void;
 }
@@ -180,7 +178,6 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
         dataDir: this.options.dataDir,
         partitions: (topic) => this.partitionCount(topic),
         afterCommitStep: this.options.afterCommitStep,
-        maxBatchBytes: this.options.maxBatchBytes,
       });
       this.groups.push(group);
       starting.push(group.start());
