@@ -2,7 +2,7 @@
  * npm run bench:original — ours and the original Go/Goka service in one run, on one broker:
  * B1 (POST /deposit), B7 (GET /check) and B2 (processing from empty stores), every part of each
  * running. The original is not in this repository: build its `service` and `processor` from its
- * public source and name their folder (docs/BENCHMARKS.md, "Side by side with the original").
+ * public source and name their folder (docs/benchmarks-history.md, "Side by side with the original").
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';

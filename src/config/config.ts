@@ -54,7 +54,7 @@ class Environment {
   @Min(1_048_576, { message: 'KAFKA_CHANGELOG_SEGMENT_BYTES must be at least 1048576 (1 MiB)' })
   @Max(1_073_741_824, { message: 'KAFKA_CHANGELOG_SEGMENT_BYTES must be at most 1073741824 (1 GiB)' })
   @IsInt({ message: 'KAFKA_CHANGELOG_SEGMENT_BYTES must be an integer' })
-  KAFKA_CHANGELOG_SEGMENT_BYTES = 4_194_304;
+  KAFKA_CHANGELOG_SEGMENT_BYTES = 2_097_152;
 
   @IsBooleanString({ message: 'KAFKA_SSL must be true or false' })
   KAFKA_SSL = 'false';
