@@ -6,6 +6,9 @@ import type { StreamTopic, TableTopic } from './topics.js';
  *
  * Everything a handler does through the context takes effect only when the handler returns:
  * if it throws, its value, store and emit calls are discarded as a whole.
+ *
+ * A context is the handler's until it returns (or its promise settles): the core sets the same
+ * object to the batch's next record then, so a handler keeps nothing of it for later.
  */
 export interface ProcessorContext<V> {
   /** The group the handler belongs to. */

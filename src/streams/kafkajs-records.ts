@@ -279,11 +279,16 @@ export function fetchedTimestamp(message: { timestamp: string }): number {
   return (message as FetchedNumbers).timestampNumber ?? Number(message.timestamp);
 }
 
+type FetchedMessage = { offset: string; isControlRecord?: boolean };
+
+/** `list` itself when `keep` holds for every item of it, the items it holds for otherwise. */
+const keeping = <T>(list: T[], keep: (item: T) => boolean): T[] => (list.every(keep) ? list : list.filter(keep));
+
 /** A partition of a fetch response, as kafkajs's Batch takes it. */
 interface FetchedPartitionData {
   partition: number;
   highWatermark: string;
-  messages: Array<{ offset: string; isControlRecord?: boolean }>;
+  messages: FetchedMessage[];
   abortedTransactions?: unknown[];
 }
 type KafkaBatchClass = new (topic: string, fetchedOffset: string, partitionData: FetchedPartitionData) => object;
@@ -304,17 +309,12 @@ export function batchInNumbers(Batch: KafkaBatchClass, Long: KafkaLong, filterAb
       super(topic, from, { ...partitionData, messages: [] });
       const { messages, abortedTransactions } = partitionData;
       const first = Number(from);
-      const within = Number.isSafeInteger(first)
-        ? messages.every((message) => fetchedOffset(message) >= first)
-          ? messages
-          : messages.filter((message) => fetchedOffset(message) >= first)
-        : messages.filter((message) => Long.fromValue(message.offset).gte(Long.fromValue(from))); // past 2^53: as kafkajs does
-      const committed = filterAbortedMessages({ messages: within, abortedTransactions }) as typeof messages;
-      Object.assign(this, {
-        rawMessages: messages,
-        messagesWithinOffset: within,
-        messages: committed.some((message) => message.isControlRecord) ? committed.filter((message) => !message.isControlRecord) : committed,
-      });
+      const atOrPastFirst: (message: FetchedMessage) => boolean = Number.isSafeInteger(first)
+        ? (message) => fetchedOffset(message) >= first
+        : (message) => Long.fromValue(message.offset).gte(Long.fromValue(from)); // past 2^53: as kafkajs does
+      const within = keeping(messages, atOrPastFirst);
+      const committed = filterAbortedMessages({ messages: within, abortedTransactions }) as FetchedMessage[];
+      Object.assign(this, { rawMessages: messages, messagesWithinOffset: within, messages: keeping(committed, (message) => !message.isControlRecord) });
     }
   };
 }

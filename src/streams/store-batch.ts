@@ -18,7 +18,6 @@ export const STORE_BATCH_HEADER = 'store-batch';
  */
 export const STORE_BATCH_MARK = '1';
 
-
 // Well under the broker's largest record batch (message.max.bytes, 1 MiB by default).
 const MAX_BATCH_BYTES = 256 * 1024;
 
