@@ -1,5 +1,7 @@
 import { PoisonRecordError, type ProcessorContext, type StoreAccess, errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
+import type { AppliedOffsets, StoredValue } from './state-store.js';
+import { StoreBatchWriter } from './store-batch.js';
 import type { StreamTopic, TableTopic } from './topics.js';
 
 /**
@@ -8,14 +10,6 @@ import type { StreamTopic, TableTopic } from './topics.js';
  * test driver both feed this, so what unit tests see is what production runs.
  */
 
-/** Per input topic, the offset of the last record applied to a key's value. */
-export type AppliedOffsets = Record<string, number>;
-
-/** A table value as stored: encoded, with the offsets it reflects. */
-export interface StoredValue {
-  bytes: Uint8Array;
-  applied: AppliedOffsets;
-}
 
 /** A record from an input topic. `topic` is the logical name. */
 export interface InputRecord {
@@ -61,6 +55,8 @@ export interface BatchResult {
   stores: Map<string, Map<string, Uint8Array>>;
   /** Values published to the group's published tables (changelog only; see `StoreAccess.publish`), by topic name. */
   published: Map<string, Map<string, Uint8Array>>;
+  /** What was published to write-once published tables, as their changelogs' `StoreBatch` values, by topic name. */
+  storeBatches: Map<string, Uint8Array[]>;
   outputs: OutputRecord[];
   deadLetters: DeadLetter[];
   /** Records handled; records skipped because their key had applied them already. */
@@ -118,8 +114,8 @@ export class BatchProcessor {
         changed: false,
       });
     }
-    const storeChanges: StoreChanges = { kept: new Map(), published: new Map() };
-    const result: BatchResult = { table: new Map(), stores: new Map(), published: new Map(), outputs: [], deadLetters: [], handled: 0, skipped: 0 };
+    const storeChanges: StoreChanges = { kept: new Map(), published: new Map(), writeOnce: new Map() };
+    const result: BatchResult = { table: new Map(), stores: new Map(), published: new Map(), storeBatches: new Map(), outputs: [], deadLetters: [], handled: 0, skipped: 0 };
     // One context for the batch, set to each record in turn: records run one at a time.
     const context = new RecordContext(this.group.name, this.stores, storeChanges, source, this.outputTopics);
 
@@ -182,7 +178,8 @@ export class BatchProcessor {
       }
     });
     result.stores = this.encodeStores(storeChanges.kept);
-    result.published = this.encodeStores(storeChanges.published);
+    result.published = storeChanges.published;
+    storeChanges.writeOnce.forEach((writer, storeName) => result.storeBatches.set(storeName, writer.finish()));
     return result;
   }
 
@@ -264,7 +261,20 @@ class RecordContext implements ProcessorContext<unknown> {
   commitStores(): void {
     if (!this.pendingWrites) return;
     for (const { store, key, value, published } of this.pendingWrites) {
-      changesOf(published ? this.storeChanges.published : this.storeChanges.kept, store).set(key, value);
+      if (!published) {
+        changesOf(this.storeChanges.kept, store).set(key, value);
+        continue;
+      }
+      // Never read back, so encoded now: the batch holds bytes, not an object per value, and a
+      // write-once table's go straight into its changelog's StoreBatch.
+      const { topic } = this.stores.get(store)!;
+      const bytes = topic.codec.encode(value);
+      if (!topic.writeOnce) changesOf(this.storeChanges.published, store).set(key, bytes);
+      else {
+        let writer = this.storeChanges.writeOnce.get(store);
+        if (!writer) this.storeChanges.writeOnce.set(store, (writer = new StoreBatchWriter()));
+        writer.add(key, bytes);
+      }
     }
   }
 }
@@ -330,7 +340,9 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 /** Store changes by store name: those the group keeps, and those it only publishes. */
 interface StoreChanges {
   kept: Map<string, Map<string, unknown>>;
-  published: Map<string, Map<string, unknown>>;
+  published: Map<string, Map<string, Uint8Array>>;
+  /** Published to write-once tables, by store name. */
+  writeOnce: Map<string, StoreBatchWriter>;
 }
 
 /** Sets every value of `source` in `target`, store by store (later values win). */

@@ -9,7 +9,7 @@ export { type ProcessorContext, type StoreAccess, PoisonRecordError } from './co
 export { type Delivery, EmitError, Emitter } from './emitter.js';
 export { type GroupDefinition, GroupHandler, type GroupHandlerExtras, defineGroup } from './group.js';
 export { type GroupSource, RemoteGroups, type ThreadPort, serveGroups } from './group-port.js';
-export type { AppliedOffsets } from './batch.js';
+export type { AppliedOffsets } from './state-store.js';
 export type { KafkaConnection } from './kafka-client.js';
 export type { GroupStatus } from './processor-group.js';
 export type { PartitionStatus } from './task-manager.js';

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { Admin, Kafka } from 'kafkajs';
-import type { BatchResult, StateSource, StoredValue } from './batch.js';
+import type { BatchResult, StateSource } from './batch.js';
 import { ChangelogReader, type ChangelogRecord } from './changelog-reader.js';
 import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, endOffsets, physicalName } from './kafka-client.js';
 import { partitionFor } from './murmur2.js';
 import { type OutgoingRecord, type PartitionAck, TransactionalProducer } from './producer.js';
 import { retryTransient } from './retry.js';
-import { APPLIED_HEADER, type LocalStore, type StoreWrite, decodeStored, encodeStored, formatApplied } from './state-store.js';
+import { APPLIED_HEADER, type LocalStore, type StoreWrite, type StoredValue, decodeStored, encodeStored, formatApplied } from './state-store.js';
 import { type EntryVisitor, STORE_BATCH_HEADER, STORE_BATCH_MARK, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
@@ -212,6 +212,7 @@ export class PartitionState implements StateSource {
     }
     // Published tables are changelog only: the group keeps no copy (StoreAccess.publish).
     for (const [storeName, values] of result.published) this.changelogRecords(storeName, values, records);
+    result.storeBatches.forEach((batches, storeName) => this.storeBatchRecords(this.physical(storeName), batches, records));
     const tableTopic = this.changelogs[0];
     const tableValues = new Map<string, Uint8Array>();
     result.table.forEach((stored, key) => {
@@ -238,8 +239,13 @@ export class PartitionState implements StateSource {
       values.forEach((value, key) => records.push({ topic, partition: this.partition, key, value }));
       return;
     }
+    this.storeBatchRecords(topic, encodeStoreBatches(values), records);
+  }
+
+  /** `StoreBatch` values as records of a write-once changelog, appended to `records`. */
+  private storeBatchRecords(topic: string, batches: readonly Uint8Array[], records: OutgoingRecord[]): void {
     // A fresh key for each record: compaction must never take one for an older one.
-    for (const batch of encodeStoreBatches(values)) {
+    for (const batch of batches) {
       records.push({ topic, partition: this.partition, key: randomUUID(), value: batch, headers: { [STORE_BATCH_HEADER]: STORE_BATCH_MARK } });
     }
   }

@@ -1,6 +1,5 @@
 import { rm } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
-import type { AppliedOffsets, StoredValue } from './batch.js';
 
 /** The local store is open in another process. */
 export class StoreInUseError extends Error {
@@ -196,6 +195,15 @@ const META_PREFIX = '~meta/';
  * [u16 length of the applied text][applied text][value bytes], and in the changelog as the
  * record value with the applied text in a header. The text is `topic=offset[,topic=offset]`.
  */
+
+/** Per input topic, the offset of the last record applied to a key's value. */
+export type AppliedOffsets = Record<string, number>;
+
+/** A table value as stored: encoded, with the offsets it reflects. */
+export interface StoredValue {
+  bytes: Uint8Array;
+  applied: AppliedOffsets;
+}
 
 export const APPLIED_HEADER = 'applied';
 

@@ -21,22 +21,40 @@ export const STORE_BATCH_MARK = '1';
 // Well under the broker's largest record batch (message.max.bytes, 1 MiB by default).
 const MAX_BATCH_BYTES = 256 * 1024;
 
+/**
+ * A store's changes as `StoreBatch` values of at most ~256 KiB each, written as they come: a
+ * batch publishing an entry per record holds their bytes, not an object per entry, until it
+ * commits.
+ */
+export class StoreBatchWriter {
+  private readonly writer = new WireWriter();
+  private bytes = 0;
+  private readonly batches: Uint8Array[] = [];
+
+  add(key: string, value: Uint8Array): void {
+    if (this.bytes > 0 && this.bytes + key.length * 3 + value.length > MAX_BATCH_BYTES) this.close();
+    this.writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).bytes(value).join();
+    this.bytes += key.length * 3 + value.length + 8;
+  }
+
+  /** The `StoreBatch` values written, in order; the writer's last use. */
+  finish(): Uint8Array[] {
+    if (this.bytes > 0) this.close();
+    return this.batches;
+  }
+
+  private close(): void {
+    this.batches.push(this.writer.finish());
+    this.bytes = 0;
+  }
+}
+
 /** A store's changes (key → value) as `StoreBatch` values of at most ~256 KiB each, in order. */
 export function encodeStoreBatches(changes: ReadonlyMap<string, Uint8Array>): Uint8Array[] {
-  const batches: Uint8Array[] = [];
-  const writer = new WireWriter();
-  let bytes = 0;
+  const writer = new StoreBatchWriter();
   // forEach, not for…of: no entry array per change.
-  changes.forEach((value, key) => {
-    if (bytes > 0 && bytes + key.length * 3 + value.length > MAX_BATCH_BYTES) {
-      batches.push(writer.finish());
-      bytes = 0;
-    }
-    writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).bytes(value).join();
-    bytes += key.length * 3 + value.length + 8;
-  });
-  if (bytes > 0) batches.push(writer.finish());
-  return batches;
+  changes.forEach((value, key) => writer.add(key, value));
+  return writer.finish();
 }
 
 const NONE = new Uint8Array();

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { Admin } from 'kafkajs';
-import type { AppliedOffsets } from './batch.js';
+import type { AppliedOffsets } from './state-store.js';
 import type { ChangelogReader, ChangelogRecord } from './changelog-reader.js';
 import { errorMessage } from './context.js';
 import { retryTransient } from './retry.js';

@@ -1,8 +1,10 @@
 import { type DynamicModule, type INestApplicationContext, Module, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { type AppliedOffsets, BatchProcessor, type InputRecord, type RecordHandler, type StateSource, type StoredValue, mergeByStore } from '../batch.js';
+import { BatchProcessor, type InputRecord, type RecordHandler, type StateSource, mergeByStore } from '../batch.js';
+import type { AppliedOffsets, StoredValue } from '../state-store.js';
 import type { GroupDefinition } from '../group.js';
 import { StreamsRuntime } from '../streams-runtime.js';
+import { forEachStoreEntry } from '../store-batch.js';
 import type { StreamTopic, TableTopic } from '../topics.js';
 import { StreamsServer, startStreams } from '../transport.js';
 
@@ -146,6 +148,12 @@ export class StreamsTester<V> {
     mergeByStore(this.stores, result.stores);
     mergeByStore(this.storeChangelogs, result.stores);
     mergeByStore(this.storeChangelogs, result.published);
+    // Write-once tables' entries, read back from their StoreBatches as a view reads them.
+    result.storeBatches.forEach((batches, storeName) => {
+      const changelog = this.storeChangelogs.get(storeName) ?? new Map<string, Uint8Array>();
+      this.storeChangelogs.set(storeName, changelog);
+      for (const batch of batches) forEachStoreEntry(batch, (key, value) => (value === undefined ? changelog.delete(key) : changelog.set(key, value)));
+    });
     for (const { record, error } of result.deadLetters) {
       this.dead.push({ topic: record.topic, offset: record.offset, key: record.key, error });
     }

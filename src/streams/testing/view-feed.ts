@@ -1,4 +1,4 @@
-import type { AppliedOffsets } from '../batch.js';
+import type { AppliedOffsets } from '../state-store.js';
 import type { ChangelogBatchHandler } from '../changelog-reader.js';
 import { APPLIED_HEADER, formatApplied } from '../state-store.js';
 import type { TableTopic } from '../topics.js';
