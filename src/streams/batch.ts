@@ -22,6 +22,21 @@ export interface InputRecord {
   timestamp: number;
 }
 
+/** A batch's records, read by index (an array is one). */
+export interface InputRecords {
+  readonly length: number;
+  /**
+   * The record at `index`. A fetched batch may hand out one object, set to each index in turn
+   * rather than an object per record: what the batch keeps of a record is copied.
+   */
+  at(index: number): InputRecord | undefined;
+}
+
+/** A dead letter, with a copy of its record (see {@link InputRecords.at}). */
+function deadLetter({ topic, partition, offset, key, value, timestamp }: InputRecord, error: string): DeadLetter {
+  return { record: { topic, partition, offset, key, value, timestamp }, error };
+}
+
 export interface OutputRecord {
   topic: string;
   key: string;
@@ -65,6 +80,7 @@ export interface BatchResult {
 }
 
 interface Entry {
+  readonly key: string;
   value: unknown;
   applied: AppliedOffsets;
   changed: boolean;
@@ -94,26 +110,24 @@ export class BatchProcessor {
    * Processes `records` in order. `keepAlive`, when given, is awaited every few hundred
    * records: a long batch must not cost the consumer its group membership.
    */
-  async process(records: readonly InputRecord[], source: StateSource, retry: RetryPolicy, keepAlive?: () => Promise<void>): Promise<BatchResult> {
-    // Indexed loops and one key string per record: this runs for every record of every group.
-    const keyOf = new Array<string | undefined>(records.length);
-    const keys = new Set<string>();
-    for (let index = 0; index < records.length; index++) {
-      const key = records[index].key;
-      if (key === null || key.length === 0) continue;
-      keyOf[index] = key;
-      keys.add(key);
-    }
-    const loaded = await source.loadTable([...keys]);
+  async process(records: InputRecords, source: StateSource, retry: RetryPolicy, keepAlive?: () => Promise<void>): Promise<BatchResult> {
+    // Indexed loops, and each record's key looked up once: this runs for every record of every
+    // group. A key's entry is made on its first record, filled once the batch's keys are loaded.
+    const entryOf = new Array<Entry | undefined>(records.length);
     const entries = new Map<string, Entry>();
-    for (const key of keys) {
-      const stored = loaded.get(key);
-      entries.set(key, {
-        value: stored ? this.group.table.codec.decode(stored.bytes) : undefined,
-        applied: stored ? { ...stored.applied } : {},
-        changed: false,
-      });
+    for (let index = 0; index < records.length; index++) {
+      const key = records.at(index)!.key;
+      if (key === null || key.length === 0) continue;
+      let entry = entries.get(key);
+      if (!entry) entries.set(key, (entry = { key, value: undefined, applied: {}, changed: false }));
+      entryOf[index] = entry;
     }
+    const loaded = await source.loadTable([...entries.keys()]);
+    loaded.forEach((stored, key) => {
+      const entry = entries.get(key)!;
+      entry.value = this.group.table.codec.decode(stored.bytes);
+      entry.applied = { ...stored.applied };
+    });
     const storeChanges: StoreChanges = { kept: new Map(), published: new Map(), writeOnce: new Map() };
     const result: BatchResult = { table: new Map(), stores: new Map(), published: new Map(), storeBatches: new Map(), outputs: [], deadLetters: [], handled: 0, skipped: 0 };
     // One context for the batch, set to each record in turn: records run one at a time.
@@ -121,19 +135,18 @@ export class BatchProcessor {
 
     for (let index = 0; index < records.length; index++) {
       if (keepAlive && index > 0 && index % 500 === 0) await keepAlive();
-      const record = records[index];
+      const record = records.at(index)!;
       const input = this.inputs.get(record.topic);
       const handler = this.handlers.get(record.topic);
       if (!input || !handler) {
-        result.deadLetters.push({ record, error: `group ${this.group.name} has no handler for topic ${record.topic}` });
+        result.deadLetters.push(deadLetter(record, `group ${this.group.name} has no handler for topic ${record.topic}`));
         continue;
       }
-      const key = keyOf[index];
-      if (key === undefined) {
-        result.deadLetters.push({ record, error: 'record has no key' });
+      const entry = entryOf[index];
+      if (entry === undefined) {
+        result.deadLetters.push(deadLetter(record, 'record has no key'));
         continue;
       }
-      const entry = entries.get(key)!;
       if ((entry.applied[record.topic] ?? -1) >= record.offset) {
         result.skipped++;
         continue;
@@ -142,19 +155,19 @@ export class BatchProcessor {
       try {
         payload = input.codec.decode(record.value ?? EMPTY_BYTES);
       } catch (error) {
-        result.deadLetters.push({ record, error: `cannot decode the value: ${errorMessage(error)}` });
+        result.deadLetters.push(deadLetter(record, `cannot decode the value: ${errorMessage(error)}`));
         continue;
       }
 
       for (let attempt = 1; ; attempt++) {
-        context.reset(record, key, entry.value);
+        context.reset(record, entry.key, entry.value);
         try {
           // Most handlers are synchronous: awaiting only a promise spares them a microtask each.
           const returned = handler(payload, context);
           if (isThenable(returned)) await returned;
         } catch (error) {
           if (error instanceof PoisonRecordError) {
-            result.deadLetters.push({ record, error: errorMessage(error) });
+            result.deadLetters.push(deadLetter(record, errorMessage(error)));
             break;
           }
           await retry(error, record, attempt);

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { BatchTurns } from './batch-turns.js';
-import { BatchProcessor, type InputRecord, type RecordHandler, type RetryPolicy } from './batch.js';
+import { BatchProcessor, type InputRecord, type InputRecords, type RecordHandler, type RetryPolicy } from './batch.js';
 import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import { DEFAULT_BATCH_BYTES, coPartitionedAssigner, physicalName } from './kafka-client.js';
@@ -255,7 +255,7 @@ export class ProcessorGroup {
     }
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
 
-    const records = batch.messages.map((message) => new FetchedInput(topic, batch.partition, message));
+    const records = new FetchedRecords(topic, batch.partition, batch.messages);
     const result = await this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning), heartbeat);
     if (await owned.state.commit(result, batch.topic)) this.transactions++;
     const next = Number(batch.lastOffset()) + 1;
@@ -372,28 +372,54 @@ export class ProcessorGroup {
 }
 
 /**
- * A fetched record as the batch reads it: its key (as text) and value are read from the message
- * when asked, once each, so that a batch's records hold no Buffers of their own while they wait for
- * their turn (see `recordDecoder` in kafkajs-records.ts).
+ * A fetched batch's records as the batch processor reads them: one record object, set to each
+ * message in turn, whose key (as text) and value are read from the message when asked. A batch
+ * of tens of thousands of records lives while it is processed and committed, and an object per
+ * record was copied by every young-generation collection meanwhile.
  */
+class FetchedRecords implements InputRecords {
+  private readonly cursor: FetchedInput;
+
+  constructor(
+    topic: string,
+    partition: number,
+    private readonly messages: readonly KafkaMessage[],
+  ) {
+    this.cursor = new FetchedInput(topic, partition);
+  }
+
+  get length(): number {
+    return this.messages.length;
+  }
+
+  at(index: number): InputRecord | undefined {
+    const message = this.messages[index];
+    return message && this.cursor.set(message);
+  }
+}
+
 class FetchedInput implements InputRecord {
-  readonly offset: number;
-  readonly timestamp: number;
+  offset = 0;
+  timestamp = 0;
+  private message?: KafkaMessage;
 
   constructor(
     readonly topic: string,
     readonly partition: number,
-    private readonly message: KafkaMessage,
-  ) {
+  ) {}
+
+  set(message: KafkaMessage): this {
+    this.message = message;
     this.offset = fetchedOffset(message);
     this.timestamp = fetchedTimestamp(message);
+    return this;
   }
 
   get key(): string | null {
-    return fetchedKeyText(this.message);
+    return fetchedKeyText(this.message!);
   }
 
   get value(): Buffer | null {
-    return this.message.value;
+    return this.message!.value;
   }
 }
