@@ -5,7 +5,7 @@ describe(loadConfig.name, () => {
   it('reads defaults, and the threshold as exact minor units', () => {
     const config = loadConfig({ THRESHOLD_AMOUNT: '10000.01' });
 
-    expect(config.kafka).toMatchObject({ brokers: ['127.0.0.1:9092'], partitions: 6, replicationFactor: 'auto', minInsyncReplicas: undefined, commitIntervalMs: 100, batchBytes: 4_194_304, changelogSegmentBytes: 2_097_152 });
+    expect(config.kafka).toMatchObject({ brokers: ['127.0.0.1:9092'], partitions: 6, replicationFactor: 'auto', minInsyncReplicas: undefined, commitIntervalMs: 100, batchBytes: 8_388_608, changelogSegmentBytes: 2_097_152 });
     expect(config.threshold).toEqual({ amountMinor: 1_000_001n, windowMs: 120_000 });
     expect(config.http.port).toBe(8080);
     expect(config.viewCacheValues).toBe(100_000);

@@ -91,7 +91,7 @@ class Environment {
   @Min(65_536, { message: 'KAFKA_BATCH_BYTES must be at least 65536 (64 KiB)' })
   @Max(67_108_864, { message: 'KAFKA_BATCH_BYTES must be at most 67108864 (64 MiB)' })
   @IsInt({ message: 'KAFKA_BATCH_BYTES must be an integer' })
-  KAFKA_BATCH_BYTES = 4_194_304;
+  KAFKA_BATCH_BYTES = 8_388_608;
 
   @Type(() => Number)
   @Min(0)

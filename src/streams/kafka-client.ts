@@ -52,10 +52,10 @@ export interface KafkaConnection {
 
 /**
  * A group's batch while catching up, in bytes of records: B2 (1,000,000 deposits over 100,000
- * wallets), interleaved pairs, 29.6-30.3 µs per deposit and ~515 MB peak against 37.0-38.1 µs and
- * ~460 MB with 2 MiB, 24.1-25.7 µs and ~570 MB with 8 MiB, 46 µs with 1 MiB (docs/streams.md).
+ * wallets), interleaved pairs, 20.9-23.0 µs per deposit and ~520 MB peak against 25.6-25.7 µs and
+ * ~480 MB with 4 MiB; 17.1 µs and ~600 MB with 16 MiB (docs/streams.md).
  */
-export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_BATCH_BYTES = 8 * 1024 * 1024;
 
 // kafkajs reports these while a fresh broker loads its coordinators, or around a rebalance;
 // it retries them itself, so they are no news to an operator.
