@@ -10,7 +10,6 @@ import type { StreamTopic, TableTopic } from './topics.js';
  * test driver both feed this, so what unit tests see is what production runs.
  */
 
-
 /** A record from an input topic. `topic` is the logical name. */
 export interface InputRecord {
   topic: string;
@@ -350,7 +349,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
-/** Store changes by store name: those the group keeps, and those it only publishes. */
+/** Store changes by store name: those the group keeps, those it only publishes, and those it publishes to write-once tables. */
 interface StoreChanges {
   kept: Map<string, Map<string, unknown>>;
   published: Map<string, Map<string, Uint8Array>>;
