@@ -228,9 +228,11 @@ describe('hostile input (fuzzing the running service)', () => {
       const walletId = nextWalletId();
       const members = [`"wallet_id":"${walletId}"`, '"amount":1'];
       const extra = `${JSON.stringify(name)}:${value}`;
-      const reply = await postDeposit({ 'content-type': 'application/json' }, `{${(first ? [extra, ...members] : [...members, extra]).join(',')}}`);
-      // A __proto__ key nested in the value is refused by the JSON parser itself, with a 400.
-      const statuses = hasProtoKey(JSON.parse(value)) ? [400, 422] : [422];
+      const body = `{${(first ? [extra, ...members] : [...members, extra]).join(',')}}`;
+      const reply = await postDeposit({ 'content-type': 'application/json' }, body);
+      // A __proto__ or constructor.prototype key anywhere in the body (the field itself may be
+      // `constructor` with an object holding `prototype`) is refused by the JSON parser, with a 400.
+      const statuses = hasProtoKey(JSON.parse(body)) ? [400, 422] : [422];
       expectAnswer(reply, statuses, [name]);
       settle(reply, { statuses, walletId }, walletId);
     });
