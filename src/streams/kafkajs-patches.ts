@@ -13,7 +13,8 @@
  * - it decodes every field of every fetched record as the fetch arrives (two Buffers, two
  *   decimal strings made through 64-bit objects, one allocation per varint byte, and a headers
  *   object), and they live until the record's batch is committed: the records are now read on
- *   access ({@link recordDecoder});
+ *   access ({@link recordDecoder}), from their batch's bytes rather than from a Buffer sliced
+ *   out for each ({@link recordBatchDecoder});
  * - its batch of a fetched partition compares every record's offset with the one asked for
  *   through two 64-bit objects made from decimal text, and copies the records twice to drop
  *   what is seldom there: now in numbers, copying only when something is dropped
@@ -44,7 +45,7 @@ import Module from 'node:module';
 import { type FetchTopicsOffset, type KafkaMetadataDefinition, type KafkaOffsetManager, type KafkaRequestQueue, type RefreshMetadata, type WithBroker, askingForNoTopics, checkingOnlyWhatIsHeldBack, failingWithBroker, offsetsOfKnownTopics, rediscoveringCoordinator, refreshingNoTopics } from './kafkajs-cluster.js';
 import { type KafkaConsumerGroupClass, rejoiningConsumerGroup } from './kafkajs-consumer-group.js';
 import { type KafkaEncoderClass, produceRequest, requestFraming } from './kafkajs-produce.js';
-import { type KafkaDecoderClass, type KafkaLong, type VarLongEncoderClass, batchInNumbers, groupMessagesPerPartition, recordDecoder, recordEncoder } from './kafkajs-records.js';
+import { type KafkaDecoderClass, type KafkaLong, type RecordBatchDecoderDeps, type VarLongEncoderClass, batchInNumbers, groupMessagesPerPartition, recordBatchDecoder, recordDecoder, recordEncoder } from './kafkajs-records.js';
 
 /** The kafkajs release whose internals the replacements below stand in for. */
 export const PATCHED_VERSION = '2.2.4';
@@ -73,7 +74,7 @@ const commonJs = typeof require === 'function' && typeof module === 'object';
 export function checkPatchesInstalled(): void {
   if (!commonJs) return;
   const missing = [...installed].filter(([path, exports]) => require.cache[path]?.exports !== exports);
-  if (installed.size < 7 || missing.length > 0) {
+  if (installed.size < 8 || missing.length > 0) {
     throw new Error('kafkajs was loaded before src/streams/kafkajs-patches.ts, which could not replace its internals: import the patches first wherever kafkajs is imported');
   }
 }
@@ -105,7 +106,19 @@ if (commonJs) {
   const long = require('kafkajs/src/utils/long.js') as KafkaLong;
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's protocol decoder, CommonJS only
   const decoder = require('kafkajs/src/protocol/decoder.js') as KafkaDecoderClass;
-  install(require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'), recordDecoder(long, decoder));
+  const decodeRecord = recordDecoder(long, decoder);
+  install(require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'), decodeRecord);
+  install(
+    require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder.js'),
+    recordBatchDecoder({
+      Decoder: decoder as unknown as RecordBatchDecoderDeps['Decoder'],
+      decodeRecord: decodeRecord as unknown as RecordBatchDecoderDeps['decodeRecord'],
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's compression codecs, CommonJS only
+      lookupCodecByAttributes: (require('kafkajs/src/protocol/message/compression/index.js') as Pick<RecordBatchDecoderDeps, 'lookupCodecByAttributes'>).lookupCodecByAttributes,
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's errors, CommonJS only
+      PartialMessageError: (require('kafkajs/src/errors.js') as { KafkaJSPartialMessageError: RecordBatchDecoderDeps['PartialMessageError'] }).KafkaJSPartialMessageError,
+    }),
+  );
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's broker pool, CommonJS only
   const { prototype: brokerPool } = require('kafkajs/src/cluster/brokerPool.js') as { prototype: { withBroker: WithBroker; refreshMetadata: RefreshMetadata } };
   brokerPool.withBroker = failingWithBroker(brokerPool.withBroker);

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { batchInNumbers, fetchedKeyText, fetchedOffset, fetchedTimestamp, recordDecoder, recordEncoder } from './kafkajs-records.js';
+import { batchInNumbers, fetchedKeyText, fetchedOffset, fetchedTimestamp, recordBatchDecoder, recordDecoder, recordEncoder } from './kafkajs-records.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare with.
 const load = createRequire(`${process.cwd()}/package.json`);
@@ -9,6 +9,10 @@ const Long = load('kafkajs/src/utils/long.js');
 const Decoder = load('kafkajs/src/protocol/decoder.js');
 const originalDecoder = load('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
 const Batch = load('kafkajs/src/consumer/batch.js');
+const { RecordBatch } = load('kafkajs/src/protocol/recordBatch/v0/index.js');
+const originalBatchDecoder = load('kafkajs/src/protocol/recordBatch/v0/decoder.js');
+const compression = load('kafkajs/src/protocol/message/compression/index.js');
+const { KafkaJSPartialMessageError } = load('kafkajs/src/errors.js');
 const filterAbortedMessages = load('kafkajs/src/consumer/filterAbortedMessages.js');
 
 describe(recordEncoder.name, () => {
@@ -70,6 +74,46 @@ describe(recordDecoder.name, () => {
     expect([fetchedOffset(ours), fetchedTimestamp(ours), fetchedKeyText(ours)]).toEqual(expected);
     // kafkajs's own records have none of ours: read from what they give.
     expect([fetchedOffset(theirs), fetchedTimestamp(theirs), fetchedKeyText(theirs)]).toEqual(expected);
+  });
+});
+
+describe(recordBatchDecoder.name, () => {
+  const patched = recordBatchDecoder({ Decoder, decodeRecord: recordDecoder(Long, Decoder) as never, lookupCodecByAttributes: compression.lookupCodecByAttributes, PartialMessageError: KafkaJSPartialMessageError });
+  const records = [
+    { key: Buffer.from('wallet-1'), value: Buffer.from([1, 2, 3]), offsetDelta: 0, timestampDelta: 0 },
+    { key: 'clé-ä', value: 'v', offsetDelta: 1, timestampDelta: 5, headers: { applied: 'deposit=12345', a: ['1', '2'] } },
+    { key: null, value: null, offsetDelta: 2, timestampDelta: -3 },
+    { key: '', value: Buffer.alloc(300, 9), offsetDelta: 3, timestampDelta: Long.fromNumber(2 ** 52) },
+  ];
+  const batchOf = (options: object) => RecordBatch({ firstOffset: Long.fromNumber(1234567), firstTimestamp: 1796000000000, maxTimestamp: 1796000000999, lastOffsetDelta: 3, records: records.map((record) => original(record)), ...options });
+  // A fetch's bytes hold batches one after another: both read two in a row from one decoder.
+  const decodeTwice = async (decode: (decoder: unknown) => Promise<{ records: Array<Record<string, unknown>> }>, bytes: Buffer) => {
+    const decoder = new Decoder(Buffer.concat([bytes, bytes]));
+    const read = async () => {
+      const { records: decoded, ...batch } = await decode(decoder);
+      const fields = decoded.map((message) => Object.fromEntries(['magicByte', 'attributes', 'timestamp', 'offset', 'key', 'value', 'headers', 'isControlRecord', 'batchContext'].map((name) => [name, message[name]])));
+      return { batch, fields, at: decoder.offset };
+    };
+    return [await read(), await read()];
+  };
+
+  it.each([
+    ['uncompressed', {}],
+    ['gzip', { compression: compression.Types.GZIP }],
+    ['transactional', { transactional: true, producerId: Long.fromNumber(4000), producerEpoch: 3, firstSequence: 17 }],
+    ['empty', { records: [], lastOffsetDelta: 0 }],
+  ])('reads the batches kafkajs reads, record for record: %s', async (_case, options) => {
+    const bytes = (await batchOf(options)).buffer;
+    const ours = await decodeTwice(patched as never, bytes);
+    expect(ours).toEqual(await decodeTwice(originalBatchDecoder, bytes));
+    expect(ours[1].fields).toHaveLength((options as { records?: unknown[] }).records?.length ?? records.length);
+  });
+
+  it('refuses a batch cut short, as kafkajs does', async () => {
+    const bytes = (await batchOf({})).buffer;
+    const cut = bytes.subarray(0, bytes.length - 10);
+    await expect(patched(new Decoder(cut) as never)).rejects.toThrow(KafkaJSPartialMessageError);
+    await expect(originalBatchDecoder(new Decoder(cut))).rejects.toThrow(KafkaJSPartialMessageError);
   });
 });
 
