@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Admin, type IHeaders, type Kafka, Partitioners } from 'kafkajs';
+import { type Admin, type Kafka, Partitioners } from 'kafkajs';
 import { newDeposit } from '../../src/contracts/deposit-event';
 import { topics } from '../../src/contracts/topic-map';
 import { partitionFor } from '../../src/streams/index';
@@ -175,7 +175,8 @@ export interface ReadRecord {
   offset: number;
   key: string | null;
   value: Buffer | null;
-  headers: IHeaders;
+  /** The value of its first header named `name`, as the service's changelog readers ask for it. */
+  header(name: string): Buffer | string | null | undefined;
 }
 
 /**
@@ -213,7 +214,10 @@ export async function readTopic(kafka: Kafka, admin: Admin, topic: string, onRec
             offset: Number(message.offset),
             key: message.key ? message.key.toString() : null,
             value: message.value,
-            headers: message.headers ?? {},
+            header: (name: string) => {
+              const value = message.headers?.[name];
+              return Array.isArray(value) ? value[0] : value;
+            },
           })),
         );
       },

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import { KafkaBatch, type KafkaCluster, READ_COMMITTED, readerCluster } from './kafka-client.js';
-import { fetchedKeyText, fetchedOffset } from './kafkajs-records.js';
+import { fetchedHeader, fetchedKeyText, fetchedOffset } from './kafkajs-records.js';
 import { retryTransient } from './retry.js';
 
 /** A record read from a changelog (physical topic name). */
@@ -9,7 +9,8 @@ export interface ChangelogRecord {
   readonly offset: number;
   readonly key: string | null;
   readonly value: Buffer | null;
-  readonly headers: IHeaders;
+  /** The value of its first header named `name` (null for one without a value), undefined without such a header. */
+  header(name: string): Buffer | string | null | undefined;
 }
 
 /** Called when the reader moved past offsets that hold no records for it (transaction markers, aborted data). */
@@ -296,7 +297,7 @@ class FetchedChangelogRecord implements ChangelogRecord {
     return this.message.value;
   }
 
-  get headers(): IHeaders {
-    return this.message.headers ?? {};
+  header(name: string): Buffer | string | null | undefined {
+    return fetchedHeader(this.message, name);
   }
 }

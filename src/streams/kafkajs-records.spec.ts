@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { batchInNumbers, fetchedKeyText, fetchedOffset, fetchedTimestamp, recordBatchDecoder, recordDecoder, recordEncoder } from './kafkajs-records.js';
+import { batchInNumbers, fetchedHeader, fetchedKeyText, fetchedOffset, fetchedTimestamp, recordBatchDecoder, recordDecoder, recordEncoder } from './kafkajs-records.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare with.
 const load = createRequire(`${process.cwd()}/package.json`);
@@ -74,6 +74,26 @@ describe(recordDecoder.name, () => {
     expect([fetchedOffset(ours), fetchedTimestamp(ours), fetchedKeyText(ours)]).toEqual(expected);
     // kafkajs's own records have none of ours: read from what they give.
     expect([fetchedOffset(theirs), fetchedTimestamp(theirs), fetchedKeyText(theirs)]).toEqual(expected);
+  });
+});
+
+describe(fetchedHeader.name, () => {
+  const decodeRecord = recordDecoder(Long, Decoder);
+  const read = (decode: (decoder: unknown, context: unknown) => unknown, record: object) =>
+    decode(new Decoder(new Decoder(original(record).buffer).readVarIntBytes()), { firstOffset: '0', firstTimestamp: '0' }) as object;
+  const names = ['applied', 'a', 'b', 'c', 'appliedx', 'applie', '', 'é'];
+
+  it.each([
+    ['one header', { key: 'k', value: 'v', headers: { applied: 'deposit=12345' } }],
+    ['a repeated header, an empty one, a name not ASCII', { key: 'k', value: Buffer.alloc(300, 1), headers: { a: ['1', '2', '3'], b: '', é: 'x', applied: 'deposit=1' } }],
+    ['no headers', { key: 'k', value: 'v' }],
+  ])("gives the first value kafkajs's headers hold under each name, read from the bytes: %s", (_case, record) => {
+    const theirs = read(originalDecoder, record) as { headers: Record<string, unknown> };
+    const ours = read(decodeRecord as never, record);
+    const first = (value: unknown) => (Array.isArray(value) ? value[0] : value);
+    expect(names.map((name) => fetchedHeader(ours, name))).toEqual(names.map((name) => first(theirs.headers[name])));
+    // kafkajs's own records: read from their headers object.
+    expect(names.map((name) => fetchedHeader(theirs, name))).toEqual(names.map((name) => first(theirs.headers[name])));
   });
 });
 

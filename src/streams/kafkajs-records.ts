@@ -203,6 +203,24 @@ export function recordDecoder(Long: KafkaLong, Decoder: KafkaDecoderClass) {
       return length === -1 ? null : this.bytes.toString('utf8', afterVarInt, afterVarInt + length);
     }
 
+    /** The value of its first header named `name` (see {@link fetchedHeader}), without a headers object. */
+    header(name: string): Buffer | null | undefined {
+      const bytes = this.bytes;
+      const wanted = headerNameBytes(name);
+      const count = varIntAt(bytes, endOfBytes(bytes, endOfBytes(bytes, this.keyAt)));
+      let at = afterVarInt;
+      for (let index = 0; index < count; index++) {
+        const length = varIntAt(bytes, at);
+        at = afterVarInt;
+        let matches = length === wanted.length;
+        for (let byte = 0; matches && byte < length; byte++) matches = bytes[at + byte] === wanted[byte];
+        if (length > 0) at += length;
+        if (matches) return bytesAt(bytes, at);
+        at = endOfBytes(bytes, at);
+      }
+      return undefined;
+    }
+
     get headers(): Headers {
       const decoder = new Decoder(this.bytes);
       decoder.offset = endOfBytes(this.bytes, endOfBytes(this.bytes, this.keyAt));
@@ -354,12 +372,29 @@ interface FetchedNumbers {
   readonly offsetNumber?: number;
   readonly timestampNumber?: number;
   readonly keyText?: string | null;
+  readonly header?: (name: string) => Buffer | null | undefined;
 }
 
 /** A fetched message's key as UTF-8 text (as `key.toString()` reads it), null without one. */
 export function fetchedKeyText(message: { key: Buffer | null }): string | null {
   const text = (message as FetchedNumbers).keyText;
   return text !== undefined ? text : (message.key?.toString() ?? null);
+}
+
+/** The UTF-8 bytes of header names asked for by {@link fetchedHeader}: a few constants. */
+const headerNames = new Map<string, Buffer>();
+const headerNameBytes = (name: string): Buffer => headerNames.get(name) ?? headerNames.set(name, Buffer.from(name)).get(name)!;
+
+/**
+ * The value of a fetched message's first header named `name` (null for a header without a
+ * value), undefined when it has none: what `message.headers[name]` gives (its first value when
+ * repeated), read from the record's bytes without the headers object kafkajs would make.
+ */
+export function fetchedHeader(message: object, name: string): Buffer | string | null | undefined {
+  const header = (message as FetchedNumbers).header;
+  if (header !== undefined) return header.call(message, name);
+  const value = (message as { headers?: Record<string, Buffer | string | null | Array<Buffer | string | null>> }).headers?.[name];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 /** A fetched message's offset as a number: kafkajs gives it as decimal text. */

@@ -107,17 +107,14 @@ export function forEachStoreEntry(bytes: Uint8Array, visit: EntryVisitor): void 
  * `StoreBatch` (with no applied text).
  */
 export function forEachChangelogEntry(record: ChangelogRecord, visit: EntryVisitor): void {
-  const headers = record.headers;
-  const storeBatch = headers[STORE_BATCH_HEADER];
   // Each field once: a fetched record reads them from its bytes on every access.
-  if (storeBatch !== undefined) {
+  if (record.header(STORE_BATCH_HEADER) !== undefined) {
     const value = record.value;
     if (value !== null) forEachStoreEntry(value, visit);
     return;
   }
   const key = record.key;
   if (key === null) return;
-  const header = headers[APPLIED_HEADER];
-  const applied = Array.isArray(header) ? header[0] : header;
-  visit(key, record.value ?? undefined, applied === undefined ? NONE : typeof applied === 'string' ? Buffer.from(applied) : applied);
+  const applied = record.header(APPLIED_HEADER);
+  visit(key, record.value ?? undefined, applied == null ? NONE : typeof applied === 'string' ? Buffer.from(applied) : applied);
 }

@@ -57,7 +57,7 @@ export class ViewFeed<T> {
       offset,
       key,
       value: value === undefined ? null : Buffer.from(this.view.table.codec.encode(value)),
-      headers: { [APPLIED_HEADER]: formatApplied(applied) },
+      header: (name: string) => (name === APPLIED_HEADER ? Buffer.from(formatApplied(applied)) : undefined),
     };
     await this.reader.onBatch!(this.view.table.name, 0, [record], offset + 1, this.end);
   }
