@@ -62,7 +62,7 @@ describe(forEachChangelogEntry.name, () => {
     offset: 7,
     key,
     value: value && Buffer.from(value),
-    header: (name: string) => (name in headers ? Buffer.from(headers[name]) : undefined),
+    header: (name: string) => (Object.hasOwn(headers, name) ? Buffer.from(headers[name]) : undefined),
   });
 
   it('reads a table value with its applied offsets, a deletion, and every entry of a StoreBatch', () => {
