@@ -9,6 +9,7 @@ import { type Admin, type Kafka, Partitioners } from 'kafkajs';
 import { newDeposit } from '../../src/contracts/deposit-event';
 import { topics } from '../../src/contracts/topic-map';
 import { partitionFor } from '../../src/streams/index';
+import { fetchedHeader } from '../../src/streams/kafkajs-records';
 
 /** The service's groups and the topics each consumes (SPEC §3). */
 export const GROUP_INPUTS: GroupInputs = [
@@ -214,10 +215,7 @@ export async function readTopic(kafka: Kafka, admin: Admin, topic: string, onRec
             offset: Number(message.offset),
             key: message.key ? message.key.toString() : null,
             value: message.value,
-            header: (name: string) => {
-              const value = message.headers?.[name];
-              return Array.isArray(value) ? value[0] : value;
-            },
+            header: (name: string) => fetchedHeader(message, name),
           })),
         );
       },

@@ -53,7 +53,8 @@ export interface KafkaConnection {
 /**
  * A group's batch while catching up, in bytes of records: B2 (1,000,000 deposits over 100,000
  * wallets), interleaved pairs, 20.9-23.0 µs per deposit and ~520 MB peak against 25.6-25.7 µs and
- * ~480 MB with 4 MiB; 17.1 µs and ~600 MB with 16 MiB (docs/streams.md).
+ * ~480 MB with 4 MiB. 16 MiB, measured again once fetched records held no Buffer each: 21.8-23.7
+ * against 23.0-24.0 µs, 539-567 against 490-508 MB (docs/streams.md).
  */
 export const DEFAULT_BATCH_BYTES = 8 * 1024 * 1024;
 

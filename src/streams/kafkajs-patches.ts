@@ -112,7 +112,7 @@ if (commonJs) {
     require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder.js'),
     recordBatchDecoder({
       Decoder: decoder as unknown as RecordBatchDecoderDeps['Decoder'],
-      decodeRecord: decodeRecord as unknown as RecordBatchDecoderDeps['decodeRecord'],
+      decodeRecord,
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's compression codecs, CommonJS only
       lookupCodecByAttributes: (require('kafkajs/src/protocol/message/compression/index.js') as Pick<RecordBatchDecoderDeps, 'lookupCodecByAttributes'>).lookupCodecByAttributes,
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's errors, CommonJS only
