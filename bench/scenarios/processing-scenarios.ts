@@ -77,7 +77,7 @@ export async function processing(env: BenchEnv, options: ProcessingScenarioOptio
   const b2 = newResult('B2', 'Processing from empty stores', shape);
   const b4 = options.restarts ? newResult('B4', 'Cold restore of the B2 tables', `DATA_DIR of the B2 service deleted; the service started again; until all 18 partitions are restored and running`) : undefined;
   const b5 = options.restarts
-    ? newResult('B5', 'Restart with local data', `the processor stopped (SIGTERM, then SIGKILL), 6 probe deposits written meanwhile (one per partition, each crossing the threshold), restarted on its DATA_DIR: until every group has processed them`)
+    ? newResult('B5', 'Restart with local data', `the service of B4, once ready, stopped (SIGTERM, then SIGKILL), 6 probe deposits written meanwhile (one per partition, each crossing the threshold), restarted on its DATA_DIR: until every group has processed them`)
     : undefined;
   const runs: ProcessingResults['runs'] = [];
   for (let rep = 0; rep < options.reps; rep++) {
@@ -88,6 +88,7 @@ export async function processing(env: BenchEnv, options: ProcessingScenarioOptio
       const figures = await restarts(env, run, rep);
       record(b4, { label: 'time to restored, from process start', unit: 's', better: 'lower', original: 6.7, goal: 2 }, figures.coldRestoreSeconds);
       record(b4, { label: 'restoration itself (first partition start → last end)', unit: 's', better: 'lower', info: true }, figures.restoreOnlySeconds);
+      record(b4, { label: 'time to ready (/health/ready: the API\'s views too), from process start', unit: 's', better: 'lower', info: true }, figures.coldReadySeconds);
       record(b4, { label: 'changelog records restored', unit: 'records', better: 'lower', info: true }, figures.restoredRecords);
       record(b4, { label: 'restore rate', unit: 'rec/s', better: 'higher', info: true }, figures.restoredRecords / figures.restoreOnlySeconds);
       record(b5, { label: 'after SIGTERM: start → processing again', unit: 's', better: 'lower', original: 1.6, goal: 1 }, figures.afterSigtermSeconds);
@@ -107,7 +108,12 @@ export async function processing(env: BenchEnv, options: ProcessingScenarioOptio
   b5?.notes!.push(
     'After SIGKILL the killed member keeps its partitions until the broker expires its session (`KAFKA_SESSION_TIMEOUT_MS`, 10 s by default); the restarted processor joins as that member (its id is kept in DATA_DIR), so it need not wait for the expiry.',
   );
-  b4?.notes!.push('Restored records are changelog records the groups read back (balance-table, balance-keys-table, threshold-table, flagger-table), not wallets. The history (balance-deposits-table) is published for the API and restored by its view only.');
+  b5?.notes!.push(
+    'The service is stopped once /health/ready answers, its views restored too: stopped as soon as its groups run, its next start would first finish restoring the views (the start after SIGTERM took ~0.15 s longer that way, 2026-12-05).',
+  );
+  b4?.notes!.push(
+    'Restored records are changelog records the groups read back (balance-table, balance-keys-table, threshold-table, flagger-table), not wallets. The history (balance-deposits-table) is published for the API and restored by its view only: "time to ready" includes it.',
+  );
   return { b2, b4, b5, runs };
 }
 
