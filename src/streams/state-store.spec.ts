@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -82,6 +82,28 @@ describe(LocalStore.name, () => {
     expect(sut.checkpoint('table', 4)).toBe(0);
   });
 
+  it('holds more writes in memory before writing a table when its keys are written once', async () => {
+    // ~3 MiB of values: past the 2 MiB write buffer of a store, within the 8 MiB of a store of write-once keys.
+    const fill = async (store: LocalStore) => {
+      for (let batch = 0; batch < 6; batch++) {
+        const write = store.startWrite();
+        for (let i = 0; i < 500; i++) write.put('h', `wallet-${i}/${batch}`, new Uint8Array(1024).fill(batch));
+        await write.write([]);
+      }
+    };
+    const tables = async (path: string) => (await readdir(path)).filter((name) => name.endsWith('.ldb')).length;
+    const writtenOnce = await LocalStore.open(join(dir, 'written-once'), { keysWrittenOnce: true });
+    try {
+      await fill(sut);
+      await fill(writtenOnce);
+
+      expect(await tables(join(dir, 'store'))).toBeGreaterThan(0);
+      expect(await tables(join(dir, 'written-once'))).toBe(0);
+    } finally {
+      await writtenOnce.close();
+    }
+  });
+
   it('starts empty over a store it cannot read, and says why', async () => {
     await put('t', 'a');
     await write([], [{ topic: 'table', partition: 0, next: 7 }]);
@@ -89,7 +111,7 @@ describe(LocalStore.name, () => {
     await writeFile(join(dir, 'store', 'CURRENT'), 'garbage\n');
     const reasons: string[] = [];
 
-    sut = await LocalStore.open(join(dir, 'store'), (reason) => reasons.push(reason));
+    sut = await LocalStore.open(join(dir, 'store'), { onWipe: (reason) => reasons.push(reason) });
 
     expect(reasons).toHaveLength(1);
     expect(sut.getSync('t', 'a')).toBeUndefined();

@@ -6,6 +6,13 @@ export class StoreInUseError extends Error {
   override readonly name = 'StoreInUseError';
 }
 
+export interface StoreOptions {
+  /** Hears why a store that could not be opened was deleted and created empty. */
+  onWipe?: (reason: string) => void;
+  /** Its keys are each written once, spread over the whole key space (see WRITTEN_ONCE_LEVEL_OPTIONS). */
+  keysWrittenOnce?: boolean;
+}
+
 /**
  * A local LevelDB database (classic-level) holding one or more keyspaces (a table, a store)
  * and the checkpoints of the changelog partitions they mirror. Values and checkpoints are
@@ -27,8 +34,10 @@ export class LocalStore {
    * written by an incompatible version) is deleted and created empty: its changelogs rebuild
    * it. `onWipe` hears why.
    */
-  static async open(path: string, onWipe?: (reason: string) => void): Promise<LocalStore> {
-    let db = new ClassicLevel<string, Uint8Array>(path, LEVEL_OPTIONS);
+  static async open(path: string, options: StoreOptions = {}): Promise<LocalStore> {
+    const { onWipe } = options;
+    const levelOptions = options.keysWrittenOnce ? WRITTEN_ONCE_LEVEL_OPTIONS : LEVEL_OPTIONS;
+    let db = new ClassicLevel<string, Uint8Array>(path, levelOptions);
     try {
       await db.open();
       const format = await db.get(FORMAT_KEY);
@@ -44,7 +53,7 @@ export class LocalStore {
       onWipe?.(`${(error as Error).message}${cause ? `: ${String((cause as Error).message ?? cause)}` : ''}`);
       await db.close().catch(() => undefined);
       await rm(path, { recursive: true, force: true });
-      db = new ClassicLevel<string, Uint8Array>(path, LEVEL_OPTIONS);
+      db = new ClassicLevel<string, Uint8Array>(path, levelOptions);
       await db.open();
     }
     await db.put(FORMAT_KEY, encoder.encode(FORMAT));
@@ -180,6 +189,14 @@ export class StoreWrite {
 // decompress every block they rewrite or read, ~8 % of a deposit's CPU in B2, for ~26 % less disk
 // (docs/streams.md). Blocks written compressed before stay readable: each block says how it is stored.
 const LEVEL_OPTIONS = { keyEncoding: 'utf8', valueEncoding: 'view', cacheSize: 4 * 1024 * 1024, writeBufferSize: 2 * 1024 * 1024, compression: false } as const;
+
+// A store whose keys are each written once (the view of a write-once table: the history, an
+// entry per deposit, keyed by wallet) gets every key range in every write buffer it flushes, so
+// LevelDB merges each flush with nearly all it holds: in B2 (1,000,000 deposits) the history
+// view compacted 320 MB to keep 78 MB. With 8 MiB write buffers, 127 MB (16 MiB: 121); ~2.5 %
+// less CPU per deposit for ~15 MB more peak memory, and a cold start of B2's tables ready (its
+// views restored) after 4.30-4.50 s against 4.70-4.88 s in five pairs (16 MiB: 4.49-4.77).
+const WRITTEN_ONCE_LEVEL_OPTIONS = { ...LEVEL_OPTIONS, writeBufferSize: 8 * 1024 * 1024 } as const;
 
 // Keys compare as UTF-8 bytes: '\xff' would end a prefix's range before keys going on with any
 // character from U+00FF up; U+10FFFF, the last code point (a noncharacter), ends it after them.

@@ -57,7 +57,7 @@ export class TaskManager {
   /** Opens the local store (once). */
   async open(): Promise<void> {
     if (this.store) return;
-    this.store = await LocalStore.open(this.path, (reason) => this.logger.warn(`local store unusable (${reason}); restoring from the changelogs`));
+    this.store = await LocalStore.open(this.path, { onWipe: (reason) => this.logger.warn(`local store unusable (${reason}); restoring from the changelogs`) });
     // Earlier versions kept a store per partition, in numbered folders inside this one.
     for (const entry of await readdir(this.path)) {
       if (/^\d+$/.test(entry)) await rm(join(this.path, entry), { recursive: true, force: true });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { type Sum, sumTopics } from '../../test/apps/sum-group.js';
-import type { LocalStore } from './state-store.js';
+import { LocalStore } from './state-store.js';
 import { ViewFeed } from './testing/view-feed.js';
 import { View, type ViewEntry, ViewTimeoutError } from './view.js';
 
@@ -176,6 +176,22 @@ describe(View.name, () => {
       await expect(waiting).rejects.toThrow(ViewTimeoutError);
       await expect(waiting).rejects.toThrow('view sums did not reach the awaited state of a within 20 ms');
     });
+  });
+
+  it("keeps a write-once table's replica in a store for keys written once, and any other in a plain one", async () => {
+    const open = jest.spyOn(LocalStore, 'open');
+    const started: Array<{ stop(): Promise<void> }> = [];
+    try {
+      started.push(await ViewFeed.start(sumTopics.entries, join(dir, 'entries')), await ViewFeed.start(sumTopics.sums, join(dir, 'sums')));
+
+      expect(open.mock.calls.map(([path, options]) => [path, options?.keysWrittenOnce])).toEqual([
+        [join(dir, 'entries', 'views', 'sum-entries'), true],
+        [join(dir, 'sums', 'views', 'sums'), false],
+      ]);
+    } finally {
+      open.mockRestore();
+      for (const feed of started) await feed.stop();
+    }
   });
 
   it("asks Kafka for the changelog's ends again when its answer lacks a partition, and follows every partition", async () => {

@@ -113,13 +113,14 @@ export class View<T> {
 
   /** Opens the local replica and starts following the changelog; does not wait for `ready`. */
   async start(): Promise<void> {
-    this.store = await LocalStore.open(this.path, (reason) => this.logger.warn(`local replica unusable (${reason}); rebuilding`));
+    const keysWrittenOnce = this.table.writeOnce === true;
+    this.store = await LocalStore.open(this.path, { keysWrittenOnce, onWipe: (reason) => this.logger.warn(`local replica unusable (${reason}); rebuilding`) });
     const offsets = await retryTransient(() => endOffsets(this.deps.admin, this.topic, this.deps.partitions(this.topic)));
     if ([...offsets].some(([partition, high]) => this.store!.checkpoint(this.topic, partition) > high)) {
       this.logger.warn('local checkpoint is past the changelog end (recreated topic?); rebuilding');
       await this.store.close();
       await LocalStore.destroy(this.path);
-      this.store = await LocalStore.open(this.path);
+      this.store = await LocalStore.open(this.path, { keysWrittenOnce });
     }
     for (const [partition, high] of offsets) {
       this.targets.set(partition, high);
