@@ -109,7 +109,7 @@ export async function processing(env: BenchEnv, options: ProcessingScenarioOptio
     'After SIGKILL the killed member keeps its partitions until the broker expires its session (`KAFKA_SESSION_TIMEOUT_MS`, 10 s by default); the restarted processor joins as that member (its id is kept in DATA_DIR), so it need not wait for the expiry.',
   );
   b5?.notes!.push(
-    'The service is stopped once /health/ready answers, its views restored too: stopped as soon as its groups run, its next start would first finish restoring the views (the start after SIGTERM took ~0.15 s longer that way, 2026-12-05).',
+    'The service is stopped once /health/ready answers, its views restored too: stopped as soon as its groups run, its next start would first finish restoring the views (the start after SIGTERM took ~0.2 s longer that way, 2026-12-05).',
   );
   b4?.notes!.push(
     'Restored records are changelog records the groups read back (balance-table, balance-keys-table, threshold-table, flagger-table), not wallets. The history (balance-deposits-table) is published for the API and restored by its view only: "time to ready" includes it.',

@@ -35,8 +35,8 @@ export class LocalStore {
    * it. `onWipe` hears why.
    */
   static async open(path: string, options: StoreOptions = {}): Promise<LocalStore> {
-    const { onWipe } = options;
-    const levelOptions = options.keysWrittenOnce ? WRITTEN_ONCE_LEVEL_OPTIONS : LEVEL_OPTIONS;
+    const { onWipe, keysWrittenOnce } = options;
+    const levelOptions = keysWrittenOnce ? WRITTEN_ONCE_LEVEL_OPTIONS : LEVEL_OPTIONS;
     let db = new ClassicLevel<string, Uint8Array>(path, levelOptions);
     try {
       await db.open();
