@@ -94,7 +94,8 @@ interface KafkaRequest {
 
 const NO_COMPRESSION = 0;
 const MAGIC_BYTE = 2;
-const TRANSACTIONAL = 0x10;
+/** The attribute bit of a record batch written inside a transaction. */
+export const TRANSACTIONAL = 0x10;
 /** A record batch before its records: first offset, length, leader epoch, magic, CRC, then the body's fixed fields and the record count. */
 const BATCH_OVERHEAD = 8 + 4 + 4 + 1 + 4 + (2 + 4 + 8 + 8 + 8 + 2 + 4) + 4;
 

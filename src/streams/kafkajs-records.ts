@@ -4,7 +4,7 @@
  * its size, and fetched records read on access. They write and read the bytes kafkajs does
  * (kafkajs-records.spec.ts).
  */
-import { type Bytes, asBytes, sizeOfBytes, sizeOfUnsignedVarInt, writeBytes, writeUnsignedVarInt, zigzag } from './kafkajs-produce.js';
+import { type Bytes, TRANSACTIONAL, asBytes, sizeOfBytes, sizeOfUnsignedVarInt, writeBytes, writeUnsignedVarInt, zigzag } from './kafkajs-produce.js';
 
 type Partitioner = (args: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number;
 
@@ -266,7 +266,6 @@ export interface RecordBatchDecoderDeps {
 }
 
 const TIMESTAMP_TYPE_FLAG_MASK = 0x8;
-const TRANSACTIONAL_FLAG_MASK = 0x10;
 const CONTROL_FLAG_MASK = 0x20;
 const CREATE_TIME = 0;
 
@@ -315,7 +314,7 @@ export function recordBatchDecoder({ Decoder, decodeRecord, lookupCodecByAttribu
       firstOffset,
       firstTimestamp,
       partitionLeaderEpoch,
-      inTransaction: (attributes & TRANSACTIONAL_FLAG_MASK) > 0,
+      inTransaction: (attributes & TRANSACTIONAL) > 0,
       isControlBatch: (attributes & CONTROL_FLAG_MASK) > 0,
       lastOffsetDelta,
       producerId,
@@ -326,14 +325,9 @@ export function recordBatchDecoder({ Decoder, decodeRecord, lookupCodecByAttribu
     };
     const context = { ...recordContext, magicByte };
     const codec = lookupCodecByAttributes(attributes);
-    let records: unknown[];
-    if (!codec) {
-      const count = decoder.readInt32();
-      records = count === -1 ? [] : readRecords(decoder, count, context);
-    } else {
-      const count = decoder.readInt32();
-      records = count <= 0 ? [] : readRecords(new Decoder(await codec.decompress(decoder.readAll())), count, context);
-    }
+    const count = decoder.readInt32();
+    let records: unknown[] = [];
+    if (count > 0) records = readRecords(codec ? new Decoder(await codec.decompress(decoder.readAll())) : decoder, count, context);
     return { ...recordContext, records };
   };
 }
