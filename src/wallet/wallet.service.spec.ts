@@ -100,6 +100,22 @@ describe(WalletService.name, () => {
       expect(await settled(waiting)).toBe('resolved');
     });
 
+    it('waits, when the flagger has applied a flag event the threshold view has not, until the window has it and any flag it brings', async () => {
+      // A manual flag, then an unflag the flagger has applied: the threshold processor counted the
+      // deposits after it while the wallet was still flagged, and flags once the unflag arrives.
+      await counted('unflagged', 6);
+      await flags.put('unflagged', create(FlagValueSchema, { flagged: false }), { flag_wallet: 9 });
+      await windows.put('unflagged', create(WindowStateSchema, { flagged: true }), { deposit: 6, flag_wallet: 8 });
+      const waiting = sut.waitFor('unflagged', depositToken('unflagged', 6), 5000);
+      expect(await settled(waiting)).toBe('pending');
+
+      await windows.put('unflagged', create(WindowStateSchema, { flagged: true, flagCauseOffset: 6n }), { deposit: 6, flag_wallet: 9 });
+      expect(await settled(waiting)).toBe('pending');
+
+      await flags.put('unflagged', create(FlagValueSchema, { flagged: true, autoCauseOffset: 6n }), { flag_wallet: 10 });
+      expect(await settled(waiting)).toBe('resolved');
+    });
+
     it('waits for a flag event until the flag view includes it', async () => {
       const token: ReadToken = { kind: 'flag', partition: emitter.partitionOf(topics.flagWallet, 'manual'), offset: 8 };
       const waiting = sut.waitFor('manual', token, 5000);

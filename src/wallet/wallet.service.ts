@@ -51,8 +51,9 @@ export class WalletService {
 
   /**
    * Waits until the views reflect the event of `token`, at most `timeoutMs`. For a deposit:
-   * the balance processor has applied it (balance and history), the threshold processor too,
-   * and the flagger has applied any flag it caused. For a flag event: the flagger has applied it.
+   * the balance processor has applied it (balance and history), the threshold processor too
+   * (and every flag event the flagger has applied for the wallet), and the flagger has applied
+   * any flag it caused. For a flag event: the flagger has applied it.
    */
   async waitFor(walletId: string, token: ReadToken, timeoutMs: number): Promise<void> {
     const topic = token.kind === 'deposit' ? topics.deposit : topics.flagWallet;
@@ -71,7 +72,16 @@ export class WalletService {
       // The history is another changelog, read by another reader: it may trail the balance.
       const count = balance?.value.depositCount ?? 0n;
       if (count > 0n) await this.deposits.waitFor(historyKey(walletId, count), (entry) => entry !== undefined, left());
-      const window = await this.windows.waitFor(walletId, reached(topics.deposit.name), left());
+      // Deposits and flag events reach the threshold processor on two topics, in no agreed order. A
+      // manual unflag the flagger has applied may not have reached the window yet, and a flag it
+      // brings about with the deposits after it is known only once it has: wait for that too.
+      const flagEvents = topics.flagWallet.name;
+      const flagsApplied = this.flags.entry(walletId)?.applied[flagEvents] ?? -1;
+      const window = await this.windows.waitFor(
+        walletId,
+        (entry) => reached(topics.deposit.name)(entry) && (entry?.applied[flagEvents] ?? -1) >= flagsApplied,
+        left(),
+      );
       const cause = window?.value.flagCauseOffset;
       if (cause !== undefined) {
         await this.flags.waitFor(walletId, (entry) => (entry?.value.autoCauseOffset ?? -1n) >= cause, left());
