@@ -131,6 +131,11 @@ export class ServiceProcess {
   }
 }
 
+/** Kafka transactions the processor groups of a process committed, summed, from its /metrics text. */
+export function groupTransactions(metrics: string): number {
+  return [...metrics.matchAll(/^stream_group_transactions_total\{[^}]*\} (\S+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+}
+
 export interface ServiceSpec {
   prefix: string;
   dataDir: string;

@@ -8,7 +8,7 @@
  */
 import { topics } from '../../src/contracts/topic-map';
 import type { BenchEnv, ServiceProcess } from '../lib/env';
-import { processUsage, splitByThread, threadsCpuSeconds } from '../lib/env';
+import { groupTransactions, processUsage, splitByThread, threadsCpuSeconds } from '../lib/env';
 import { closedLoop, depositBody } from '../lib/http';
 import { readTopic, waitForZeroLag } from '../lib/kafka';
 import { type Figure, type ScenarioResult, newResult, record } from '../lib/results';
@@ -174,6 +174,10 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
           record(result, { label: `non-2xx answers, ${mode}`, unit: '', better: 'lower', ...(connections <= 1000 ? { goal: 0 } : {}) }, load.non2xx);
           record(result, { label: `timeouts (no answer in 10 s), ${mode}`, unit: '', better: 'lower', goal: 0 }, load.timeouts);
           record(result, { label: `processing caught up after the load, ${mode}`, unit: 's', better: 'lower' }, caughtUpSeconds);
+          // Under live load a group commits a transaction per partition and fetch: what they cost
+          // the broker shows in its CPU above, and how many there were here.
+          const transactions = groupTransactions(await processor.text('/metrics'));
+          record(result, { label: `processor transactions per 1,000 accepted, ${mode}`, unit: '', better: 'lower', info: true }, (transactions / Math.max(1, acked.size)) * 1000);
           const spent = cpuSpent(cpuBefore, cpuAfter, api.pid);
           for (const part of Object.keys(spent)) {
             const perThousand = (spent[part] / Math.max(1, acked.size)) * 1000;

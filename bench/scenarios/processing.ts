@@ -4,7 +4,7 @@
  */
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type BenchEnv, type ServiceProcess, processUsage, splitByThread, threadsCpuSeconds } from '../lib/env';
+import { type BenchEnv, type ServiceProcess, groupTransactions, processUsage, splitByThread, threadsCpuSeconds } from '../lib/env';
 import { PARTITIONS, createStreamTopic, produceDeposits, serviceLag, waitForZeroLag } from '../lib/kafka';
 import { produceProbes, waitUntilProcessed, waitUntilRestored } from '../lib/probes';
 import { Expectation, verifyTables } from '../lib/verify';
@@ -112,7 +112,6 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
     externalMb: mb('nodejs_external_memory_bytes'),
     rssMb: mb('process_resident_memory_bytes'),
   };
-  const transactions = [...(metrics ?? '').matchAll(/^stream_group_transactions_total\{[^}]*\} (\S+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
   return {
     memory,
     prefix,
@@ -128,7 +127,7 @@ export async function processOnce(env: BenchEnv, name: string, options: Processi
     threadCpuSeconds,
     killedAfterSeconds,
     killedOutput,
-    transactions: metrics ? transactions : undefined,
+    transactions: metrics === undefined ? undefined : groupTransactions(metrics),
     brokerConnections,
   };
 }
