@@ -249,16 +249,22 @@ function topicMessages(records: readonly OutgoingRecord[]) {
  * 3-node cluster stopped mid-load). Such records were never written.
  */
 function toAcks(metadata: RecordMetadata[], records: readonly OutgoingRecord[]): PartitionAck[] {
-  const counts = new Map<string, number>();
-  for (const record of records) counts.set(`${record.topic}/${record.partition}`, (counts.get(`${record.topic}/${record.partition}`) ?? 0) + 1);
+  // Records per partition, by topic: a transaction holds thousands, so no string per record.
+  const counts = new Map<string, Map<number, number>>();
+  for (const { topic, partition } of records) {
+    let byPartition = counts.get(topic);
+    if (!byPartition) counts.set(topic, (byPartition = new Map()));
+    byPartition.set(partition, (byPartition.get(partition) ?? 0) + 1);
+  }
   const acks = metadata.map(({ topicName, partition, baseOffset }) => ({
     topic: topicName,
     partition,
     baseOffset: Number(baseOffset),
-    count: counts.get(`${topicName}/${partition}`) ?? 0,
+    count: counts.get(topicName)?.get(partition) ?? 0,
   }));
-  const acknowledged = new Set(acks.map((ack) => `${ack.topic}/${ack.partition}`));
-  const missing = [...counts.keys()].filter((name) => !acknowledged.has(name));
+  const missing = [...counts].flatMap(([topic, byPartition]) =>
+    [...byPartition.keys()].filter((partition) => !acks.some((ack) => ack.topic === topic && ack.partition === partition)).map((partition) => `${topic}/${partition}`),
+  );
   if (missing.length > 0) throw new UnacknowledgedError(`no acknowledgement for ${missing.join(', ')}`);
   return acks;
 }
