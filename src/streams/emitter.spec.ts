@@ -48,6 +48,17 @@ describe(Emitter.name, () => {
     expect(b).toEqual({ value: { topic: 'numbers', partition: sut.partitionOf(sumTopics.numbers, 'b'), offset: expect.any(Number) } });
   });
 
+  it('tells each emit its own offset when the send took several requests, each acknowledged apart', async () => {
+    producer = new InMemoryProducer({ chunkRecords: 2 });
+    sut = inMemoryEmitter(producer, { lingerMs: LINGER_MS, timeoutMs: TIMEOUT_MS });
+    const emits = [emit('a'), emit('a'), emit('a'), emit('b')];
+    await jest.advanceTimersByTimeAsync(LINGER_MS);
+    producer.acknowledge();
+
+    const offsets = (await Promise.all(emits)).map((result) => result.value?.offset);
+    expect(offsets).toEqual([0, 1, 2, 0]);
+  });
+
   it('keeps one send in flight: emits made meanwhile go together in the next', async () => {
     const first = emit('a');
     await jest.advanceTimersByTimeAsync(LINGER_MS);

@@ -1,5 +1,5 @@
 import { partitionFor } from './murmur2.js';
-import { ProduceError, type OutgoingRecord, type ReliableProducer } from './producer.js';
+import { type OutgoingRecord, type PartitionAck, ProduceError, type ReliableProducer } from './producer.js';
 import type { StreamTopic } from './topics.js';
 
 /** Where an emitted message landed: read-your-writes tokens are made of this. */
@@ -112,12 +112,10 @@ export class Emitter {
     this.inFlight = true;
     try {
       const acks = await this.producer.send(batch.map((pending) => pending.record));
-      const next = new Map(acks.map((ack) => [`${ack.topic}/${ack.partition}`, ack.baseOffset]));
+      const offsets = offsetsByPartition(acks);
       for (const pending of batch) {
-        const name = `${pending.record.topic}/${pending.record.partition}`;
-        const offset = next.get(name)!;
-        next.set(name, offset + 1);
-        pending.resolve({ topic: pending.logicalTopic, partition: pending.record.partition, offset });
+        const { topic, partition } = pending.record;
+        pending.resolve({ topic: pending.logicalTopic, partition, offset: offsets.get(topic)!.get(partition)!.next() });
       }
     } catch (error) {
       this.failedAt = Date.now();
@@ -128,4 +126,39 @@ export class Emitter {
       if (this.queue.length > 0) this.schedule();
     }
   }
+}
+
+/**
+ * The offsets of one partition's records of a send, in the order they were sent. A send of many
+ * records takes several requests, and each request acknowledges the partition apart.
+ */
+class PartitionOffsets {
+  private readonly ranges: PartitionAck[] = [];
+  private index = 0;
+  private used = 0;
+
+  add(ack: PartitionAck): void {
+    this.ranges.push(ack);
+  }
+
+  next(): number {
+    while (this.used >= this.ranges[this.index].count) {
+      this.index++;
+      this.used = 0;
+    }
+    return this.ranges[this.index].baseOffset + this.used++;
+  }
+}
+
+/** A send's acknowledgements as each partition's offsets, by topic. */
+function offsetsByPartition(acks: readonly PartitionAck[]): Map<string, Map<number, PartitionOffsets>> {
+  const byTopic = new Map<string, Map<number, PartitionOffsets>>();
+  for (const ack of acks) {
+    let byPartition = byTopic.get(ack.topic);
+    if (!byPartition) byTopic.set(ack.topic, (byPartition = new Map()));
+    let offsets = byPartition.get(ack.partition);
+    if (!offsets) byPartition.set(ack.partition, (offsets = new PartitionOffsets()));
+    offsets.add(ack);
+  }
+  return byTopic;
 }

@@ -26,6 +26,33 @@ describe(ReliableProducer.name, () => {
     ]);
   });
 
+  it('sends at most what a broker takes in one request, and acknowledges the records of each request apart', async () => {
+    // A broker of this client: offsets from 0 per partition, one acknowledgement per partition and request.
+    const ends = new Map<number, number>();
+    const requests: number[] = [];
+    const producer = {
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      sendBatch: async ({ topicMessages }: { topicMessages: Array<{ topic: string; messages: Array<{ partition: number }> }> }) => {
+        const { topic, messages } = topicMessages[0];
+        requests.push(messages.length);
+        const baseOffset = ends.get(messages[0].partition) ?? 0;
+        ends.set(messages[0].partition, baseOffset + messages.length);
+        return [ack(topic, messages[0].partition, String(baseOffset))];
+      },
+    };
+    const sut = new ReliableProducer({ producer: () => producer } as unknown as Kafka, 'test');
+    const large = (): OutgoingRecord => ({ topic: 'a', partition: 3, key: 'k', value: Buffer.alloc(200 * 1024) });
+
+    const acks = await sut.send([large(), large(), large(), large(), large(), large()]);
+
+    expect(requests).toEqual([4, 2]);
+    expect(acks).toEqual([
+      { topic: 'a', partition: 3, baseOffset: 0, count: 4 },
+      { topic: 'a', partition: 3, baseOffset: 4, count: 2 },
+    ]);
+  });
+
   it('fails the send when Kafka acknowledged some partitions and not another', async () => {
     const sut = new ReliableProducer(kafkaAnswering([ack('a', 0, '40')]), 'test');
 

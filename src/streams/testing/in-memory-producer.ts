@@ -18,7 +18,11 @@ export class InMemoryProducer implements Pick<ReliableProducer, 'send' | 'prepar
   private readonly ends = new Map<string, number>();
   private arrivals: Array<() => void> = [];
 
-  constructor(private readonly options: { autoAcknowledge?: boolean } = {}) {}
+  /**
+   * `chunkRecords`: answer a send as ReliableProducer does one that takes several requests, an
+   * acknowledgement per partition and request, each request holding this many records.
+   */
+  constructor(private readonly options: { autoAcknowledge?: boolean; chunkRecords?: number } = {}) {}
 
   /** Whether the emitter asked to connect ahead of its first send. */
   prepared = false;
@@ -45,15 +49,20 @@ export class InMemoryProducer implements Pick<ReliableProducer, 'send' | 'prepar
   /** Answers the oldest unanswered send: written, at the next offsets of their partitions. */
   acknowledge(): void {
     const send = this.oldest();
-    const acks = new Map<string, PartitionAck>();
-    for (const { topic, partition } of send.records) {
-      const name = `${topic}/${partition}`;
-      const ack = acks.get(name) ?? { topic, partition, baseOffset: this.ends.get(name) ?? 0, count: 0 };
-      ack.count++;
-      acks.set(name, ack);
-      this.ends.set(name, ack.baseOffset + ack.count);
+    const size = this.options.chunkRecords ?? send.records.length;
+    const answered: PartitionAck[] = [];
+    for (let start = 0; start < send.records.length; start += size) {
+      const acks = new Map<string, PartitionAck>();
+      for (const { topic, partition } of send.records.slice(start, start + size)) {
+        const name = `${topic}/${partition}`;
+        const ack = acks.get(name) ?? { topic, partition, baseOffset: this.ends.get(name) ?? 0, count: 0 };
+        ack.count++;
+        acks.set(name, ack);
+        this.ends.set(name, ack.baseOffset + ack.count);
+      }
+      answered.push(...acks.values());
     }
-    send.resolve([...acks.values()]);
+    send.resolve(answered);
   }
 
   /** Fails the oldest unanswered send with `error` (a `ProduceError` says whether anything was sent). */
