@@ -8,7 +8,10 @@ import { Int64ValueSchema } from '@bufbuild/protobuf/wkt';
 import { type Admin, ConfigResourceTypes, Kafka, type Producer, logLevel } from 'kafkajs';
 import { logEndAdmin } from '../scripts/lib/kafka-admin.js';
 import { ChangelogReader } from '../src/streams/changelog-reader.js';
+import { TransactionCoordinators } from '../src/streams/kafkajs-transactions.js';
 import { TransactionalProducer } from '../src/streams/producer.js';
+import { LocalStore } from '../src/streams/state-store.js';
+import { Task } from '../src/streams/task.js';
 import { StreamsRuntime } from '../src/streams/streams-runtime.js';
 import type { View } from '../src/streams/view.js';
 import { type Sum, sumTopics } from './apps/sum-group.js';
@@ -456,6 +459,40 @@ describe('streams core on a real broker', () => {
     }
 
     expect(unseen).toEqual([]);
+  }, 60_000);
+
+  it("a task claiming partitions fences the group's transactional ids that overlap them: their open transaction aborted, their producer refused; the others write on", async () => {
+    const w = world('fence');
+    const log = w.topic('log');
+    await admin.createTopics({ topics: [{ topic: log, numPartitions: 1 }], waitForLeaders: true });
+    const group = w.topic('sum');
+    // An instance that owned all six partitions before, and one that owns the other half now.
+    const before = kafka.producer({ transactionalId: `${group}-0-5`, idempotent: true, maxInFlightRequests: 1 });
+    const beside = kafka.producer({ transactionalId: `${group}-3-5`, idempotent: true, maxInFlightRequests: 1 });
+    await Promise.all([before.connect(), beside.connect()]);
+    const coordinators = new TransactionCoordinators(kafka);
+    const store = await LocalStore.open(join(scratch, w.prefix, 'store'));
+    const task = new Task(group, { first: 0, last: 2 }, kafka, { coordinators, store });
+    try {
+      const open = await before.transaction();
+      await open.send({ topic: log, acks: -1, messages: [{ key: 'k', value: 'before' }] });
+      const besides = await beside.transaction();
+      await besides.send({ topic: log, acks: -1, messages: [{ key: 'k', value: 'beside' }] });
+
+      await task.claimed();
+
+      await expect(open.commit()).rejects.toThrow();
+      await besides.commit();
+      const [end] = (await endOffsets(admin, log)).values();
+      const values: string[] = [];
+      await new ChangelogReader(kafka).readToEnd([{ topic: log, partition: 0, from: 0, to: end }], async (_topic, _partition, records) => {
+        values.push(...records.map((record) => String(record.value)));
+      });
+      expect(values).toEqual(['beside']);
+    } finally {
+      await Promise.all([before.disconnect(), beside.disconnect(), task.close(), coordinators.close()]);
+      await store.close();
+    }
   }, 60_000);
 
   it('refuses to start when a dead-letter topic made by hand has fewer partitions than its input', async () => {

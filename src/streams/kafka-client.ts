@@ -133,8 +133,10 @@ export function createKafka(connection: KafkaConnection, overrides: Partial<Kafk
 export const physicalName = (connection: KafkaConnection, name: string) => `${connection.topicPrefix}${name}`;
 
 /**
- * Partition p of every subscribed topic goes to the same member (members sorted by id, p
- * modulo their number), so that a processor instance owns matching partitions of all inputs.
+ * Partition p of every subscribed topic goes to the same member, so that a processor instance
+ * owns matching partitions of all inputs; and each member gets a range of consecutive partitions
+ * (members sorted by id, the partitions split as evenly as their number allows), which its
+ * instance commits through one transactional producer (a task, task.ts).
  */
 export const coPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
   name: 'DepositajaCoPartitioned',
@@ -143,9 +145,10 @@ export const coPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
     const sorted = members.map((member) => member.memberId).sort();
     const assignment = new Map<string, Record<string, number[]>>(sorted.map((id) => [id, {}]));
     for (const topic of topics) {
-      for (const { partitionId } of cluster.findTopicPartitionMetadata(topic)) {
-        const member = assignment.get(sorted[partitionId % sorted.length])!;
-        (member[topic] ??= []).push(partitionId);
+      const partitions = cluster.findTopicPartitionMetadata(topic).map(({ partitionId }) => partitionId);
+      for (const partition of partitions) {
+        const member = assignment.get(sorted[rangeOwner(partition, partitions.length, sorted.length)])!;
+        (member[topic] ??= []).push(partition);
       }
     }
     return sorted.map((memberId) => ({
@@ -157,6 +160,13 @@ export const coPartitionedAssigner: PartitionAssigner = ({ cluster }) => ({
     return { name: 'DepositajaCoPartitioned', metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) };
   },
 });
+
+/**
+ * Which of `members` owns `partition` of `partitions`: member i the partitions from
+ * floor(i·partitions/members) up to the next member's first. With more members than partitions,
+ * some own none.
+ */
+export const rangeOwner = (partition: number, partitions: number, members: number) => Math.floor(((partition + 1) * members - 1) / partitions);
 
 /** kafkajs's ISOLATION_LEVEL.READ_COMMITTED (the Fetch request's field). */
 export const READ_COMMITTED = 1;

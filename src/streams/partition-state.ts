@@ -6,7 +6,7 @@ import { ChangelogReader, type ChangelogRecord } from './changelog-reader.js';
 import type { GroupDefinition } from './group.js';
 import { type KafkaConnection, endOffsets, physicalName } from './kafka-client.js';
 import { partitionFor } from './murmur2.js';
-import { type OutgoingRecord, type PartitionAck, TransactionalProducer } from './producer.js';
+import type { OutgoingRecord, PartitionAck } from './producer.js';
 import { retryTransient } from './retry.js';
 import { APPLIED_HEADER, type LocalStore, type StoreWrite, type StoredValue, decodeStored, encodeStored, formatApplied } from './state-store.js';
 import { type EntryVisitor, STORE_BATCH_HEADER, STORE_BATCH_MARK, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
@@ -42,20 +42,30 @@ export interface PartitionStateDeps {
 
 
 /**
+ * What committing one processed batch takes: the records of its Kafka transaction, and the
+ * values to write locally once that transaction has committed.
+ */
+export interface PreparedCommit {
+  readonly records: OutgoingRecord[];
+  readonly localValues: ReadonlyArray<readonly [space: string, values: ReadonlyMap<string, Uint8Array>]>;
+}
+
+/**
  * The state of one partition of a processor group: its local store, brought up to its
  * changelogs' ends before any record is handled, and the commit of each processed batch in
  * the order that makes every input record count exactly once:
  *
- *   1. in one Kafka transaction: the outputs, the dead letters, the changed store values and
- *      the changed table values (each with the offsets of the inputs it reflects) — all
- *      visible together at commit, or not at all;
+ *   1. in one Kafka transaction (its {@link Task}'s, shared with the task's other partitions):
+ *      the outputs, the dead letters, the changed store values and the changed table values
+ *      (each with the offsets of the inputs it reflects) — all visible together at commit, or
+ *      not at all;
  *   2. values and changelog checkpoints are written to LevelDB in one batch;
  *   3. (by the caller) the input offsets are committed.
  *
  * A crash before 1 commits leaves no trace (readers see committed data only); after it, the
  * changelogs hold the values with their applied offsets, restoration brings them into the
- * local store, and replayed records are skipped. The transactional id belongs to the
- * partition: taking the partition over fences the previous owner.
+ * local store, and replayed records are skipped. Restoration starts only once the task has
+ * fenced every earlier writer of the partition (Task.claim).
  */
 export class PartitionState implements StateSource {
   private readonly logger: Logger;
@@ -67,7 +77,6 @@ export class PartitionState implements StateSource {
   private readonly changelogs: string[];
   /** Changelogs of write-once stores and published tables, whose records are `StoreBatch`es. */
   private readonly writeOnce: Set<string>;
-  private readonly producer: TransactionalProducer;
   restore?: RestoreProgress;
 
   constructor(
@@ -81,7 +90,6 @@ export class PartitionState implements StateSource {
     this.logger = new Logger(`${group.name}/${partition}`);
     this.changelogs = [group.table, ...(group.stores ?? [])].map((table) => this.physical(table.name));
     this.writeOnce = new Set([...(group.stores ?? []), ...(group.published ?? [])].filter((store) => store.writeOnce).map((store) => this.physical(store.name)));
-    this.producer = new TransactionalProducer(deps.kafka, `${this.physical(group.name)}-${partition}`);
   }
 
   private physical(name: string): string {
@@ -90,12 +98,10 @@ export class PartitionState implements StateSource {
 
   /**
    * Opens the local store and reads the changelogs from its checkpoints to their current ends
-   * (cold, from the beginning, when the local data is missing or unusable).
+   * (cold, from the beginning, when the local data is missing or unusable). Only after the
+   * partition's task has claimed it: nothing else may then land in the changelogs once read.
    */
   async catchUp(signal?: AbortSignal): Promise<void> {
-    // First fence the previous owner: its open transaction is aborted, its next write refused,
-    // so that nothing lands in the changelogs after we have read them.
-    await this.producer.claim();
     this.opened = true;
     const ends = await this.endOffsets();
     const behind = this.changelogs.some((topic) => this.store.checkpoint(topic, this.partition) > ends.get(topic)!);
@@ -179,11 +185,11 @@ export class PartitionState implements StateSource {
   }
 
   /**
-   * Makes a processed batch durable (steps 1 and 2 above); the caller then commits the input
-   * offsets. Resolves true when it took a Kafka transaction (the batch wrote something).
+   * What committing a processed batch takes (steps 1 and 2 above): the records of the
+   * transaction, and the values to write locally after it ({@link stage}).
    */
-  async commit(result: BatchResult, inputTopic: string): Promise<boolean> {
-    const store = this.open();
+  prepare(result: BatchResult, inputTopic: string): PreparedCommit {
+    this.open();
     const records: OutgoingRecord[] = result.outputs.map((output) => {
       const topic = this.physical(output.topic);
       return { topic, partition: partitionFor(output.key, this.deps.partitions(topic)), key: output.key, value: output.value };
@@ -222,14 +228,17 @@ export class PartitionState implements StateSource {
       tableValues.set(key, encodeStored(stored.bytes, applied));
     });
     localValues.push([this.tableSpace, tableValues]);
+    return { records, localValues };
+  }
 
-    const acks = await this.producer.send(records, () => this.deps.afterCommitStep?.('transaction-sent'));
-    this.deps.afterCommitStep?.('transaction-committed');
-    const write = store.startWrite();
-    for (const [space, values] of localValues) values.forEach((value, key) => write.put(space, key, value));
-    await write.write(this.pastCommitMarkers(acks));
-    this.deps.afterCommitStep?.('store-written');
-    return records.length > 0;
+  /**
+   * Adds a committed batch's values to `write`, the local write of its task's transaction, and
+   * returns where this partition's changelogs go on after that transaction (`acks`).
+   */
+  stage(write: StoreWrite, prepared: PreparedCommit, acks: readonly PartitionAck[]): Array<{ topic: string; partition: number; next: number }> {
+    this.open();
+    for (const [space, values] of prepared.localValues) values.forEach((value, key) => write.put(space, key, value));
+    return this.pastCommitMarkers(acks);
   }
 
   /** A store's or published table's changes, as records of its changelog, appended to `records`. */
@@ -253,8 +262,8 @@ export class PartitionState implements StateSource {
   /**
    * Where each changelog written by a committed transaction goes on: past its records and past
    * the commit marker that Kafka writes right after them. The marker takes one offset, and nothing
-   * can come between: only this partition's transactional id writes its changelogs, and a new
-   * owner's claim waits until the marker is written. So a store restarted after a clean stop is
+   * can come between: only this partition's task writes its changelogs, and a new owner's
+   * claim waits until the marker is written. So a store restarted after a clean stop is
    * at its changelogs' ends and reads nothing of them; with the marker left before it, every
    * partition fetched it again on every restart, on a connection of its own.
    */
@@ -274,9 +283,8 @@ export class PartitionState implements StateSource {
   }
 
   /** Stops writing for the partition; its local data stays, to be caught up if it comes back. */
-  async close(): Promise<void> {
+  close(): void {
     this.opened = false;
-    await this.producer.close();
   }
 
   /** Bytes the partition's local data takes on disk, roughly. */

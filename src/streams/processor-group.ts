@@ -20,7 +20,7 @@ export interface GroupStatus {
   /** Handled records in total, and per second over the last minute. */
   processed: number;
   recordsPerSecond: number;
-  /** Kafka transactions committed (one per batch that wrote anything). */
+  /** Kafka transactions committed (one per task and fetch that wrote anything). */
   transactions: number;
   /** Batches whose handler failed with a transient error and are being retried. */
   retrying: number;
@@ -68,7 +68,6 @@ export class ProcessorGroup {
   private committing?: Promise<void>;
   private commits = 0;
   private commitFailures = 0;
-  private transactions = 0;
   private readonly rate: Array<{ at: number; count: number }> = [];
 
   constructor(
@@ -154,8 +153,8 @@ export class ProcessorGroup {
     joinAs(this.physical(this.definition.name), previousMember);
     await consumer.run({
       autoCommit: false,
-      // Each partition has its own store and transactional producer, so the batches of one fetch
-      // run at once: one partition's transaction round trips do not hold up the others.
+      // The batches of one fetch run at once, each partition's on its own state, and those of a
+      // task commit together (Task.run): one transaction per fetch, not one per partition.
       partitionsConsumedConcurrently: PARTITIONS_AT_ONCE,
       eachBatch: (payload) => this.handleBatch(payload, logicalOf.get(payload.batch.topic)!),
     });
@@ -257,8 +256,7 @@ export class ProcessorGroup {
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
 
     const records = new FetchedRecords(topic, batch.partition, batch.messages);
-    const result = await this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning), heartbeat);
-    if (await owned.state.commit(result, batch.topic)) this.transactions++;
+    const { result } = await owned.task.run(owned.state, batch.topic, () => this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning), heartbeat));
     const next = Number(batch.lastOffset()) + 1;
     const key = `${batch.topic}/${batch.partition}`;
     this.processed.set(key, { topic: batch.topic, partition: batch.partition, next });
@@ -322,7 +320,7 @@ export class ProcessorGroup {
       running: this.running,
       partitions: this.tasks.statuses(),
       processed: this.processedTotal,
-      transactions: this.transactions,
+      transactions: this.tasks.transactions,
       recordsPerSecond: Math.round(recent / 10),
       retrying: this.retrying,
       commitFailures: this.commitFailures,

@@ -127,16 +127,16 @@ export class ReliableProducer {
 /** The broker had not finished the previous transaction; nothing of this one was written. */
 class ConcurrentTransactionError extends ProduceError {}
 
-/** Another producer with the same transactional id took over: this instance lost the partition. */
+/** Another producer took over the transactional id, or fenced it: this instance lost the partitions. */
 export class ProducerFencedError extends ProduceError {}
 
 const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
 
 /**
- * A transactional producer for one partition of a processor group: every batch's outputs and
- * changelog records become visible together, at commit, or not at all. Its transactional id
- * belongs to the partition, so the instance that takes the partition over fences the one
- * before it (whose open transaction is aborted, and whose later writes are refused).
+ * A transactional producer for one task of a processor group (task.ts): the outputs and
+ * changelog records of the batches it commits together become visible together, at commit, or not
+ * at all. Claiming its transactional id fences the producer that held it before (whose open
+ * transaction is aborted, and whose later writes are refused).
  */
 export class TransactionalProducer {
   private readonly logger: Logger;

@@ -17,16 +17,17 @@ export function causeType(error: unknown): string {
 }
 
 /**
- * Runs `operation` again, with a growing pause, while it fails with a transient Kafka error
- * (a topic just created whose leader the broker does not know yet, a moving leader).
+ * Runs `operation` again, with a growing pause (`pauseMs` after each attempt), while it fails
+ * with a transient Kafka error (a topic just created whose leader the broker does not know yet,
+ * a moving leader).
  */
-export async function retryTransient<T>(operation: () => Promise<T>, attempts = 15): Promise<T> {
+export async function retryTransient<T>(operation: () => Promise<T>, attempts = 15, pauseMs = (attempt: number) => Math.min(100 * attempt, 1000)): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await operation();
     } catch (error) {
       if (attempt >= attempts || !isTransient(error)) throw error;
-      await sleep(Math.min(100 * attempt, 1000));
+      await sleep(pauseMs(attempt));
     }
   }
 }

@@ -3,8 +3,11 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
+import { physicalName } from './kafka-client.js';
+import { TransactionCoordinators } from './kafkajs-transactions.js';
 import { PartitionState, type PartitionStateDeps, type RestoreProgress } from './partition-state.js';
 import { LocalStore } from './state-store.js';
+import { Task, partitionRuns, taskTransactionalId } from './task.js';
 
 const MEMBER_ID = 'member-id';
 
@@ -20,9 +23,10 @@ export interface PartitionStatus {
   deadLettered: number;
 }
 
-/** A partition this instance owns: its task (restoration and commits) and what it has done. */
+/** A partition this instance owns: its state (restoration), its task (commits) and what it has done. */
 export interface OwnedPartition {
   readonly state: PartitionState;
+  readonly task: Task;
   /** Settles when the partition's store is caught up with its changelogs. */
   ready: Promise<void>;
   abort: AbortController;
@@ -31,16 +35,21 @@ export interface OwnedPartition {
 
 /**
  * The partitions one instance of a group owns (Kafka Streams' TaskManager): the group's local
- * store, one {@link PartitionState} per owned partition, and their moves. On every assignment,
- * partitions no longer owned are closed, and every owned one is caught up with its changelogs
+ * store, one {@link PartitionState} per owned partition, one {@link Task} per run of consecutive
+ * partitions owned, and their moves. On every assignment, partitions no longer owned are closed,
+ * every task claims its partitions, and every owned partition is caught up with its changelogs
  * before its next batch: between two assignments another instance may have owned it.
  */
 export class TaskManager {
   private readonly logger: Logger;
   private readonly owned = new Map<number, OwnedPartition>();
   private readonly closing = new Map<number, Promise<void>>();
+  /** The tasks of the current assignment, by transactional id. */
+  private tasks = new Map<string, Task>();
   /** One local store for every partition this instance owns, however many. */
   private store?: LocalStore;
+  private coordinators?: TransactionCoordinators;
+  private transactionCount = 0;
 
   constructor(
     private readonly definition: GroupDefinition,
@@ -83,7 +92,16 @@ export class TaskManager {
     return this.owned.values();
   }
 
-  /** Takes the new assignment: closes what is gone, catches up everything owned. */
+  /** Kafka transactions the group's tasks committed. */
+  get transactions(): number {
+    return this.transactionCount;
+  }
+
+  /**
+   * Takes the new assignment: closes what is gone, makes a task of each run of consecutive
+   * partitions, catches up everything owned once its task has claimed it. kafkajs calls this
+   * between batches: none is being processed or committed.
+   */
   assign(assigned: Set<number>): void {
     for (const [partition, owned] of this.owned) {
       if (assigned.has(partition)) continue;
@@ -94,11 +112,25 @@ export class TaskManager {
       void closed.finally(() => this.closing.get(partition) === closed && this.closing.delete(partition));
       this.logger.log(`released partition ${partition}`);
     }
+    const group = physicalName(this.deps.connection, this.definition.name);
+    const tasks = new Map<string, Task>();
+    for (const range of partitionRuns(assigned)) {
+      const id = taskTransactionalId(group, range);
+      const task = this.tasks.get(id) ?? new Task(group, range, this.deps.kafka, this.taskDeps());
+      task.reassigned();
+      tasks.set(id, task);
+    }
+    for (const [id, task] of this.tasks) {
+      if (!tasks.has(id)) void task.close();
+    }
+    this.tasks = tasks;
+    const taskOf = (partition: number) => [...tasks.values()].find(({ range }) => range.first <= partition && partition <= range.last)!;
     for (const partition of assigned) {
       const previous = this.owned.get(partition);
       previous?.abort.abort(new Error('rejoined'));
       const owned: OwnedPartition = {
         state: previous?.state ?? new PartitionState(this.definition, partition, this.deps, this.openStore()),
+        task: taskOf(partition),
         ready: previous?.ready ?? this.closing.get(partition) ?? Promise.resolve(),
         abort: new AbortController(),
         status: previous?.status ?? { partition, state: 'restoring', lag: {}, processed: 0, skipped: 0, deadLettered: 0 },
@@ -108,12 +140,27 @@ export class TaskManager {
     }
   }
 
-  /** (Re)starts bringing a partition's store up to its changelogs' ends, after whatever ran before. */
+  private taskDeps() {
+    return {
+      coordinators: (this.coordinators ??= new TransactionCoordinators(this.deps.kafka)),
+      store: this.openStore(),
+      afterCommitStep: this.deps.afterCommitStep,
+      onTransaction: () => {
+        this.transactionCount++;
+      },
+    };
+  }
+
+  /**
+   * (Re)starts bringing a partition's store up to its changelogs' ends, after whatever ran before
+   * and once its task has claimed it.
+   */
   catchUp(owned: OwnedPartition): void {
     owned.status.state = 'restoring';
     const signal = owned.abort.signal;
     owned.ready = owned.ready
       .catch(() => undefined)
+      .then(() => owned.task.claimed())
       .then(() => owned.state.catchUp(signal))
       .then(() => {
         owned.status.state = 'running';
@@ -136,15 +183,19 @@ export class TaskManager {
     return sizes;
   }
 
-  /** Waits for restorations to stop, closes every partition and the local store. */
+  /** Waits for restorations to stop, closes every partition and task, and the local store. */
   async close(): Promise<void> {
     for (const owned of this.owned.values()) {
       owned.abort.abort(new Error('stopping'));
       await owned.ready.catch(() => undefined);
-      await owned.state.close();
+      owned.state.close();
     }
     this.owned.clear();
     await Promise.all(this.closing.values());
+    await Promise.all([...this.tasks.values()].map((task) => task.close()));
+    this.tasks.clear();
+    await this.coordinators?.close();
+    this.coordinators = undefined;
     await this.store?.close();
     this.store = undefined;
   }
