@@ -158,6 +158,11 @@ export class TransactionCoordinators {
     const ids: string[] = [];
     for (const nodeId of this.cluster.getNodeIds()) {
       const broker = await this.cluster.findBroker({ nodeId: String(nodeId) });
+      if (!(broker as { versions?: Record<number, unknown> }).versions?.[LIST_TRANSACTIONS]) {
+        throw new Error(
+          `Kafka broker ${nodeId} cannot list transactions (ListTransactions, Kafka 3.0 or newer): processor groups need it to fence the transactional ids that wrote their partitions before`,
+        );
+      }
       ids.push(...(await retrying(() => sendRequest(broker)(listTransactionsRequest()))));
     }
     return ids;
