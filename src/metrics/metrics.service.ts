@@ -110,7 +110,7 @@ export class MetricsService {
     groupTotal('stream_group_records_processed_total', 'Records handled by the processor group in this process (rate() of it is records/s)', (group) => group.processed);
     groupTotal(
       'stream_group_transactions_total',
-      'Kafka transactions the processor group committed in this process, one per batch that wrote anything (rate() of it is transactions/s)',
+      'Kafka transactions the processor group committed in this process, one per task (range of partitions) and fetch that wrote anything (rate() of it is transactions/s)',
       (group) => group.transactions,
     );
     const groupGauge = (name: string, help: string, pick: (group: GroupStatus) => number) =>
