@@ -1,7 +1,8 @@
 /**
  * Runs the batches of one fetch at once where it is safe and cheap. Batches of different
- * partitions have their own store and transactional producer, so they run together; batches of
- * one partition (one per input topic of the group) share them, so they run one after another.
+ * partitions work on state of their own, so they run together (and those of a task then commit
+ * together, Task.run); batches of one partition (one per input topic of the group) share it, so
+ * they run one after another, each until it has committed.
  * And once the batches running hold many records (a backlog), the next waits for them: large
  * batches must not all hold their working sets at the same time.
  */

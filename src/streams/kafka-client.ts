@@ -34,7 +34,7 @@ export interface KafkaConnection {
   sessionTimeoutMs: number;
   /**
    * How long a processor group's fetch waits for records (unless 512 KiB are there sooner): under
-   * live load a batch, and its transaction per partition, covers that much time. Kafka Streams'
+   * live load a fetch's batches, and their transaction, cover that much time. Kafka Streams'
    * commit.interval.ms, and its default under exactly-once: 100 ms.
    */
   commitIntervalMs?: number;
