@@ -255,7 +255,7 @@ function growthVerdict(sizes: number[], cpuPerDeposit: number[]): string {
     : `${said}: the cost of a record grew with the data already processed, or the machine slowed between the sizes (the load average in *Machine and run* says which is likelier).`;
 }
 
-/** Partitions: B2 at several partition counts (one transactional producer per partition and group). */
+/** Partitions: B2 at several partition counts (one instance owns them all: one task, and transactional producer, per group). */
 export async function partitionScaling(
   env: BenchEnv,
   options: { reps: number; count: number; wallets: number; partitions: number[] },
@@ -282,7 +282,7 @@ export async function partitionScaling(
     const m = (pick: (run: ProcessingRun) => number) => median(runs.map(pick));
     byCount.set(partitions, { seconds: m((run) => run.seconds), rss: m((run) => run.peakRssMb) });
     rows.push(
-      `| ${partitions} | ${partitions * groups} | ${Math.round(m((run) => run.brokerConnections))} | ${n(Math.round(m((run) => (run.transactions ?? NaN) / (run.seconds - run.startupSeconds))))} | ${m((run) => run.seconds).toFixed(1)} | ${m((run) => (run.processingCpuSeconds / options.count) * 1e6).toFixed(1)} | ${Math.round(m((run) => run.peakRssMb))} |`,
+      `| ${partitions} | ${groups} | ${Math.round(m((run) => run.brokerConnections))} | ${n(Math.round(m((run) => (run.transactions ?? NaN) / (run.seconds - run.startupSeconds))))} | ${m((run) => run.seconds).toFixed(1)} | ${m((run) => (run.processingCpuSeconds / options.count) * 1e6).toFixed(1)} | ${Math.round(m((run) => run.peakRssMb))} |`,
     );
   }
   const [fewest, most] = [Math.min(...options.partitions), Math.max(...options.partitions)];
