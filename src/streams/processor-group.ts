@@ -256,7 +256,7 @@ export class ProcessorGroup {
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
 
     const records = new FetchedRecords(topic, batch.partition, batch.messages);
-    const { result } = await owned.task.run(owned.state, batch.topic, () => this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning), heartbeat));
+    const result = await owned.task.run(owned.state, batch.topic, () => this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning), heartbeat));
     const next = Number(batch.lastOffset()) + 1;
     const key = `${batch.topic}/${batch.partition}`;
     this.processed.set(key, { topic: batch.topic, partition: batch.partition, next });

@@ -134,7 +134,7 @@ describe(Task.name, () => {
     await settled();
     expect(producer.sends).toHaveLength(1);
     producer.sends[0].commit();
-    expect((await first).wrote).toBe(true);
+    expect((await first).handled).toBe(1);
     await second;
     expect(staged).toEqual(['1', '2']);
     await settled();

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
 import type { BatchResult } from './batch.js';
 import type { TransactionCoordinators } from './kafkajs-transactions.js';
 import type { CommitStep, PartitionState, PreparedCommit } from './partition-state.js';
@@ -90,7 +91,7 @@ export class Task {
   constructor(
     private readonly group: string,
     readonly range: PartitionRange,
-    kafka: ConstructorParameters<typeof TransactionalProducer>[0],
+    kafka: Kafka,
     private readonly deps: TaskDeps,
   ) {
     this.transactionalId = taskTransactionalId(group, range);
@@ -132,10 +133,9 @@ export class Task {
   /**
    * Processes one batch of a partition of this task (`process`), then commits it in a transaction
    * with every other batch of the task processed meanwhile: once no batch of the task is still
-   * being processed. Resolves with the batch's result, and whether it wrote anything, once its
-   * values are written locally too.
+   * being processed. Resolves with the batch's result once its values are written locally too.
    */
-  async run(state: PartitionState, inputTopic: string, process: () => Promise<BatchResult>): Promise<{ result: BatchResult; wrote: boolean }> {
+  async run(state: PartitionState, inputTopic: string, process: () => Promise<BatchResult>): Promise<BatchResult> {
     this.processing++;
     let result: BatchResult;
     let prepared: PreparedCommit;
@@ -152,7 +152,7 @@ export class Task {
       this.processing--;
       this.commitWaiting();
     });
-    return { result, wrote: prepared.records.length > 0 };
+    return result;
   }
 
   private commitWaiting(): void {
