@@ -151,21 +151,22 @@ export class TransactionCoordinators {
     return this.connected;
   }
 
-  /** Every transactional id the cluster's coordinators know (each broker coordinates some). */
+  /** Every transactional id the cluster's coordinators know (each broker coordinates some; all asked at once). */
   async transactionalIds(): Promise<string[]> {
     await this.connect();
     await this.cluster.refreshMetadata();
-    const ids: string[] = [];
-    for (const nodeId of this.cluster.getNodeIds()) {
-      const broker = await this.cluster.findBroker({ nodeId: String(nodeId) });
-      if (!(broker as { versions?: Record<number, unknown> }).versions?.[LIST_TRANSACTIONS]) {
-        throw new Error(
-          `Kafka broker ${nodeId} cannot list transactions (ListTransactions, Kafka 3.0 or newer): processor groups need it to fence the transactional ids that wrote their partitions before`,
-        );
-      }
-      ids.push(...(await retrying(() => sendRequest(broker)(listTransactionsRequest()))));
-    }
-    return ids;
+    const byBroker = await Promise.all(
+      this.cluster.getNodeIds().map(async (nodeId) => {
+        const broker = await this.cluster.findBroker({ nodeId: String(nodeId) });
+        if (!(broker as { versions?: Record<number, unknown> }).versions?.[LIST_TRANSACTIONS]) {
+          throw new Error(
+            `Kafka broker ${nodeId} cannot list transactions (ListTransactions, Kafka 3.0 or newer): processor groups need it to fence the transactional ids that wrote their partitions before`,
+          );
+        }
+        return retrying(() => sendRequest(broker)(listTransactionsRequest()));
+      }),
+    );
+    return byBroker.flat();
   }
 
   /**

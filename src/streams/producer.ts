@@ -124,6 +124,9 @@ export class ReliableProducer {
   }
 }
 
+/** How long a processor group's transaction may stay open before its coordinator aborts it. */
+export const TRANSACTION_TIMEOUT_MS = 60_000;
+
 /** The broker had not finished the previous transaction; nothing of this one was written. */
 class ConcurrentTransactionError extends ProduceError {}
 
@@ -213,7 +216,7 @@ export class TransactionalProducer {
       idempotent: true,
       maxInFlightRequests: 1,
       createPartitioner: Partitioners.DefaultPartitioner,
-      transactionTimeout: 60_000,
+      transactionTimeout: TRANSACTION_TIMEOUT_MS,
     });
     await producer.connect();
     this.producer = producer;

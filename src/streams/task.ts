@@ -3,7 +3,7 @@ import type { Kafka } from 'kafkajs';
 import type { BatchResult } from './batch.js';
 import type { TransactionCoordinators } from './kafkajs-transactions.js';
 import type { CommitStep, PartitionState, PreparedCommit } from './partition-state.js';
-import { TransactionalProducer } from './producer.js';
+import { TRANSACTION_TIMEOUT_MS, TransactionalProducer } from './producer.js';
 import type { LocalStore } from './state-store.js';
 
 /** Consecutive partitions, `first` to `last`. */
@@ -40,9 +40,6 @@ export function rangeOfTransactionalId(group: string, id: string): PartitionRang
 }
 
 const overlap = (a: PartitionRange, b: PartitionRange) => a.first <= b.last && b.first <= a.last;
-
-/** How long a transaction of a fenced id may stay open before its coordinator aborts it (as a task's own). */
-const TRANSACTION_TIMEOUT_MS = 60_000;
 
 export interface TaskDeps {
   coordinators: TransactionCoordinators;
