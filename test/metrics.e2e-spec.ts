@@ -89,6 +89,7 @@ describe('GET /metrics', () => {
         deadLetters('balance') >= 1 &&
         deadLetters('threshold') >= 1 &&
         (value(text, 'stream_group_records_processed_total', { group: 'balance' }) ?? 0) >= N &&
+        (value(text, 'stream_view_apply_latency_seconds_count', { table: 'balance-table' }) ?? 0) >= N &&
         lags.length > 0 &&
         lags.every((sample) => sample.value === 0)
       );
@@ -132,6 +133,13 @@ describe('GET /metrics', () => {
       expect(samples(text, 'stream_view_lag_records').filter((sample) => sample.labels.table === table)).toHaveLength(PARTITIONS);
     }
     expect(value(text, 'kafka_reachable')).toBe(1);
+    // Freshness: each record the balance group took (the deposits and the poison record) counted
+    // once, from its timestamp to its commit; none of them a minute old. The balance view read a
+    // changelog record per deposit (each to another wallet).
+    expect(value(text, 'stream_group_commit_latency_seconds_count', { group: 'balance' })).toBe(N + 1);
+    expect(value(text, 'stream_group_commit_latency_seconds_bucket', { group: 'balance', le: '60' })).toBe(N + 1);
+    expect(value(text, 'stream_view_apply_latency_seconds_count', { table: 'balance-table' })).toBe(N);
+    expect(value(text, 'stream_view_apply_latency_seconds_bucket', { table: 'balance-table', le: '60' })).toBe(N);
 
     // Node's own.
     expect(value(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);

@@ -1,5 +1,6 @@
 import { Histogram, Registry } from 'prom-client';
-import { LatencyHistogram } from './latency-histogram.js';
+import { LatencyTally, addCounts } from '../streams/latency-tally.js';
+import { LatencyHistogram, TalliedHistogram } from './latency-histogram.js';
 
 const BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -49,5 +50,24 @@ describe(LatencyHistogram.name, () => {
     expect(text).toContain('latency_seconds_count{route="/a"} 1');
     expect(text).toContain('latency_seconds_bucket{le="1",route="/a"} 1');
     expect(text).toContain('latency_seconds_sum{route="/a"} 0.25');
+  });
+
+  it("shows counts kept elsewhere (two threads' tallies of one group, added) as prom-client's Histogram would show the same observations", async () => {
+    const theirs = new Registry();
+    const ours = new Registry();
+    const reference = new Histogram({ name: 'stream_group_commit_latency_seconds', help: 'latency', labelNames: ['group'], buckets: [0.05, 0.1, 1], registers: [theirs] });
+    const threads = [new LatencyTally([0.05, 0.1, 1]), new LatencyTally([0.05, 0.1, 1])];
+    new TalliedHistogram('stream_group_commit_latency_seconds', 'latency', [0.05, 0.1, 1], ours, () => [
+      { labels: { group: 'balance' }, tally: addCounts(threads[0].snapshot(), threads[1].snapshot()) },
+    ]);
+    for (const [thread, seconds] of [[0, 0.03125], [1, 0.0625], [0, 0.0625], [1, 2.5], [0, 0.125]] as const) {
+      threads[thread].observe(seconds);
+      reference.observe({ group: 'balance' }, seconds);
+    }
+
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+    // Read again at each scrape: what was counted since shows.
+    threads[1].observe(0.5);
+    expect(await ours.metrics()).toContain('stream_group_commit_latency_seconds_bucket{le="1",group="balance"} 5');
   });
 });

@@ -1,24 +1,13 @@
 import type { Metric, MetricObjectWithValues, MetricValueWithName, Registry } from 'prom-client';
+import { type LatencyCounts, LatencyTally } from '../streams/index.js';
 
 /** One series of a {@link LatencyHistogram}: its labels, and counts per bucket (the last is +Inf). */
-export class LatencySeries {
-  readonly counts: Float64Array;
-  sum = 0;
-  count = 0;
-
+export class LatencySeries extends LatencyTally {
   constructor(
     readonly labels: Readonly<Record<string, string>>,
-    private readonly bounds: readonly number[],
+    bounds: readonly number[],
   ) {
-    this.counts = new Float64Array(bounds.length + 1);
-  }
-
-  observe(seconds: number): void {
-    let bucket = 0;
-    while (bucket < this.bounds.length && seconds > this.bounds[bucket]) bucket++;
-    this.counts[bucket]++;
-    this.sum += seconds;
-    this.count++;
+    super(bounds);
   }
 }
 
@@ -79,5 +68,31 @@ export class LatencyHistogram {
       series.sum = 0;
       series.count = 0;
     }
+  }
+}
+
+/**
+ * A {@link LatencyHistogram} of counts kept elsewhere (the streams core's tallies, which may live
+ * on another thread): `read` gives each series' labels and counts when Prometheus scrapes.
+ */
+export class TalliedHistogram extends LatencyHistogram {
+  constructor(
+    name: string,
+    help: string,
+    bounds: readonly number[],
+    registry: Registry,
+    private readonly read: () => Iterable<{ labels: Readonly<Record<string, string>>; tally: LatencyCounts }>,
+  ) {
+    super(name, help, bounds, registry);
+  }
+
+  override get(): ReturnType<LatencyHistogram['get']> {
+    for (const { labels, tally } of this.read()) {
+      const series = this.series(labels);
+      series.counts.set(tally.counts);
+      series.sum = tally.sum;
+      series.count = tally.count;
+    }
+    return super.get();
   }
 }

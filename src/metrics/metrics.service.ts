@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { type GroupStatus, type PartitionStatus, StreamsRuntime } from '../streams/index.js';
-import { LatencyHistogram, type LatencySeries } from './latency-histogram.js';
+import { type GroupStatus, type PartitionStatus, RECORD_LATENCY_BOUNDS, StreamsRuntime } from '../streams/index.js';
+import { LatencyHistogram, type LatencySeries, TalliedHistogram } from './latency-histogram.js';
 
 /** The reasons `deposits_rejected_total` counts (set where HTTP responses are recorded). */
 export const DEPOSIT_REJECTION_REASONS = ['invalid', 'conflict', 'unavailable', 'error'] as const;
@@ -197,6 +197,20 @@ export class MetricsService {
         }
       },
     });
+    new TalliedHistogram(
+      'stream_group_commit_latency_seconds',
+      'For each record the processor group handled in this process: from its timestamp (for a deposit, when the API accepted it) until what it changed was committed',
+      RECORD_LATENCY_BOUNDS,
+      this.registry,
+      () => streams.groupStatuses().map((group) => ({ labels: { group: group.group }, tally: group.commitLatency })),
+    );
+    new TalliedHistogram(
+      'stream_view_apply_latency_seconds',
+      "For each changelog record a view read once ready: from its timestamp (its group's transaction) until the view held it and woke its readers",
+      RECORD_LATENCY_BOUNDS,
+      this.registry,
+      () => streams.viewStatuses().map((view) => ({ labels: { table: view.table }, tally: view.applyLatency })),
+    );
     new Gauge({
       name: 'stream_view_ready',
       help: '1 when the view has caught up with the changelog ends seen at start',

@@ -6,6 +6,8 @@ import { toExactJson } from '../http/exact-json.js';
 import type { GroupStatus, StreamsRuntime, TableLookup, ViewChange, ViewStatus } from '../streams/index.js';
 import { MonitorService, displayable } from './monitor.service.js';
 
+const noLatency = { counts: [], sum: 0, count: 0 };
+
 /** The part of the streams runtime the monitor reads, with canned answers. */
 function fakeRuntime(state: {
   groups?: GroupStatus[];
@@ -41,15 +43,16 @@ describe(MonitorService.name, () => {
             transactions: 3,
             retrying: 0,
             commitFailures: 0,
+            commitLatency: noLatency,
             partitions: [
               { partition: 0, state: 'running', lag: { deposit: 4 }, processed: 5, skipped: 0, deadLettered: 1 },
               { partition: 1, state: 'restoring', restore: { kind: 'cold', total: 10, done: 3, startedAt: 0 }, lag: {}, processed: 0, skipped: 0, deadLettered: 0 },
               { partition: 2, state: 'running', lag: { deposit: 1 }, processed: 2, skipped: 1, deadLettered: 2 },
             ],
           },
-          { group: 'idle', running: true, processed: 0, recordsPerSecond: 0, transactions: 0, retrying: 0, commitFailures: 30, partitions: [{ partition: 0, state: 'running', lag: {}, processed: 0, skipped: 0, deadLettered: 0 }] },
+          { group: 'idle', running: true, processed: 0, recordsPerSecond: 0, transactions: 0, retrying: 0, commitFailures: 30, commitLatency: noLatency, partitions: [{ partition: 0, state: 'running', lag: {}, processed: 0, skipped: 0, deadLettered: 0 }] },
         ],
-        views: [{ table: 'balance-table', ready: false, partitions: [{ partition: 0, position: 3, end: 5, lag: 2 }, { partition: 1, position: 1, end: 1, lag: 0 }] }],
+        views: [{ table: 'balance-table', ready: false, partitions: [{ partition: 0, position: 3, end: 5, lag: 2 }, { partition: 1, position: 1, end: 1, lag: 0 }], applyLatency: noLatency }],
       }),
       config,
     );

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { KafkaBatch, type KafkaCluster, READ_COMMITTED, readerCluster } from './kafka-client.js';
-import { fetchedHeader, fetchedKeyText, fetchedOffset } from './kafkajs-records.js';
+import { fetchedHeader, fetchedKeyText, fetchedOffset, fetchedTimestamp } from './kafkajs-records.js';
 import { retryTransient } from './retry.js';
 
 /** A record read from a changelog (physical topic name). */
@@ -9,6 +9,8 @@ export interface ChangelogRecord {
   readonly offset: number;
   readonly key: string | null;
   readonly value: Buffer | null;
+  /** When its producer wrote it (Unix ms), where known. */
+  readonly timestamp?: number;
   /** The value of its first header named `name` (null for one without a value), undefined without such a header. */
   header(name: string): Buffer | string | null | undefined;
 }
@@ -295,6 +297,10 @@ class FetchedChangelogRecord implements ChangelogRecord {
 
   get value(): Buffer | null {
     return this.message.value;
+  }
+
+  get timestamp(): number {
+    return fetchedTimestamp(this.message);
   }
 
   header(name: string): Buffer | string | null | undefined {

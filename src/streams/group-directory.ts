@@ -1,4 +1,5 @@
 import type { GroupLookup, GroupSource, StoreSize } from './group-port.js';
+import { addCounts } from './latency-tally.js';
 import type { GroupStatus, ProcessorGroup } from './processor-group.js';
 
 /**
@@ -38,6 +39,7 @@ export class GroupDirectory {
               transactions: seen.transactions + status.transactions,
               retrying: seen.retrying + status.retrying,
               commitFailures: Math.max(seen.commitFailures, status.commitFailures),
+              commitLatency: addCounts(seen.commitLatency, status.commitLatency),
             }
           : status,
       );

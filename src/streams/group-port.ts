@@ -1,3 +1,4 @@
+import { LatencyTally, RECORD_LATENCY_BOUNDS } from './latency-tally.js';
 import type { GroupStatus } from './processor-group.js';
 
 /** One end of a channel between threads: a worker's `parentPort`, or the `Worker` itself. */
@@ -87,7 +88,7 @@ export class RemoteGroups implements GroupSource {
     expectedGroups: readonly string[],
     private readonly timeoutMs = 5000,
   ) {
-    this.latest = expectedGroups.map((group) => ({ group, running: false, partitions: [], processed: 0, recordsPerSecond: 0, transactions: 0, retrying: 0, commitFailures: 0 }));
+    this.latest = expectedGroups.map((group) => ({ group, running: false, partitions: [], processed: 0, recordsPerSecond: 0, transactions: 0, retrying: 0, commitFailures: 0, commitLatency: new LatencyTally(RECORD_LATENCY_BOUNDS).snapshot() }));
     port.on('message', (message: unknown) => {
       if (!isMessage(message)) return;
       if (message.kind === 'groups.status') {

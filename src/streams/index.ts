@@ -11,6 +11,7 @@ export { type GroupDefinition, GroupHandler, type GroupHandlerExtras, defineGrou
 export { type GroupSource, RemoteGroups, type ThreadPort, serveGroups } from './group-port.js';
 export type { AppliedOffsets } from './state-store.js';
 export type { KafkaConnection } from './kafka-client.js';
+export { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS } from './latency-tally.js';
 export type { GroupStatus } from './processor-group.js';
 export type { PartitionStatus } from './task-manager.js';
 export { partitionFor } from './murmur2.js';

@@ -7,6 +7,7 @@ import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import { DEFAULT_BATCH_BYTES, coPartitionedAssigner, physicalName } from './kafka-client.js';
 import { joinAs } from './kafkajs-consumer-group.js';
+import { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS } from './latency-tally.js';
 import { fetchedKeyText, fetchedOffset, fetchedTimestamp } from './kafkajs-records.js';
 import type { PartitionStateDeps } from './partition-state.js';
 import { partitionFor } from './murmur2.js';
@@ -26,6 +27,11 @@ export interface GroupStatus {
   retrying: number;
   /** Offset commits that failed since the last that went through: while above 0, lag counts from that one. */
   commitFailures: number;
+  /**
+   * For each record handled, how long after its timestamp (when its producer wrote it: for a
+   * deposit, when the API accepted it) what it changed was committed and written locally.
+   */
+  commitLatency: LatencyCounts;
 }
 
 /** How often a group commits its consumer offsets (see `ProcessorGroup.commitOffsets`). */
@@ -68,6 +74,8 @@ export class ProcessorGroup {
   private committing?: Promise<void>;
   private commits = 0;
   private commitFailures = 0;
+  /** How long records took from their timestamp to being committed (see GroupStatus.commitLatency). */
+  private readonly commitLatency = new LatencyTally(RECORD_LATENCY_BOUNDS);
   private readonly rate: Array<{ at: number; count: number }> = [];
 
   constructor(
@@ -257,6 +265,12 @@ export class ProcessorGroup {
 
     const records = new FetchedRecords(topic, batch.partition, batch.messages);
     const result = await owned.task.run(owned.state, batch.topic, () => this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning), heartbeat));
+    const committedAt = Date.now();
+    for (const message of batch.messages) {
+      const writtenAt = fetchedTimestamp(message);
+      // A record without a timestamp (-1) says nothing; a clock behind the producer's, no delay.
+      if (writtenAt > 0) this.commitLatency.observe(Math.max(0, committedAt - writtenAt) / 1000);
+    }
     const next = Number(batch.lastOffset()) + 1;
     const key = `${batch.topic}/${batch.partition}`;
     this.processed.set(key, { topic: batch.topic, partition: batch.partition, next });
@@ -324,6 +338,7 @@ export class ProcessorGroup {
       recordsPerSecond: Math.round(recent / 10),
       retrying: this.retrying,
       commitFailures: this.commitFailures,
+      commitLatency: this.commitLatency.snapshot(),
     };
   }
 

@@ -6,6 +6,7 @@ import type { ChangelogReader, ChangelogRecord } from './changelog-reader.js';
 import { errorMessage } from './context.js';
 import { retryTransient } from './retry.js';
 import { type KafkaConnection, endOffsets, physicalName } from './kafka-client.js';
+import { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS } from './latency-tally.js';
 import { type EntryVisitor, forEachChangelogEntry } from './store-batch.js';
 import { LocalStore, decodeStored, encodeStored, storedValueBytes } from './state-store.js';
 import type { TableTopic } from './topics.js';
@@ -30,6 +31,11 @@ export interface ViewStatus {
   table: string;
   ready: boolean;
   partitions: Array<{ partition: number; position: number; end: number; lag: number }>;
+  /**
+   * Once ready, for each changelog record read: how long after it was written (by its group's
+   * transaction, before that committed) the view held it, its readers woken.
+   */
+  applyLatency: LatencyCounts;
 }
 
 /** {@link View.waitFor} gave up. */
@@ -87,6 +93,8 @@ export class View<T> {
   private readonly changes: ViewChange[] = [];
   private endsTimer?: NodeJS.Timeout;
   private readyCallbacks: Array<() => void> = [];
+  /** See ViewStatus.applyLatency. */
+  private readonly applyLatency = new LatencyTally(RECORD_LATENCY_BOUNDS);
   /** Values read lately, decoded, in the order they were read. */
   private readonly cache = new Map<string, T | typeof ABSENT>();
   /**
@@ -148,6 +156,8 @@ export class View<T> {
   }
 
   private async apply(partition: number, records: ChangelogRecord[], next: number, highWatermark: number): Promise<void> {
+    // What a view restores at start is old by nature: latency counts from then on.
+    const live = this.isReady;
     const store = this.open();
     // Keys and offsets side by side, not an object per change: a view catching up applies
     // hundreds of thousands of changes a second.
@@ -190,6 +200,9 @@ export class View<T> {
         const stored = awaited?.has(key) ? awaited.get(key) : this.open().getSync(SPACE, key);
         this.wake(key, waiting, stored && this.toEntry(stored));
       }
+    }
+    if (live) {
+      for (const { timestamp } of records) if (timestamp !== undefined && timestamp > 0) this.applyLatency.observe(Math.max(0, readAt - timestamp) / 1000);
     }
     if (!this.isReady) this.checkReady();
   }
@@ -330,6 +343,7 @@ export class View<T> {
           return { partition, position, end, lag: end - position };
         })
         .sort((a, b) => a.partition - b.partition),
+      applyLatency: this.applyLatency.snapshot(),
     };
   }
 

@@ -1,0 +1,46 @@
+/**
+ * Durations counted by bucket, as a histogram counts them. The core counts how long records take
+ * to be committed and to reach views (`GroupStatus.commitLatency`, `ViewStatus.applyLatency`);
+ * the metrics module shows the counts as Prometheus histograms.
+ */
+export class LatencyTally {
+  /** Observations per bucket (the last one is +Inf), not cumulative. */
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(seconds: number): void {
+    let bucket = 0;
+    while (bucket < this.bounds.length && seconds > this.bounds[bucket]) bucket++;
+    this.counts[bucket]++;
+    this.sum += seconds;
+    this.count++;
+  }
+
+  /** The counts so far, as plain data (statuses cross threads by structured clone). */
+  snapshot(): LatencyCounts {
+    return { counts: Array.from(this.counts), sum: this.sum, count: this.count };
+  }
+}
+
+/** A {@link LatencyTally}'s counts at one moment. */
+export interface LatencyCounts {
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * Bounds (seconds) of the record latencies the core counts: from a commit under live load (tens of
+ * milliseconds at a 100 ms commit interval) to a backlog's records, minutes old.
+ */
+export const RECORD_LATENCY_BOUNDS: readonly number[] = [0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+/** Two tallies' counts together (one group's instances on several threads). */
+export function addCounts(a: LatencyCounts, b: LatencyCounts): LatencyCounts {
+  return { counts: a.counts.map((count, index) => count + (b.counts[index] ?? 0)), sum: a.sum + b.sum, count: a.count + b.count };
+}
