@@ -69,3 +69,37 @@ export function percentile(samples: number[], p: number): number {
   const sorted = Float64Array.from(samples).sort();
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
+
+/** Cumulative counts by bucket bound (`le`) of one series of a histogram in a /metrics text: the series whose labels include `labels`. */
+export function histogramBuckets(text: string, name: string, labels: Record<string, string>): Map<number, number> {
+  const buckets = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}_bucket{`)) continue;
+    const labelText = line.slice(line.indexOf('{') + 1, line.lastIndexOf('}'));
+    const found = Object.fromEntries([...labelText.matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key, value]));
+    if (Object.entries(labels).some(([key, value]) => found[key] !== value)) continue;
+    buckets.set(found.le === '+Inf' ? Infinity : Number(found.le), Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return buckets;
+}
+
+/**
+ * The q-quantile (0-1) of what a histogram counted between two scrapes, interpolated within its
+ * bucket as Prometheus's histogram_quantile does: as precise as the buckets are.
+ */
+export function histogramQuantile(before: Map<number, number>, after: Map<number, number>, q: number): number {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const counted = (bound: number) => (after.get(bound) ?? 0) - (before.get(bound) ?? 0);
+  const total = counted(Infinity);
+  if (!(total > 0)) return NaN;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const bound of bounds) {
+    const upTo = counted(bound);
+    if (upTo >= rank) return bound === Infinity ? lower : lower + ((bound - lower) * (rank - below)) / Math.max(1, upTo - below);
+    lower = bound;
+    below = upTo;
+  }
+  return NaN;
+}

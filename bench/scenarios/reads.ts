@@ -6,7 +6,7 @@
 import type { BenchEnv, ServiceProcess } from '../lib/env';
 import { HttpClient, type LoadResult, closedLoop, depositBody } from '../lib/http';
 import { createStreamTopic, produceDeposits, waitForZeroLag } from '../lib/kafka';
-import { type ScenarioResult, newResult, percentile, record } from '../lib/results';
+import { type ScenarioResult, histogramBuckets, histogramQuantile, newResult, percentile, record } from '../lib/results';
 import { Expectation, verifyTables } from '../lib/verify';
 import { MAX_AMOUNT_MINOR, Workload, random } from '../lib/workload';
 
@@ -182,6 +182,7 @@ export async function freshness(env: BenchEnv, options: FreshnessOptions): Promi
         visible.push(seen - acceptedAt);
       };
       const total = options.ratePerSecond * (warmUp ? Math.min(WARM_UP_SECONDS, options.durationSeconds) : options.durationSeconds);
+      const metricsBefore = await read.api.text('/metrics');
       const started = performance.now();
       const inFlight = new Set<Promise<void>>();
       for (let index = 0; index < total; ) {
@@ -208,6 +209,20 @@ export async function freshness(env: BenchEnv, options: FreshnessOptions): Promi
       record(result, { label: 'accept → visible p99', unit: 'ms', better: 'lower', goal: 100 }, percentile(visible, 99));
       record(result, { label: 'accept → visible max', unit: 'ms', better: 'lower', info: true }, Math.max(...visible));
       record(result, { label: 'POST /deposit p99', unit: 'ms', better: 'lower', info: true }, percentile(posts, 99));
+      // Where the time goes, from the service's own histograms (as precise as their buckets).
+      const metricsAfter = await read.api.text('/metrics');
+      const quantile = (name: string, labels: Record<string, string>, q: number) =>
+        1000 * histogramQuantile(histogramBuckets(metricsBefore, name, labels), histogramBuckets(metricsAfter, name, labels), q);
+      for (const group of ['balance', 'threshold']) {
+        for (const q of [0.5, 0.99]) {
+          const label = `${group} group: deposit → committed, p${q * 100} (the service's histogram)`;
+          record(result, { label, unit: 'ms', better: 'lower', info: true }, quantile('stream_group_commit_latency_seconds', { group }, q));
+        }
+      }
+      for (const table of ['balance-table', 'threshold-table']) {
+        const label = `${table} view: its group's transaction → read, p99 (the service's histogram)`;
+        record(result, { label, unit: 'ms', better: 'lower', info: true }, quantile('stream_view_apply_latency_seconds', { table }, 0.99));
+      }
       record(result, { label: 'deposits sent per second', unit: 'req/s', better: 'higher', info: true }, offered);
       record(result, { label: 'deposits not accepted or not visible in 5 s', unit: '', better: 'lower', goal: 0 }, unanswered.length);
       const firstUnanswered = unanswered.length > 0 ? ` (first: ${unanswered[0]})` : '';

@@ -38,7 +38,7 @@ export interface LatencyCounts {
  * Bounds (seconds) of the record latencies the core counts: from a commit under live load (tens of
  * milliseconds at a 100 ms commit interval) to a backlog's records, minutes old.
  */
-export const RECORD_LATENCY_BOUNDS: readonly number[] = [0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+export const RECORD_LATENCY_BOUNDS: readonly number[] = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
 /** Two tallies' counts together (one group's instances on several threads). */
 export function addCounts(a: LatencyCounts, b: LatencyCounts): LatencyCounts {
