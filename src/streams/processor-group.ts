@@ -7,7 +7,7 @@ import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import { DEFAULT_BATCH_BYTES, coPartitionedAssigner, physicalName } from './kafka-client.js';
 import { joinAs } from './kafkajs-consumer-group.js';
-import { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS } from './latency-tally.js';
+import { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS, secondsSince } from './latency-tally.js';
 import { fetchedKeyText, fetchedOffset, fetchedTimestamp } from './kafkajs-records.js';
 import type { PartitionStateDeps } from './partition-state.js';
 import { partitionFor } from './murmur2.js';
@@ -266,11 +266,7 @@ export class ProcessorGroup {
     const records = new FetchedRecords(topic, batch.partition, batch.messages);
     const result = await owned.task.run(owned.state, batch.topic, () => this.processor.process(records, owned.state, this.retryPolicy(heartbeat, isRunning), heartbeat));
     const committedAt = Date.now();
-    for (const message of batch.messages) {
-      const writtenAt = fetchedTimestamp(message);
-      // A record without a timestamp (-1) says nothing; a clock behind the producer's, no delay.
-      if (writtenAt > 0) this.commitLatency.observe(Math.max(0, committedAt - writtenAt) / 1000);
-    }
+    this.commitLatency.observeSpread(batch.messages.length, (index) => secondsSince(fetchedTimestamp(batch.messages[index]), committedAt));
     const next = Number(batch.lastOffset()) + 1;
     const key = `${batch.topic}/${batch.partition}`;
     this.processed.set(key, { topic: batch.topic, partition: batch.partition, next });

@@ -6,7 +6,7 @@ import type { ChangelogReader, ChangelogRecord } from './changelog-reader.js';
 import { errorMessage } from './context.js';
 import { retryTransient } from './retry.js';
 import { type KafkaConnection, endOffsets, physicalName } from './kafka-client.js';
-import { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS } from './latency-tally.js';
+import { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS, secondsSince } from './latency-tally.js';
 import { type EntryVisitor, forEachChangelogEntry } from './store-batch.js';
 import { LocalStore, decodeStored, encodeStored, storedValueBytes } from './state-store.js';
 import type { TableTopic } from './topics.js';
@@ -202,7 +202,7 @@ export class View<T> {
       }
     }
     if (live) {
-      for (const { timestamp } of records) if (timestamp !== undefined && timestamp > 0) this.applyLatency.observe(Math.max(0, readAt - timestamp) / 1000);
+      this.applyLatency.observeSpread(records.length, (index) => secondsSince(records[index].timestamp, readAt));
     }
     if (!this.isReady) this.checkReady();
   }
