@@ -103,7 +103,7 @@ export async function buildService(root = process.cwd()): Promise<void> {
  * as soon as one character needs them; esbuild escapes strings but leaves regular expressions
  * (validator's alphabets of every locale) and some comments as they are. So bootstrap.js (6 MB)
  * took 12 MB of the main thread's heap and processor-thread.js 7 MB of the processor thread's.
- * An escape means the same character in a regular expression, a string, a template, an
+ * An escape means the same character in a regular expression, a string, a template's value, an
  * identifier and a comment alike; not after a backslash, nor for a line terminator (U+2028,
  * U+2029), which stop the build instead.
  *
