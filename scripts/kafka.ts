@@ -9,6 +9,7 @@ import {
   defaultLocalKafkaOptions,
   ensureJars,
   localKafkaStatus,
+  prepareClassArchive,
   startLocalKafka,
   stopLocalKafka,
 } from './kafka/launcher.js';
@@ -16,8 +17,8 @@ import {
 const HELP = `Usage: npm run kafka:<start|stop|status|jars> -- [options]
 
 A local Apache Kafka in KRaft mode, jars from Maven Central (needs java 17+ and mvn).
-Files live under .kafka/ in the project folder. \`jars\` only resolves the jars (CI does it
-ahead of the tests).
+Files live under .kafka/ in the project folder. \`jars\` only resolves the jars and makes the
+broker's class archive, which later starts load faster from (CI does it ahead of the tests).
 
 Options:
   --brokers N     nodes in the cluster (default 1; each is broker and controller)
@@ -61,6 +62,8 @@ async function main(): Promise<void> {
 
   if (command === 'jars') {
     console.log(`Kafka ${options.version} jars in ${ensureJars(options)}`);
+    const archive = await prepareClassArchive(options);
+    console.log(archive ? `class archive: ${archive}` : 'no class archive could be made: brokers start without one');
   } else if (command === 'start') {
     const { brokers } = await startLocalKafka(options);
     console.log(`KAFKA_BROKERS=${brokers}`);

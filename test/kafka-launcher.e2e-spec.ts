@@ -1,11 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { type Admin, Kafka, type KafkaConfig, type Producer, logLevel } from 'kafkajs';
 import {
   type LocalKafkaOptions,
+  defaultLocalKafkaOptions,
+  localKafkaPids,
   localKafkaStatus,
   startLocalKafka,
   startLocalKafkaNodes,
@@ -186,4 +188,40 @@ describe('the local Kafka launcher without its prerequisites', () => {
     expect(result.status).toBe(1);
     expect(result.stderr.trim()).toBe('kafka: java not found on PATH: install Java 17 or newer, or point KAFKA_BROKERS at a running Kafka');
   });
+});
+
+describe("the local Kafka launcher's class archive", () => {
+  // A project folder of its own whose jars are links to the shared ones: the archive it makes
+  // stays there, and the shared one, which the other suites' brokers start from, is not touched.
+  const root = mkdtempSync(join(tmpdir(), 'depositaja-cds-'));
+  const shared = defaultLocalKafkaOptions(process.cwd());
+  const options: LocalKafkaOptions = { ...instance('cds', 39292), rootDir: root };
+  const sharedLib = join(process.cwd(), '.kafka', 'lib', shared.version);
+  const lib = join(root, '.kafka', 'lib', shared.version);
+  const jvmOptions = () => readFileSync(`/proc/${localKafkaPids(options)[0]}/cmdline`, 'utf8').split('\0');
+  const archives = () => readdirSync(lib).filter((name) => name.endsWith('.jsa'));
+
+  beforeAll(() => {
+    mkdirSync(lib, { recursive: true });
+    for (const jar of readdirSync(sharedLib).filter((name) => name.endsWith('.jar'))) symlinkSync(join(sharedLib, jar), join(lib, jar));
+    writeFileSync(join(lib, '.complete'), 'linked\n');
+  });
+  afterAll(async () => {
+    await discard(options);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('is written by a node started without one as it stops, and the next start loads the classes from it', async () => {
+    await fresh(options);
+    expect(jvmOptions()).toContainEqual(expect.stringMatching(/^-XX:ArchiveClassesAtExit=/));
+    expect(archives()).toEqual([]);
+
+    await stopLocalKafka(options);
+    expect(archives()).toEqual([expect.stringMatching(/^classes-[0-9a-f]{12}\.jsa$/)]);
+
+    const { started } = await startLocalKafka(options);
+    expect(started).toBe(true);
+    expect(jvmOptions()).toContain(`-XX:SharedArchiveFile=${join(lib, archives()[0]!)}`);
+    expect(jvmOptions().some((option) => option.startsWith('-XX:ArchiveClassesAtExit'))).toBe(false);
+  }, 120_000);
 });
