@@ -67,17 +67,18 @@ const bundlesApart: Plugin = {
 };
 
 /** Builds unless dist/ holds every bundle, built from the inputs as they are now. Returns whether it built. */
-export async function buildServiceIfStale(root = process.cwd()): Promise<boolean> {
+export async function buildServiceIfStale(root = process.cwd(), signal?: AbortSignal): Promise<boolean> {
   if (isBuildOfInputs(root, ENTRIES.map((entry) => join('dist', `${entry}.js`)))) return false;
-  await buildService(root);
+  await buildService(root, signal);
   return true;
 }
 
-export async function buildService(root = process.cwd()): Promise<void> {
+/** Builds dist/; `signal` stops the compiler (npm start, when the broker does not start). */
+export async function buildService(root = process.cwd(), signal?: AbortSignal): Promise<void> {
   const digest = inputsDigest(root);
   forgetBuild(root);
   // Not spawnSync: npm start starts Kafka meanwhile.
-  const nest = spawn(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build'], { cwd: root, stdio: 'inherit' });
+  const nest = spawn(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build'], { cwd: root, stdio: 'inherit', signal });
   const status = await new Promise<number | null>((resolve, reject) => nest.once('error', reject).once('exit', resolve));
   if (status !== 0) throw new Error('nest build failed (see above)');
   await bundle({

@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const kafka = process.env.KAFKA_BROKERS ? undefined : localKafkaOptions();
   // The build and the broker's start overlap: they are separate processes.
-  const built = buildServiceIfStale().catch((error: unknown) => {
+  const built = buildServiceIfStale(process.cwd(), building.signal).catch((error: unknown) => {
     console.error(`npm start: the build failed (${error instanceof Error ? error.message : String(error)})`);
     process.exit(1);
   });
@@ -63,7 +63,11 @@ function localKafkaOptions(): LocalKafkaOptions {
   return options;
 }
 
+/** Stops a build still running when the start fails. */
+const building = new AbortController();
+
 main().catch((error: unknown) => {
   console.error(error instanceof LocalKafkaError ? `kafka: ${error.message}` : error);
+  building.abort();
   process.exit(1);
 });
