@@ -1,14 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
-import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { BatchTurns } from './batch-turns.js';
-import { BatchProcessor, type InputRecord, type InputRecords, type RecordHandler, type RetryPolicy } from './batch.js';
+import { BatchProcessor, type RecordHandler, type RetryPolicy } from './batch.js';
 import { errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import { DEFAULT_BATCH_BYTES, coPartitionedAssigner, physicalName } from './kafka-client.js';
+import { FetchedRecords } from './fetched-records.js';
+import { fetchedTimestamp } from './kafkajs-records.js';
 import { joinAs } from './kafkajs-consumer-group.js';
 import { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS, secondsSince } from './latency-tally.js';
-import { fetchedKeyText, fetchedOffset, fetchedTimestamp } from './kafkajs-records.js';
 import type { PartitionStateDeps } from './partition-state.js';
 import { partitionFor } from './murmur2.js';
 import { type PartitionStatus, TaskManager } from './task-manager.js';
@@ -378,73 +379,5 @@ export class ProcessorGroup {
     await this.consumer.disconnect().catch((error: unknown) => this.logger.warn(`disconnect: ${errorMessage(error)}`));
     this.consumer = undefined;
     await this.tasks.rememberMember(undefined).catch(() => undefined);
-  }
-}
-
-/**
- * A fetched batch's records as the batch processor reads them: one record object, set to each
- * message in turn, whose key (as text) and value are read from the message when asked. A batch
- * of tens of thousands of records lives while it is processed and committed, and an object per
- * record was copied by every young-generation collection meanwhile.
- */
-class FetchedRecords implements InputRecords {
-  private readonly cursor: FetchedInput;
-
-  constructor(
-    topic: string,
-    partition: number,
-    private readonly messages: readonly KafkaMessage[],
-  ) {
-    this.cursor = new FetchedInput(topic, partition);
-  }
-
-  get length(): number {
-    return this.messages.length;
-  }
-
-  at(index: number): InputRecord | undefined {
-    const message = this.messages[index];
-    return message && this.cursor.set(message);
-  }
-}
-
-/**
- * One fetched message as an input record. Offset and time are read from the message when first
- * asked (NaN until then, which keeps both fields plain numbers): the batch's first pass over its
- * records asks each for its key only.
- */
-class FetchedInput implements InputRecord {
-  private message?: KafkaMessage;
-  private offsetRead = Number.NaN;
-  private timestampRead = Number.NaN;
-
-  constructor(
-    readonly topic: string,
-    readonly partition: number,
-  ) {}
-
-  set(message: KafkaMessage): this {
-    this.message = message;
-    this.offsetRead = Number.NaN;
-    this.timestampRead = Number.NaN;
-    return this;
-  }
-
-  get offset(): number {
-    if (Number.isNaN(this.offsetRead)) this.offsetRead = fetchedOffset(this.message!);
-    return this.offsetRead;
-  }
-
-  get timestamp(): number {
-    if (Number.isNaN(this.timestampRead)) this.timestampRead = fetchedTimestamp(this.message!);
-    return this.timestampRead;
-  }
-
-  get key(): string | null {
-    return fetchedKeyText(this.message!);
-  }
-
-  get value(): Buffer | null {
-    return this.message!.value;
   }
 }
