@@ -573,8 +573,13 @@ async function stopNode(node: NodeInfo, timeoutMs: number): Promise<boolean> {
 function keepClassArchive(node: NodeInfo, archive: string): void {
   const written = pendingArchive(node);
   if (!existsSync(written)) return;
-  if (existsSync(archive)) rmSync(written, { force: true });
-  else renameSync(written, archive);
+  try {
+    if (!existsSync(archive)) renameSync(written, archive);
+  } catch {
+    // A folder that cannot take it: brokers start without one, as before.
+  } finally {
+    rmSync(written, { force: true });
+  }
 }
 
 /**
