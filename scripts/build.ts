@@ -9,8 +9,8 @@
  * most of it finding, reading and compiling files), where one bundle loads in ~0.5 s; the main
  * thread and the processor thread load theirs at once on every start (docs/BENCHMARKS.md).
  *
- * `--if-stale` (npm start, the CLI) builds only when an input changed since the last build: one
- * takes ~10 s on 2 cores, even with nothing to do.
+ * `--if-stale` (npm start, npm test, the CLI) builds only when an input changed since the last
+ * build: one takes ~10 s on 2 cores, even with nothing to do.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';

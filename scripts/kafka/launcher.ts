@@ -155,6 +155,12 @@ function classArchive(lib: string): string {
 }
 
 /**
+ * A JVM without the JDK's own class archive (`java -version` does not say "sharing") refuses to
+ * start when asked to write one over it.
+ */
+const canWriteClassArchive = () => /\bsharing\b/.test(requireJava());
+
+/**
  * A JVM's options to load its classes from `archive` where it can. Quiet: writing an archive names
  * every class it leaves out (old bytecode, classes never linked), and a JVM that cannot map one
  * says so and goes on without it.
@@ -366,9 +372,7 @@ function launch(options: LocalKafkaOptions, node: NodeInfo, lib: string): ChildP
   const out = openSync(logFile, 'a');
   const archive = classArchive(lib);
   const shared = existsSync(archive);
-  // A JVM without the JDK's own archive (`java -version` does not say "sharing") refuses to start
-  // when asked to write one over it.
-  const writes = !shared && /\bsharing\b/.test(requireJava());
+  const writes = !shared && canWriteClassArchive();
   // What an earlier JVM of this node wrote may be partial: it was not this launcher that stopped it.
   rmSync(pendingArchive(node), { force: true });
   const child = spawn(
@@ -590,6 +594,7 @@ function keepClassArchive(node: NodeInfo, archive: string): void {
 export async function prepareClassArchive(options: LocalKafkaOptions): Promise<string | undefined> {
   const archive = classArchive(ensureJars(options));
   if (existsSync(archive)) return archive;
+  if (!canWriteClassArchive()) return undefined;
   const training: LocalKafkaOptions = { ...options, instance: '.class-archive', nodes: 1, sasl: undefined, log: undefined };
   for (let attempt = 0; attempt < 3 && !existsSync(archive); attempt++) {
     training.port = await freePort();
