@@ -161,11 +161,17 @@ function classArchive(lib: string): string {
 const canWriteClassArchive = () => /\bsharing\b/.test(requireJava());
 
 /**
- * A JVM's options to load its classes from `archive` where it can. Quiet: writing an archive names
- * every class it leaves out (old bytecode, classes never linked), and a JVM that cannot map one
- * says so and goes on without it.
+ * A JVM's options to load the broker's classes from their archive, or, for a node (the storage
+ * tool has none) when there is no archive yet, to write it as it exits into `writesTo`. Quiet:
+ * writing an archive names every class it leaves out (old bytecode, classes never linked), and a
+ * JVM that cannot map one says so and goes on without it.
  */
-const sharingFrom = (archive: string) => [`-XX:SharedArchiveFile=${archive}`, '-Xlog:cds*=off'];
+function classSharing(lib: string, node?: NodeInfo): { options: string[]; writesTo?: string } {
+  const archive = classArchive(lib);
+  if (existsSync(archive)) return { options: [`-XX:SharedArchiveFile=${archive}`, '-Xlog:cds*=off'] };
+  if (!node || !canWriteClassArchive()) return { options: [] };
+  return { options: [`-XX:ArchiveClassesAtExit=${pendingArchive(node)}`, '-Xlog:cds*=off'], writesTo: archive };
+}
 
 /**
  * Resolves the broker's jars from Maven Central into `.kafka/lib/<version>` unless they are
@@ -342,7 +348,7 @@ function format(options: LocalKafkaOptions, node: NodeInfo, lib: string, cluster
   const result = spawnSync(
     'java',
     [
-      ...(existsSync(classArchive(lib)) ? sharingFrom(classArchive(lib)) : []),
+      ...classSharing(lib).options,
       '-cp',
       `${lib}/*`,
       `-Dlog4j.configuration=file:${join(node.dir, 'log4j.properties')}`,
@@ -370,9 +376,7 @@ function format(options: LocalKafkaOptions, node: NodeInfo, lib: string, cluster
 function launch(options: LocalKafkaOptions, node: NodeInfo, lib: string): ChildProcess {
   const logFile = join(node.dir, 'server.log');
   const out = openSync(logFile, 'a');
-  const archive = classArchive(lib);
-  const shared = existsSync(archive);
-  const writes = !shared && canWriteClassArchive();
+  const sharing = classSharing(lib, node);
   // What an earlier JVM of this node wrote may be partial: it was not this launcher that stopped it.
   rmSync(pendingArchive(node), { force: true });
   const child = spawn(
@@ -382,8 +386,7 @@ function launch(options: LocalKafkaOptions, node: NodeInfo, lib: string): ChildP
       `-Xms${options.heapMb}m`,
       '-XX:+UseG1GC',
       '-XX:MaxGCPauseMillis=20',
-      ...(shared ? sharingFrom(archive) : []),
-      ...(writes ? [`-XX:ArchiveClassesAtExit=${pendingArchive(node)}`, '-Xlog:cds*=off'] : []),
+      ...sharing.options,
       '-Djava.awt.headless=true',
       `-Dlog4j.configuration=file:${join(node.dir, 'log4j.properties')}`,
       '-cp',
@@ -400,7 +403,7 @@ function launch(options: LocalKafkaOptions, node: NodeInfo, lib: string): ChildP
     clientPort: node.clientPort,
     version: options.version,
     startedAt: new Date().toISOString(),
-    ...(writes && { classArchive: archive }),
+    ...(sharing.writesTo && { classArchive: sharing.writesTo }),
   };
   writeFileSync(join(node.dir, 'pid.json'), JSON.stringify(pidFile));
   child.unref();
