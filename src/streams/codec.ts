@@ -20,7 +20,7 @@ export interface Codec<T> {
  * 32- and 64-bit varint integers), open enums and repeated messages of the same kind is
  * compiled once into an encoder and a decoder over `wire.ts`. They give protobuf-es's bytes and
  * messages (src/contracts/topic-codecs.spec.ts compares the two on random values of every topic
- * of the service) at 0.3–0.9× its cost per call (docs/streams.md), and hand over to protobuf-es
+ * of the service) at a fraction of its cost per call (docs/streams.md), and hand over to protobuf-es
  * whatever they do not read or write exactly as it does: unknown fields, text that is not ASCII,
  * a value of the wrong type, malformed bytes (whose error is then protobuf-es's). Any other
  * schema is protobuf-es's alone.
@@ -56,9 +56,6 @@ interface CompiledMessage {
   read(reader: WireReader, end: number): Fields;
 }
 
-type FieldWriter = (writer: WireWriter, message: Fields) => void;
-type FieldReader = (reader: WireReader, message: Fields) => void;
-
 // Encoding is synchronous and one value at a time, so one scratch writer serves every codec.
 const writer = new WireWriter();
 
@@ -66,156 +63,142 @@ const writer = new WireWriter();
 const EXPLICIT = 1;
 const IMPLICIT = 2;
 
-/** The compiled form of a message, or undefined when it has a field this codec leaves to protobuf-es. */
+/** Source text of one field's encoding (`m` the message, `v` a scratch variable, `w` the writer) and decoding (`r` the reader). */
+interface FieldSource {
+  tag: number;
+  write: string;
+  read: string;
+}
+
+/**
+ * The compiled form of a message, or undefined when it has a field this codec leaves to protobuf-es.
+ *
+ * Its encoder and decoder are JavaScript written for the schema and compiled with `new Function`
+ * (as protobuf.js and fastify's serializers do), not closures shared by every field of every
+ * message: a shared closure's `message[name]` saw every field name of every schema, which V8 turns
+ * into a hash lookup per field. Generated, each field is read and written at a site of its own, and
+ * a decoded message is one object literal, so all of a schema's messages share one shape
+ * (docs/streams.md). The source holds the schema's field names and numbers and nothing else.
+ */
 function compile(desc: DescMessage, seen: Map<DescMessage, CompiledMessage | undefined>): CompiledMessage | undefined {
   if (seen.has(desc)) return seen.get(desc);
-  const writers: FieldWriter[] = [];
-  const readers = new Map<number, FieldReader>();
-  // A new message is a copy of an empty one (as protobuf-es's `create` makes it, a plain object
-  // with the defaults) with lists of its own: a fifth of what `create` costs.
-  const empty = create(desc) as unknown as Fields;
-  const lists = desc.fields.filter((field) => field.fieldKind === 'list').map((field) => field.localName);
-  const compiled: CompiledMessage = {
-    write(writer, message) {
-      if (message.$typeName !== desc.typeName) throw new WireError(`not a ${desc.typeName}`);
-      if (message.$unknown !== undefined && message.$unknown.length > 0) throw new WireError('unknown fields');
-      for (let index = 0; index < writers.length; index++) writers[index](writer, message);
-    },
-    read(reader, end) {
-      const message = { ...empty };
-      for (let index = 0; index < lists.length; index++) message[lists[index]] = [];
-      const outer = reader.end;
-      reader.end = end;
-      while (reader.pos < end) {
-        const read = readers.get(reader.varint());
-        if (read === undefined) throw new WireError('a field this codec does not read');
-        read(reader, message);
-      }
-      reader.end = outer;
-      return message;
-    },
-  };
+  // Filled in below: a message whose fields refer back to it (directly or not) calls it by this object.
+  const compiled = {} as CompiledMessage;
   seen.set(desc, compiled);
+  // What the generated code refers to (nested messages' codecs, default byte arrays), as `c[i]`.
+  const constants: unknown[] = [];
+  const constant = (value: unknown) => `c[${constants.push(value) - 1}]`;
+  const fields: FieldSource[] = [];
   for (const field of [...desc.fields].sort((a, b) => a.number - b.number)) {
-    const codec = compileField(field, seen);
-    if (!codec) {
+    const source = fieldSource(field, seen, constant);
+    if (!source) {
       seen.set(desc, undefined);
       return undefined;
     }
-    writers.push(codec.write);
-    readers.set(codec.tag, codec.read);
+    fields.push(source);
   }
+  // A new message is what protobuf-es's `create` makes (a plain object with the defaults), with
+  // lists of its own, written as one literal.
+  const empty = create(desc) as unknown as Fields;
+  const literal = Object.keys(empty).map((key) => `${JSON.stringify(key)}: ${defaultSource(empty[key], constant)}`);
+  const typeName = JSON.stringify(desc.typeName);
+  const build = (source: string) => new Function('c', 'WireError', `'use strict'; return ${source}`)(constants, WireError) as never;
+  compiled.write = build(`function write(w, m) {
+    if (m.$typeName !== ${typeName}) throw new WireError('not a ' + ${typeName});
+    if (m.$unknown !== undefined && m.$unknown.length > 0) throw new WireError('unknown fields');
+    let v;
+    ${fields.map((field) => field.write).join('\n    ')}
+  }`);
+  compiled.read = build(`function read(r, end) {
+    const m = { ${literal.join(', ')} };
+    const outer = r.end;
+    r.end = end;
+    while (r.pos < end) {
+      switch (r.varint()) {
+        ${fields.map((field) => `case ${field.tag}: ${field.read} break;`).join('\n        ')}
+        default: throw new WireError('a field this codec does not read');
+      }
+    }
+    r.end = outer;
+    return m;
+  }`);
   return compiled;
 }
 
-interface FieldCodec {
-  tag: number;
-  write: FieldWriter;
-  read: FieldReader;
+/** A default value as source: lists fresh for each message, other objects (empty bytes) shared, as `{ ...create(desc) }` would. */
+function defaultSource(value: unknown, constant: (value: unknown) => string): string {
+  if (Array.isArray(value)) return '[]';
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return JSON.stringify(value);
+  return constant(value);
 }
 
-function compileField(field: DescField, seen: Map<DescMessage, CompiledMessage | undefined>): FieldCodec | undefined {
+function fieldSource(field: DescField, seen: Map<DescMessage, CompiledMessage | undefined>, constant: (value: unknown) => string): FieldSource | undefined {
   if (field.oneof) return undefined;
-  const name = field.localName;
+  const name = JSON.stringify(field.localName);
   const number = field.number;
   if (field.fieldKind === 'list') {
     if (field.listKind !== 'message' || field.delimitedEncoding) return undefined;
     const element = compile(field.message, seen);
     if (!element) return undefined;
+    const codec = constant(element);
     return {
       tag: (number << 3) | WireType.LengthDelimited,
-      write(writer, message) {
-        const list = message[name];
-        if (!Array.isArray(list)) throw new WireError(`${name} is not a list`);
-        for (const item of list as Fields[]) {
-          writer.tag(number, WireType.LengthDelimited).fork();
-          element.write(writer, item);
-          writer.join();
-        }
-      },
-      read(reader, message) {
-        (message[name] as Fields[]).push(element.read(reader, reader.fieldEnd()));
-      },
+      write:
+        `v = m[${name}]; if (!Array.isArray(v)) throw new WireError(${JSON.stringify(`${field.localName} is not a list`)});` +
+        ` for (let i = 0; i < v.length; i++) { w.tag(${number}, ${WireType.LengthDelimited}).fork(); ${codec}.write(w, v[i]); w.join(); }`,
+      read: `m[${name}].push(${codec}.read(r, r.fieldEnd()));`,
     };
   }
   if (field.presence !== IMPLICIT && field.presence !== EXPLICIT) return undefined;
-  const explicit = field.presence === EXPLICIT;
+  const scalar = scalarSource(field);
+  if (!scalar) return undefined;
+  const unset = field.presence === EXPLICIT ? 'v === undefined' : scalar.isDefault;
+  return {
+    tag: (number << 3) | scalar.wireType,
+    write: `v = m[${name}]; if (!(${unset})) { w.tag(${number}, ${scalar.wireType}); ${scalar.write} }`,
+    read: `m[${name}] = ${scalar.read};`,
+  };
+}
+
+/**
+ * A scalar or enum field's value `v` as source: its wire type, whether it is the default (not
+ * written with implicit presence), how it is checked and written, and how it is read.
+ */
+function scalarSource(field: DescField): { wireType: WireType; isDefault: string; write: string; read: string } | undefined {
+  const int32 = "if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new WireError('not an int32');";
+  const typed = (type: string) => `if (typeof v !== '${type}') throw new WireError('not a ${type}');`;
   if (field.fieldKind === 'enum') {
-    if (!field.enum.open) return undefined;
-    return scalarField(field, explicit, WireType.Varint, isZero, (writer, value) => writer.int32(checkInt32(value)), (reader) => reader.int32(true));
+    return field.enum.open ? { wireType: WireType.Varint, isDefault: 'v === 0', write: `${int32} w.int32(v);`, read: 'r.int32(true)' } : undefined;
   }
   if (field.fieldKind !== 'scalar' || field.longAsString) return undefined;
   switch (field.scalar) {
     case ScalarType.STRING:
-      return scalarField(field, explicit, WireType.LengthDelimited, (value) => value === '', (writer, value) => writer.ascii(checkType<string>(value, 'string')), (reader) => reader.ascii());
+      return { wireType: WireType.LengthDelimited, isDefault: "v === ''", write: `${typed('string')} w.ascii(v);`, read: 'r.ascii()' };
     case ScalarType.BYTES:
-      return scalarField(
-        field,
-        explicit,
-        WireType.LengthDelimited,
-        (value) => value instanceof Uint8Array && value.length === 0,
-        (writer, value) => {
-          if (!(value instanceof Uint8Array)) throw new WireError('not bytes');
-          writer.bytes(value);
-        },
-        (reader) => reader.bytes(),
-      );
+      return {
+        wireType: WireType.LengthDelimited,
+        isDefault: '(v instanceof Uint8Array && v.length === 0)',
+        write: "if (!(v instanceof Uint8Array)) throw new WireError('not bytes'); w.bytes(v);",
+        read: 'r.bytes()',
+      };
     case ScalarType.BOOL:
-      return scalarField(field, explicit, WireType.Varint, (value) => value === false, (writer, value) => writer.bool(checkType<boolean>(value, 'boolean')), (reader) => reader.bool());
+      return { wireType: WireType.Varint, isDefault: 'v === false', write: `${typed('boolean')} w.bool(v);`, read: 'r.bool()' };
     case ScalarType.INT64:
     case ScalarType.UINT64: {
       const signed = field.scalar === ScalarType.INT64;
-      return scalarField(field, explicit, WireType.Varint, (value) => value === 0n, (writer, value) => writer.int64(checkType<bigint>(value, 'bigint'), signed), (reader) => reader.int64(signed));
+      return { wireType: WireType.Varint, isDefault: 'v === 0n', write: `${typed('bigint')} w.int64(v, ${signed});`, read: `r.int64(${signed})` };
     }
     case ScalarType.INT32:
-      return scalarField(field, explicit, WireType.Varint, isZero, (writer, value) => writer.int32(checkInt32(value)), (reader) => reader.int32(true));
+      return { wireType: WireType.Varint, isDefault: 'v === 0', write: `${int32} w.int32(v);`, read: 'r.int32(true)' };
     case ScalarType.UINT32:
-      return scalarField(field, explicit, WireType.Varint, isZero, (writer, value) => writer.varint(checkUint32(value)), (reader) => reader.int32(false));
+      return {
+        wireType: WireType.Varint,
+        isDefault: 'v === 0',
+        write: "if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new WireError('not a uint32'); w.varint(v);",
+        read: 'r.int32(false)',
+      };
     default:
       return undefined;
   }
-}
-
-/**
- * A scalar or enum field of one wire type. With implicit presence a default value (zero, false,
- * empty) is not written; with explicit presence only an unset one is not.
- */
-function scalarField(
-  field: DescField,
-  explicit: boolean,
-  wireType: WireType,
-  isDefault: (value: unknown) => boolean,
-  write: (writer: WireWriter, value: unknown) => void,
-  read: (reader: WireReader) => unknown,
-): FieldCodec {
-  const name = field.localName;
-  const number = field.number;
-  return {
-    tag: (number << 3) | wireType,
-    write(writer, message) {
-      const value = message[name];
-      if (explicit ? value === undefined : isDefault(value)) return;
-      write(writer.tag(number, wireType), value);
-    },
-    read(reader, message) {
-      message[name] = read(reader);
-    },
-  };
-}
-
-const isZero = (value: unknown) => value === 0;
-
-function checkType<T>(value: unknown, type: 'string' | 'boolean' | 'bigint'): T {
-  if (typeof value !== type) throw new WireError(`not a ${type}`);
-  return value as T;
-}
-
-function checkInt32(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) throw new WireError('not an int32');
-  return value;
-}
-
-function checkUint32(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new WireError('not a uint32');
-  return value;
 }
