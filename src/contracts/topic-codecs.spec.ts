@@ -91,6 +91,28 @@ describe('the codec of every topic', () => {
     );
   });
 
+  it('is protobuf-es itself where JavaScript may not be generated (node --disallow-code-generation-from-strings)', () => {
+    const generator = globalThis.Function;
+    globalThis.Function = function disallowed() {
+      throw new EvalError('Code generation from strings disallowed for this context');
+    } as unknown as FunctionConstructor;
+    const schema: DescMessage = WindowStateSchema;
+    let sut: Codec<MessageShape<DescMessage>>;
+    try {
+      sut = protobufCodec(schema);
+    } finally {
+      globalThis.Function = generator;
+    }
+    fc.assert(
+      fc.property(message(schema), (value) => {
+        const expected = toBinary(schema, value);
+        expect(same(sut.encode(value), expected)).toBe(true);
+        expect(sut.decode(expected)).toEqual(fromBinary(schema, expected));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
   it('keeps fields it does not know, as protobuf-es does', () => {
     const sut = topics.balanceTable.codec;
     const known = toBinary(BalanceStateSchema, create(BalanceStateSchema, { balanceMinor: 250n }));

@@ -102,14 +102,13 @@ function compile(desc: DescMessage, seen: Map<DescMessage, CompiledMessage | und
   const empty = create(desc) as unknown as Fields;
   const literal = Object.keys(empty).map((key) => `${JSON.stringify(key)}: ${defaultSource(empty[key], constant)}`);
   const typeName = JSON.stringify(desc.typeName);
-  const build = (source: string) => new Function('c', 'WireError', `'use strict'; return ${source}`)(constants, WireError) as never;
-  compiled.write = build(`function write(w, m) {
+  const writeSource = `function write(w, m) {
     if (m.$typeName !== ${typeName}) throw new WireError('not a ' + ${typeName});
     if (m.$unknown !== undefined && m.$unknown.length > 0) throw new WireError('unknown fields');
     let v;
     ${fields.map((field) => field.write).join('\n    ')}
-  }`);
-  compiled.read = build(`function read(r, end) {
+  }`;
+  const readSource = `function read(r, end) {
     const m = { ${literal.join(', ')} };
     const outer = r.end;
     r.end = end;
@@ -121,7 +120,16 @@ function compile(desc: DescMessage, seen: Map<DescMessage, CompiledMessage | und
     }
     r.end = outer;
     return m;
-  }`);
+  }`;
+  const build = (source: string) => new Function('c', 'WireError', `'use strict'; return ${source}`)(constants, WireError) as never;
+  try {
+    compiled.write = build(writeSource);
+    compiled.read = build(readSource);
+  } catch {
+    // Code generation disallowed (node --disallow-code-generation-from-strings): protobuf-es's.
+    seen.set(desc, undefined);
+    return undefined;
+  }
   return compiled;
 }
 
