@@ -121,7 +121,9 @@ function compile(desc: DescMessage, seen: Map<DescMessage, CompiledMessage | und
     r.end = outer;
     return m;
   }`;
-  const build = (source: string) => new Function('c', 'WireError', `'use strict'; return ${source}`)(constants, WireError) as never;
+  // Named in CPU profiles and stack traces after the message (bench/lib/profile.ts reads the name).
+  const build = (source: string) =>
+    new Function('c', 'WireError', `'use strict'; return ${source}\n//# sourceURL=codec:${desc.typeName}`)(constants, WireError) as never;
   try {
     compiled.write = build(writeSource);
     compiled.read = build(readSource);
