@@ -40,8 +40,7 @@ export function protobufCodec<Desc extends DescMessage>(schema: Desc): Codec<Mes
     },
     decode(bytes) {
       try {
-        const reader = new WireReader(bytes);
-        return compiled.read(reader, bytes.length) as unknown as MessageShape<Desc>;
+        return compiled.read(reader.reset(bytes), bytes.length) as unknown as MessageShape<Desc>;
       } catch {
         return fromBinary(schema, bytes);
       }
@@ -56,8 +55,10 @@ interface CompiledMessage {
   read(reader: WireReader, end: number): Fields;
 }
 
-// Encoding is synchronous and one value at a time, so one scratch writer serves every codec.
+// Encoding and decoding are synchronous and one value at a time, so one scratch writer and one
+// reader serve every codec.
 const writer = new WireWriter();
+const reader = new WireReader(new Uint8Array());
 
 // google.protobuf.FeatureSet.FieldPresence
 const EXPLICIT = 1;

@@ -25,19 +25,30 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 // its own (~1 µs), which Buffer's pool spares.
 const ON_HEAP_BYTES = 64;
 
+const asBuffer = (input: Uint8Array): Buffer => (Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+
 export class WireReader {
   pos = 0;
   /** The low and high 32 bits of the last `varint64`. */
   private low = 0;
   private high = 0;
 
-  readonly buffer: Buffer;
+  buffer: Buffer;
 
   constructor(
-    private readonly input: Uint8Array,
+    private input: Uint8Array,
     public end = input.length,
   ) {
-    this.buffer = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    this.buffer = asBuffer(input);
+  }
+
+  /** Reads `input` from its start, as a new reader would: one reader serves values read one at a time. */
+  reset(input: Uint8Array): this {
+    this.input = input;
+    this.buffer = asBuffer(input);
+    this.pos = 0;
+    this.end = input.length;
+    return this;
   }
 
   /** A varint of up to 32 bits (tags and lengths). */
