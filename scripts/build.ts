@@ -29,10 +29,10 @@ const ENTRIES = ['main', 'processor', 'bootstrap', 'processor-thread', 'processo
 
 /**
  * Loaded from node_modules at run time, not bundled: kafkajs, because src/streams/kafkajs-patches.ts
- * replaces modules inside it (in require's cache); classic-level, a native addon found beside its
- * package.json; pino, whose transports run files of their own packages on threads.
+ * replaces modules inside it (in require's cache); classic-level and @node-rs/crc32, native addons
+ * found beside their package.json; pino, whose transports run files of their own packages on threads.
  */
-const EXTERNAL = ['kafkajs', 'classic-level', 'pino', 'pino-pretty', 'thread-stream'];
+const EXTERNAL = ['kafkajs', 'classic-level', '@node-rs/crc32', 'pino', 'pino-pretty', 'thread-stream'];
 
 /*
  * Packages Nest loads only when a feature asks for them (another HTTP platform, WebSockets, other
