@@ -184,6 +184,7 @@ describe('the local Kafka launcher without its prerequisites', () => {
       encoding: 'utf8',
       env: { ...process.env, PATH: bin },
     });
+    rmSync(bin, { recursive: true, force: true });
 
     expect(result.status).toBe(1);
     expect(result.stderr.trim()).toBe('kafka: java not found on PATH: install Java 17 or newer, or point KAFKA_BROKERS at a running Kafka');
