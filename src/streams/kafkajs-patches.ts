@@ -97,7 +97,7 @@ if (commonJs) {
   // before the versions that reuse it (v4 to v7) load it.
   const produceV3Path = require.resolve('kafkajs/src/protocol/requests/produce/v3/request.js');
   if (!require.cache[produceV3Path]) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's produce request and CRC, CommonJS only
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's produce request, CommonJS only
     const original = require(produceV3Path) as Parameters<typeof produceRequest>[0];
     // A record batch's CRC-32C computed natively (SSE 4.2 where the CPU has it): kafkajs's own reads
     // a byte per step in JavaScript, ~2.5 % of a processor thread in B2 (docs/streams.md).
