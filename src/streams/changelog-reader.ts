@@ -109,7 +109,7 @@ export class ChangelogReader {
           if (failures >= ATTEMPTS) fail(error);
         },
         reached,
-        (topic, partition) => targets.has(key(topic, partition)),
+        targets,
       );
       await done;
     } finally {
@@ -147,7 +147,7 @@ export class ChangelogReader {
     onBatch: ChangelogBatchHandler,
     onFailure: (error: unknown, failures: number) => void,
     onSkip?: ChangelogSkipHandler,
-    wanted: (topic: string, partition: number) => boolean = () => true,
+    until?: ReadonlyMap<string, number>,
   ): Promise<void> {
     this.stopped = false;
     this.halt = new AbortController();
@@ -159,7 +159,7 @@ export class ChangelogReader {
       await cluster.connect();
       await cluster.addMultipleTargetTopics(topics);
     });
-    this.running = this.read(cluster, from, onBatch, onFailure, onSkip, wanted);
+    this.running = this.read(cluster, from, onBatch, onFailure, onSkip, until);
   }
 
   private async read(
@@ -168,7 +168,7 @@ export class ChangelogReader {
     onBatch: ChangelogBatchHandler,
     onFailure: (error: unknown, failures: number) => void,
     onSkip: ChangelogSkipHandler | undefined,
-    wanted: (topic: string, partition: number) => boolean,
+    until: ReadonlyMap<string, number> | undefined,
   ): Promise<void> {
     let failures = 0;
     // Where the next fetch starts: past what has been fetched, which may not be applied yet.
@@ -176,17 +176,17 @@ export class ChangelogReader {
     let fetching: Promise<FetchedBatch[]> | undefined;
     while (!this.stopped) {
       try {
-        const batches = await (fetching ?? this.fetch(cluster, partitions, fetchAt, wanted));
+        const batches = await (fetching ?? this.fetch(cluster, partitions, fetchAt, until));
         fetching = undefined;
         for (const batch of batches) fetchAt.set(key(batch.topic, batch.partition), batch.next);
         if (this.stopped) break;
         // The next fetch travels while this one is applied.
-        fetching = this.fetch(cluster, partitions, fetchAt, wanted);
+        fetching = this.fetch(cluster, partitions, fetchAt, until);
         fetching.catch(() => undefined);
         for (const batch of batches) {
           if (this.stopped) break;
           // A partition read to its end meanwhile (the fetch under way asked for it too).
-          if (!wanted(batch.topic, batch.partition)) continue;
+          if (until && !until.has(key(batch.topic, batch.partition))) continue;
           if (batch.records.length > 0) await onBatch(batch.topic, batch.partition, batch.records, batch.next, batch.highWatermark);
           this.positions.set(key(batch.topic, batch.partition), batch.next);
           if (batch.records.length === 0) onSkip?.(batch.topic, batch.partition, batch.next);
@@ -207,17 +207,21 @@ export class ChangelogReader {
     await fetching?.catch(() => undefined);
   }
 
-  /** One fetch from each leader of the partitions still wanted, at once. */
+  /**
+   * One fetch from each leader of the partitions still wanted, at once. Reading to an end, a
+   * partition fetched up to its end is not asked for again: the broker would hold that fetch
+   * for `MAX_WAIT_MS` with nothing to send, and the reader's stop would wait for it.
+   */
   private async fetch(
     cluster: KafkaCluster,
     partitions: Position[],
     fetchAt: ReadonlyMap<string, number>,
-    wanted: (topic: string, partition: number) => boolean,
+    until: ReadonlyMap<string, number> | undefined,
   ): Promise<FetchedBatch[]> {
     await cluster.refreshMetadataIfNecessary();
     const byTopic = new Map<string, number[]>();
     for (const { topic, partition } of partitions) {
-      if (wanted(topic, partition)) (byTopic.get(topic) ?? byTopic.set(topic, []).get(topic)!).push(partition);
+      if (!until || fetchAt.get(key(topic, partition))! < (until.get(key(topic, partition)) ?? -1)) (byTopic.get(topic) ?? byTopic.set(topic, []).get(topic)!).push(partition);
     }
     const byLeader = new Map<string, Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>>();
     for (const [topic, numbers] of byTopic) {
