@@ -91,6 +91,28 @@ describe('the codec of every topic', () => {
     );
   });
 
+  it.each(CODECS)('%s: decodes a value where it lies within larger bytes (a fetched record), as protobuf-es decodes the value alone', (_, schema, sut) => {
+    const value = fc.oneof(
+      message(schema).map((shape) => toBinary(schema, shape)),
+      // Damaged: cut short, or with a byte changed.
+      fc.tuple(message(schema), fc.nat(), fc.nat(), fc.integer({ min: 0, max: 255 })).map(([shape, cut, at, byte]) => {
+        const bytes = toBinary(schema, shape);
+        if (bytes.length > 0) bytes[at % bytes.length] = byte;
+        return bytes.subarray(0, cut % (bytes.length + 1));
+      }),
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 16 }), value, fc.uint8Array({ minLength: 1, maxLength: 16 }), (before, bytes, after) => {
+        const around = Buffer.concat([before, bytes, after]);
+        const theirs = attempt(() => fromBinary(schema, bytes));
+        const ours = attempt(() => sut.decode(around, before.length, before.length + bytes.length));
+        expect(ours.error).toEqual(theirs.error);
+        if (theirs.value) expect(ours.value).toEqual(theirs.value);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it('is protobuf-es itself where JavaScript may not be generated (node --disallow-code-generation-from-strings)', () => {
     const generator = globalThis.Function;
     globalThis.Function = function disallowed() {
@@ -108,6 +130,7 @@ describe('the codec of every topic', () => {
         const expected = toBinary(schema, value);
         expect(same(sut.encode(value), expected)).toBe(true);
         expect(sut.decode(expected)).toEqual(fromBinary(schema, expected));
+        expect(sut.decode(Buffer.concat([Buffer.from([1, 2]), expected, Buffer.from([3])]), 2, 2 + expected.length)).toEqual(fromBinary(schema, expected));
       }),
       { numRuns: 50 },
     );

@@ -1,3 +1,4 @@
+import type { Codec } from './codec.js';
 import { PoisonRecordError, type ProcessorContext, type StoreAccess, errorMessage } from './context.js';
 import type { GroupDefinition } from './group.js';
 import type { AppliedOffsets, StoredValue } from './state-store.js';
@@ -19,6 +20,8 @@ export interface InputRecord {
   key: string | null;
   value: Buffer | null;
   timestamp: number;
+  /** Decodes the value as `codec.decode(value ?? no bytes)` does; a fetched record does it where the value lies. */
+  decodeValue?<T>(codec: Codec<T>): T;
 }
 
 /** A batch's records, read by index (an array is one). */
@@ -152,7 +155,7 @@ export class BatchProcessor {
       }
       let payload: unknown;
       try {
-        payload = input.codec.decode(record.value ?? EMPTY_BYTES);
+        payload = record.decodeValue ? record.decodeValue(input.codec) : input.codec.decode(record.value ?? EMPTY_BYTES);
       } catch (error) {
         result.deadLetters.push(deadLetter(record, `cannot decode the value: ${errorMessage(error)}`));
         continue;

@@ -8,8 +8,12 @@ import { WireError, WireReader, WireType, WireWriter } from './wire.js';
 export interface Codec<T> {
   /** Encodes a value. */
   encode(value: T): Uint8Array;
-  /** Decodes bytes; throws when they are not a valid encoding (the record is then poison). */
-  decode(bytes: Uint8Array): T;
+  /**
+   * Decodes `bytes`, those from `start` to `end` when given (a record's value within a fetched
+   * response, read without a view of it); throws when they are not a valid encoding (the record
+   * is then poison).
+   */
+  decode(bytes: Uint8Array, start?: number, end?: number): T;
 }
 
 /**
@@ -27,7 +31,7 @@ export interface Codec<T> {
  */
 export function protobufCodec<Desc extends DescMessage>(schema: Desc): Codec<MessageShape<Desc>> {
   const compiled = compile(schema, new Map());
-  if (!compiled) return { encode: (value) => toBinary(schema, value), decode: (bytes) => fromBinary(schema, bytes) };
+  if (!compiled) return { encode: (value) => toBinary(schema, value), decode: (bytes, start, end) => fromBinary(schema, range(bytes, start, end)) };
   return {
     encode(value) {
       try {
@@ -38,15 +42,17 @@ export function protobufCodec<Desc extends DescMessage>(schema: Desc): Codec<Mes
         return toBinary(schema, value);
       }
     },
-    decode(bytes) {
+    decode(bytes, start = 0, end = bytes.length) {
       try {
-        return compiled.read(reader.reset(bytes), bytes.length) as unknown as MessageShape<Desc>;
+        return compiled.read(reader.reset(bytes, start, end), end) as unknown as MessageShape<Desc>;
       } catch {
-        return fromBinary(schema, bytes);
+        return fromBinary(schema, range(bytes, start, end));
       }
     },
   };
 }
+
+const range = (bytes: Uint8Array, start = 0, end = bytes.length): Uint8Array => (start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));
 
 type Fields = Record<string, unknown> & { $typeName: string; $unknown?: unknown[] };
 

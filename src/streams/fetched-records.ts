@@ -1,6 +1,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import type { InputRecord, InputRecords } from './batch.js';
-import { fetchedKeyText, fetchedOffset, fetchedTimestamp } from './kafkajs-records.js';
+import type { Codec } from './codec.js';
+import { decodeFetchedValue, fetchedKeyText, fetchedOffset, fetchedTimestamp } from './kafkajs-records.js';
 
 /**
  * A fetched batch's records as the batch processor reads them: one record object, set to each
@@ -67,5 +68,9 @@ class FetchedInput implements InputRecord {
 
   get value(): Buffer | null {
     return this.message!.value;
+  }
+
+  decodeValue<T>(codec: Codec<T>): T {
+    return decodeFetchedValue(this.message!, codec);
   }
 }

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { batchInNumbers, fetchedHeader, fetchedKeyText, fetchedOffset, fetchedTimestamp, recordBatchDecoder, recordDecoder, recordEncoder } from './kafkajs-records.js';
+import { batchInNumbers, decodeFetchedValue, fetchedHeader, fetchedKeyText, fetchedOffset, fetchedTimestamp, recordBatchDecoder, recordDecoder, recordEncoder } from './kafkajs-records.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare with.
 const load = createRequire(`${process.cwd()}/package.json`);
@@ -74,6 +74,26 @@ describe(recordDecoder.name, () => {
     expect([fetchedOffset(ours), fetchedTimestamp(ours), fetchedKeyText(ours)]).toEqual(expected);
     // kafkajs's own records have none of ours: read from what they give.
     expect([fetchedOffset(theirs), fetchedTimestamp(theirs), fetchedKeyText(theirs)]).toEqual(expected);
+  });
+});
+
+describe(decodeFetchedValue.name, () => {
+  const decodeRecord = recordDecoder(Long, Decoder);
+  const read = (decode: (decoder: unknown, context: unknown) => unknown, record: object) =>
+    decode(new Decoder(new Decoder(original(record).buffer).readVarIntBytes()), { firstOffset: '0', firstTimestamp: '0' }) as { value: Buffer | null };
+  // A decoder that says what it was given: the value's bytes, wherever they lie.
+  const asHex = { decode: (bytes: Uint8Array, start = 0, end = bytes.length) => Buffer.from(bytes.subarray(start, end)).toString('hex') };
+
+  it.each([
+    ['a value', { key: 'k', value: Buffer.from([1, 2, 3]) }],
+    ['a value longer than a byte of length, headers after it', { key: 'clé', value: Buffer.alloc(300, 9), headers: { applied: 'deposit=1' } }],
+    ['an empty value', { key: '', value: Buffer.alloc(0) }],
+    ['no value (decoded as no bytes)', { key: 'k', value: null }],
+  ])("decodes the bytes of the value kafkajs reads, from the patched decoder's records and kafkajs's own: %s", (_case, record) => {
+    const theirs = read(originalDecoder, record);
+    const expected = (theirs.value ?? Buffer.alloc(0)).toString('hex');
+    expect(decodeFetchedValue(read(decodeRecord as never, record), asHex)).toBe(expected);
+    expect(decodeFetchedValue(theirs, asHex)).toBe(expected);
   });
 });
 

@@ -197,6 +197,13 @@ export function recordDecoder(Long: KafkaLong, Decoder: KafkaDecoderClass) {
       return bytesAt(this.bytes, endOfBytes(this.bytes, this.keyAt));
     }
 
+    /** {@link value} decoded where it lies, without a Buffer of it (see {@link decodeFetchedValue}). */
+    decodeValue<T>(decoder: ValueDecoder<T>): T {
+      const length = varIntAt(this.bytes, endOfBytes(this.bytes, this.keyAt));
+      const start = afterVarInt;
+      return decoder.decode(this.bytes, start, length === -1 ? start : start + length);
+    }
+
     /** {@link key} as UTF-8 text, without a Buffer of it (see {@link fetchedKeyText}). */
     get keyText(): string | null {
       const length = varIntAt(this.bytes, this.keyAt);
@@ -367,6 +374,25 @@ interface FetchedNumbers {
   readonly timestampNumber?: number;
   readonly keyText?: string | null;
   readonly header?: (name: string) => Buffer | null | undefined;
+  readonly decodeValue?: <T>(decoder: ValueDecoder<T>) => T;
+}
+
+/** What decodes a value: a codec (`codec.ts`). */
+interface ValueDecoder<T> {
+  decode(bytes: Uint8Array, start?: number, end?: number): T;
+}
+
+const NO_BYTES = new Uint8Array();
+
+/**
+ * A fetched message's value decoded by `decoder` (no value decodes as no bytes). The patched
+ * decoder's records hand `decoder` the fetched bytes and where the value lies in them: a Buffer
+ * per value cost ~0.2 µs to make (Node's Buffer views are a subclass of Uint8Array, which V8
+ * constructs slowly) and a young-generation object per record and group.
+ */
+export function decodeFetchedValue<T>(message: { value: Buffer | null }, decoder: ValueDecoder<T>): T {
+  const decodeValue = (message as FetchedNumbers).decodeValue;
+  return decodeValue !== undefined ? decodeValue.call(message, decoder) as T : decoder.decode(message.value ?? NO_BYTES);
 }
 
 /** A fetched message's key as UTF-8 text (as `key.toString()` reads it), null without one. */

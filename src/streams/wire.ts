@@ -42,12 +42,15 @@ export class WireReader {
     this.buffer = asBuffer(input);
   }
 
-  /** Reads `input` from its start, as a new reader would: one reader serves values read one at a time. */
-  reset(input: Uint8Array): this {
+  /**
+   * Reads `input` from `start` to `end` (all of it by default), as a new reader would: one reader
+   * serves values read one at a time.
+   */
+  reset(input: Uint8Array, start = 0, end = input.length): this {
     this.input = input;
     this.buffer = asBuffer(input);
-    this.pos = 0;
-    this.end = input.length;
+    this.pos = start;
+    this.end = end;
     return this;
   }
 

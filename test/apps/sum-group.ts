@@ -15,7 +15,7 @@ export interface Sum {
 
 export const jsonCodec = <T>(): Codec<T> => ({
   encode: (value) => new TextEncoder().encode(JSON.stringify(value)),
-  decode: (bytes) => JSON.parse(new TextDecoder().decode(bytes)) as T,
+  decode: (bytes, start = 0, end = bytes.length) => JSON.parse(new TextDecoder().decode(bytes.subarray(start, end))) as T,
 });
 
 const table = <T>(name: string, options: { writeOnce?: boolean } = {}): TableTopic<T> => ({ kind: 'table', name, codec: jsonCodec<T>(), ...options });
