@@ -281,14 +281,13 @@ class RecordContext implements ProcessorContext<unknown> {
         continue;
       }
       // Never read back, so encoded now: the batch holds bytes, not an object per value, and a
-      // write-once table's go straight into its changelog's StoreBatch.
+      // write-once table's are written straight into its changelog's StoreBatch.
       const { topic } = this.stores.get(store)!;
-      const bytes = topic.codec.encode(value);
-      if (!topic.writeOnce) changesOf(this.storeChanges.published, store).set(key, bytes);
+      if (!topic.writeOnce) changesOf(this.storeChanges.published, store).set(key, topic.codec.encode(value));
       else {
         let writer = this.storeChanges.writeOnce.get(store);
         if (!writer) this.storeChanges.writeOnce.set(store, (writer = new StoreBatchWriter()));
-        writer.add(key, bytes);
+        writer.addValue(key, topic.codec, value);
       }
     }
   }

@@ -32,7 +32,16 @@ export interface Codec<T> {
 export function protobufCodec<Desc extends DescMessage>(schema: Desc): Codec<MessageShape<Desc>> {
   const compiled = compile(schema, new Map());
   if (!compiled) return { encode: (value) => toBinary(schema, value), decode: (bytes, start, end) => fromBinary(schema, range(bytes, start, end)) };
-  return {
+  const codec: Codec<MessageShape<Desc>> & WritesInto<MessageShape<Desc>> = {
+    writeInto(into, value) {
+      const mark = into.mark();
+      try {
+        compiled.write(into, value as unknown as Fields);
+      } catch {
+        into.rewind(mark);
+        into.raw(toBinary(schema, value));
+      }
+    },
     encode(value) {
       try {
         compiled.write(writer, value as unknown as Fields);
@@ -50,6 +59,23 @@ export function protobufCodec<Desc extends DescMessage>(schema: Desc): Codec<Mes
       }
     },
   };
+  return codec;
+}
+
+/** A codec that can write a value's encoding into a writer someone else holds. */
+interface WritesInto<T> {
+  writeInto(writer: WireWriter, value: T): void;
+}
+
+/**
+ * Writes `value`'s encoding into `writer` at its position (inside a field the caller opened):
+ * a compiled codec writes it there, any other codec's bytes are copied in. Throws as `encode`
+ * does, with nothing of the value written.
+ */
+export function encodeInto<T>(codec: Codec<T>, writer: WireWriter, value: T): void {
+  const writes = (codec as Partial<WritesInto<T>>).writeInto;
+  if (writes !== undefined) writes.call(codec, writer, value);
+  else writer.raw(codec.encode(value));
 }
 
 const range = (bytes: Uint8Array, start = 0, end = bytes.length): Uint8Array => (start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));

@@ -1,7 +1,9 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { StoreBatchSchema } from '../gen/depositaja/v1/store_batch_pb.js';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
-import { STORE_BATCH_HEADER, STORE_BATCH_MARK, encodeStoreBatches, forEachChangelogEntry, forEachStoreEntry } from './store-batch.js';
+import { DepositRecordSchema } from '../gen/depositaja/v1/balance_pb.js';
+import { protobufCodec } from './codec.js';
+import { STORE_BATCH_HEADER, STORE_BATCH_MARK, StoreBatchWriter, encodeStoreBatches, forEachChangelogEntry, forEachStoreEntry } from './store-batch.js';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
@@ -54,6 +56,58 @@ describe(encodeStoreBatches.name, () => {
 
   it('writes nothing for no entries', () => {
     expect([...encodeStoreBatches(changes([]))]).toEqual([]);
+  });
+});
+
+describe(StoreBatchWriter.name, () => {
+  const codec = protobufCodec(DepositRecordSchema);
+  const record = (seq: bigint, depositId = `d-${seq}`) => create(DepositRecordSchema, { depositId, amountMinor: 100n * seq, acceptedAtMs: 1796000000000n + seq, seq, offset: seq });
+  const written = (sut: StoreBatchWriter) => sut.finish().flatMap(entriesOf);
+
+  it("writes a value straight into the batch as the codec's own bytes would be added", () => {
+    // 'dép-3' is not ASCII: the compiled encoder hands that value to protobuf-es.
+    const values = [record(1n), record(2n), record(3n, 'dép-3'), record(4n)];
+    const sut = new StoreBatchWriter();
+    const expected = new StoreBatchWriter();
+    values.forEach((value, index) => {
+      sut.addValue(`w1/h/${index}`, codec, value);
+      expected.add(`w1/h/${index}`, codec.encode(value));
+    });
+
+    expect(written(sut)).toEqual(written(expected));
+    expect(written(sut).map(({ value }) => fromBinary(DepositRecordSchema, value!))).toEqual(values);
+  });
+
+  it('writes the value of a codec that only encodes (one of its own bytes)', () => {
+    const json = { encode: (value: unknown) => new TextEncoder().encode(JSON.stringify(value)), decode: () => undefined };
+    const sut = new StoreBatchWriter();
+    sut.addValue('k', json, { a: 1 });
+
+    expect(written(sut)).toEqual([{ key: 'k', value: new TextEncoder().encode('{"a":1}') }]);
+  });
+
+  it('throws for a value that cannot be encoded and leaves the batch as it was', () => {
+    const sut = new StoreBatchWriter();
+    sut.addValue('w1/h/1', codec, record(1n));
+
+    expect(() => sut.addValue('w1/h/2', codec, { ...record(2n), amountMinor: 2n ** 63n })).toThrow(/int64/);
+    sut.addValue('w1/h/3', codec, record(3n));
+
+    expect(written(sut)).toEqual([
+      { key: 'w1/h/1', value: codec.encode(record(1n)) },
+      { key: 'w1/h/3', value: codec.encode(record(3n)) },
+    ]);
+  });
+
+  it('splits many values into records of at most ~256 KiB and one value, keeping their order', () => {
+    const values = Array.from({ length: 12_000 }, (_, i) => record(BigInt(i + 1)));
+    const sut = new StoreBatchWriter();
+    values.forEach((value, index) => sut.addValue(`wallet-${index}/h/${index}`, codec, value));
+    const batches = sut.finish();
+
+    expect(batches.length).toBeGreaterThan(1);
+    expect(Math.max(...batches.map((batch) => batch.length))).toBeLessThanOrEqual(256 * 1024 + 200);
+    expect(batches.flatMap(entriesOf).map(({ key, value }) => [key, fromBinary(DepositRecordSchema, value!).seq])).toEqual(values.map((value, index) => [`wallet-${index}/h/${index}`, value.seq]));
   });
 });
 

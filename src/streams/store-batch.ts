@@ -1,4 +1,5 @@
 import type { ChangelogRecord } from './changelog-reader.js';
+import { type Codec, encodeInto } from './codec.js';
 import { APPLIED_HEADER } from './state-store.js';
 import { WireReader, WireType, WireWriter } from './wire.js';
 
@@ -35,6 +36,26 @@ export class StoreBatchWriter {
     if (this.bytes > 0 && this.bytes + key.length * 3 + value.length > MAX_BATCH_BYTES) this.close();
     this.writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).bytes(value).join();
     this.bytes += key.length * 3 + value.length + 8;
+  }
+
+  /**
+   * Adds `value` encoded by `codec`, written straight into the batch rather than encoded on its
+   * own and copied in (a published history writes an entry per record). A value that cannot be
+   * encoded throws, as `codec.encode` does, and leaves the batch as it was.
+   */
+  addValue<T>(key: string, codec: Codec<T>, value: T): void {
+    // The value's size is known once written: a batch closes once past the limit.
+    if (this.bytes >= MAX_BATCH_BYTES) this.close();
+    const mark = this.writer.mark();
+    try {
+      this.writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).fork();
+      encodeInto(codec, this.writer, value);
+      this.writer.join().join();
+    } catch (error) {
+      this.writer.rewind(mark);
+      throw error;
+    }
+    this.bytes += this.writer.mark() - mark;
   }
 
   /** The `StoreBatch` values written, in order; the writer's last use. */

@@ -189,6 +189,26 @@ export class WireWriter {
     this.forks.length = 0;
   }
 
+  /** Where the next byte goes: {@link rewind} forgets what is written after it. */
+  mark(): number {
+    return this.pos;
+  }
+
+  /** Forgets what was written since `mark` (after a failed encoding), fields opened since included. */
+  rewind(mark: number): void {
+    this.pos = mark;
+    // A field opened after the mark starts after it (fork() moves past a length byte first).
+    while (this.forks.length > 0 && this.forks[this.forks.length - 1] > mark) this.forks.pop();
+  }
+
+  /** Bytes written as they are (an encoded message inside a length-delimited field). */
+  raw(value: Uint8Array): this {
+    this.reserve(value.length);
+    this.buffer.set(value, this.pos);
+    this.pos += value.length;
+    return this;
+  }
+
   tag(fieldNo: number, wireType: WireType): this {
     return this.varint(((fieldNo << 3) | wireType) >>> 0);
   }
