@@ -2,7 +2,8 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { LocalStore, StoreInUseError } from './state-store.js';
+import * as fc from 'fast-check';
+import { LocalStore, StoreInUseError, decodeStored, encodeStored, formatApplied, parseApplied, parseAppliedBytes } from './state-store.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
@@ -160,5 +161,35 @@ describe(LocalStore.name, () => {
 
     sut = await LocalStore.open(path);
     expect(values.every(([key, value]) => text(sut.getSync('t', key.slice(2))) === value)).toBe(true);
+  });
+});
+
+describe(parseAppliedBytes.name, () => {
+  const pieces = fc.oneof(
+    fc.constantFrom(',', '=', '==', ',,', 'deposit', 'flag_wallet', 'bench-a1-b2-5-deposit', '0', '-1', '+7', ' 12', '1e3', '9007199254740993', '123456789012345', 'é', '\u{10FFFF}'),
+    fc.string({ maxLength: 6 }),
+    fc.nat().map(String),
+  );
+
+  it('reads from bytes what parseApplied reads from their text, whatever the text', () => {
+    fc.assert(
+      fc.property(fc.array(pieces, { maxLength: 12 }), fc.uint8Array({ maxLength: 4 }), (parts, around) => {
+        const text = parts.join('');
+        const bytes = Buffer.concat([around, Buffer.from(text), around]);
+        expect(parseAppliedBytes(bytes, around.length, around.length + Buffer.byteLength(text))).toEqual(parseApplied(text));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('gives back the offsets a stored value was written with, and its bytes', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.stringMatching(/^[a-zA-Z0-9._-]{1,40}$/), fc.nat({ max: Number.MAX_SAFE_INTEGER })), fc.uint8Array({ maxLength: 40 }), (applied, value) => {
+        const stored = decodeStored(encodeStored(value, Buffer.from(formatApplied(applied))));
+        expect(stored.applied).toEqual(applied);
+        expect(Buffer.from(stored.bytes)).toEqual(Buffer.from(value));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

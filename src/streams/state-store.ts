@@ -260,8 +260,63 @@ export function storedValueBytes(stored: Uint8Array): Uint8Array {
 
 export function decodeStored(bytes: Uint8Array): StoredValue {
   const length = (bytes[0] << 8) | bytes[1];
-  return {
-    applied: parseApplied(decoder.decode(bytes.subarray(2, 2 + length))),
-    bytes: storedValueBytes(bytes),
-  };
+  return { applied: parseAppliedBytes(bytes, 2, 2 + length), bytes: storedValueBytes(bytes) };
+}
+
+/**
+ * {@link parseApplied} of the text between `start` and `end`, read from the bytes: a batch loads
+ * a stored value per key it handles, and decoding the text, splitting it and slicing each pair
+ * made a handful of strings per key. The topics' names are a few, so their text is made once
+ * (`appliedTopic`); offsets are read digit by digit. Anything else is read as the text is.
+ */
+export function parseAppliedBytes(bytes: Uint8Array, start: number, end: number): AppliedOffsets {
+  const applied: AppliedOffsets = {};
+  let at = start;
+  while (at < end) {
+    let comma = at;
+    while (comma < end && bytes[comma] !== COMMA) comma++;
+    let equals = comma - 1;
+    while (equals > at && bytes[equals] !== EQUALS) equals--;
+    if (equals > at) applied[appliedTopic(bytes, at, equals)] = appliedOffset(bytes, equals + 1, comma);
+    at = comma + 1;
+  }
+  return applied;
+}
+
+const COMMA = 0x2c;
+const EQUALS = 0x3d;
+
+/** The offset written from `start` to `end`: its digits, or `Number` of its text when it is not only digits. */
+function appliedOffset(bytes: Uint8Array, start: number, end: number): number {
+  let value = 0;
+  for (let index = start; index < end; index++) {
+    const digit = bytes[index] - 0x30;
+    if (digit < 0 || digit > 9 || end - start > 15) return Number(decoder.decode(bytes.subarray(start, end)));
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/** Topic names met in applied offsets, as bytes and text, the latest last (a group reads a few topics). */
+const appliedTopics: Array<{ bytes: Uint8Array; text: string }> = [];
+const APPLIED_TOPICS_KEPT = 16;
+
+function appliedTopic(bytes: Uint8Array, start: number, end: number): string {
+  const length = end - start;
+  for (let index = appliedTopics.length - 1; index >= 0; index--) {
+    const known = appliedTopics[index];
+    if (known.bytes.length !== length) continue;
+    let same = true;
+    for (let offset = 0; offset < length; offset++) {
+      if (known.bytes[offset] !== bytes[start + offset]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return known.text;
+  }
+  const topic = { bytes: bytes.slice(start, end), text: decoder.decode(bytes.subarray(start, end)) };
+  if (appliedTopics.length === APPLIED_TOPICS_KEPT) appliedTopics.shift();
+  appliedTopics.push(topic);
+  return topic.text;
 }
