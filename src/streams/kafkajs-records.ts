@@ -4,6 +4,7 @@
  * its size, and fetched records read on access. They write and read the bytes kafkajs does
  * (kafkajs-records.spec.ts).
  */
+import type { Codec } from './codec.js';
 import { type Bytes, TRANSACTIONAL, asBytes, sizeOfBytes, sizeOfUnsignedVarInt, writeBytes, writeUnsignedVarInt, zigzag } from './kafkajs-produce.js';
 
 type Partitioner = (args: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number;
@@ -377,10 +378,7 @@ interface FetchedNumbers {
   readonly decodeValue?: <T>(decoder: ValueDecoder<T>) => T;
 }
 
-/** What decodes a value: a codec (`codec.ts`). */
-interface ValueDecoder<T> {
-  decode(bytes: Uint8Array, start?: number, end?: number): T;
-}
+type ValueDecoder<T> = Pick<Codec<T>, 'decode'>;
 
 const NO_BYTES = new Uint8Array();
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import * as fc from 'fast-check';
-import { LocalStore, StoreInUseError, decodeStored, encodeStored, formatApplied, parseApplied, parseAppliedBytes } from './state-store.js';
+import { type AppliedOffsets, LocalStore, StoreInUseError, decodeStored, encodeStored, formatApplied, parseAppliedBytes } from './state-store.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
@@ -165,6 +165,15 @@ describe(LocalStore.name, () => {
 });
 
 describe(parseAppliedBytes.name, () => {
+  // The reading of the text that the service used before it read the bytes: the reference.
+  const parseApplied = (text: string): AppliedOffsets => {
+    const applied: AppliedOffsets = {};
+    for (const pair of text ? text.split(',') : []) {
+      const at = pair.lastIndexOf('=');
+      if (at > 0) applied[pair.slice(0, at)] = Number(pair.slice(at + 1));
+    }
+    return applied;
+  };
   const pieces = fc.oneof(
     fc.constantFrom(',', '=', '==', ',,', 'deposit', 'flag_wallet', 'bench-a1-b2-5-deposit', '0', '-1', '+7', ' 12', '1e3', '9007199254740993', '123456789012345', 'é', '\u{10FFFF}'),
     fc.string({ maxLength: 6 }),

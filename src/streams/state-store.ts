@@ -230,16 +230,6 @@ export function formatApplied(applied: AppliedOffsets): string {
   return text;
 }
 
-export function parseApplied(text: string | undefined): AppliedOffsets {
-  const applied: AppliedOffsets = {};
-  if (!text) return applied;
-  for (const pair of text.split(',')) {
-    const at = pair.lastIndexOf('=');
-    if (at > 0) applied[pair.slice(0, at)] = Number(pair.slice(at + 1));
-  }
-  return applied;
-}
-
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -264,10 +254,12 @@ export function decodeStored(bytes: Uint8Array): StoredValue {
 }
 
 /**
- * {@link parseApplied} of the text between `start` and `end`, read from the bytes: a batch loads
- * a stored value per key it handles, and decoding the text, splitting it and slicing each pair
- * made a handful of strings per key. The topics' names are a few, so their text is made once
- * (`appliedTopic`); offsets are read digit by digit. Anything else is read as the text is.
+ * The offsets of {@link formatApplied}'s text between `start` and `end`, read from the bytes: each
+ * comma-separated pair is a topic, its last `=`, and an offset (`Number` of its text; a pair
+ * without `=` past its first character is skipped). A batch loads a stored value per key it
+ * handles, and decoding the text, splitting it and slicing each pair made a handful of strings
+ * per key: the topics' names are a few, so their text is made once (`appliedTopic`), and offsets
+ * of up to 15 digits are read digit by digit.
  */
 export function parseAppliedBytes(bytes: Uint8Array, start: number, end: number): AppliedOffsets {
   const applied: AppliedOffsets = {};
@@ -288,10 +280,13 @@ const EQUALS = 0x3d;
 
 /** The offset written from `start` to `end`: its digits, or `Number` of its text when it is not only digits. */
 function appliedOffset(bytes: Uint8Array, start: number, end: number): number {
+  const asText = () => Number(decoder.decode(bytes.subarray(start, end)));
+  // Past 15 digits a sum of digits may round where Number's reading of the text does not.
+  if (end - start > 15) return asText();
   let value = 0;
   for (let index = start; index < end; index++) {
     const digit = bytes[index] - 0x30;
-    if (digit < 0 || digit > 9 || end - start > 15) return Number(decoder.decode(bytes.subarray(start, end)));
+    if (digit < 0 || digit > 9) return asText();
     value = value * 10 + digit;
   }
   return value;

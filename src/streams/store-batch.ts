@@ -34,7 +34,7 @@ export class StoreBatchWriter {
 
   add(key: string, value: Uint8Array): void {
     if (this.bytes > 0 && this.bytes + key.length * 3 + value.length > MAX_BATCH_BYTES) this.close();
-    this.writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).bytes(value).join();
+    this.entryValue(key).bytes(value).join();
     this.bytes += key.length * 3 + value.length + 8;
   }
 
@@ -48,14 +48,18 @@ export class StoreBatchWriter {
     if (this.bytes >= MAX_BATCH_BYTES) this.close();
     const mark = this.writer.mark();
     try {
-      this.writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited).fork();
-      encodeInto(codec, this.writer, value);
+      encodeInto(codec, this.entryValue(key).fork(), value);
       this.writer.join().join();
     } catch (error) {
       this.writer.rewind(mark);
       throw error;
     }
     this.bytes += this.writer.mark() - mark;
+  }
+
+  /** Opens an `Entry` and writes its key; its value's tag is next, then the caller's value and `join`. */
+  private entryValue(key: string): WireWriter {
+    return this.writer.tag(1, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(key).tag(2, WireType.LengthDelimited);
   }
 
   /** The `StoreBatch` values written, in order; the writer's last use. */

@@ -272,11 +272,7 @@ export class WireWriter {
   }
 
   bytes(value: Uint8Array): this {
-    this.varint(value.length);
-    this.reserve(value.length);
-    this.buffer.set(value, this.pos);
-    this.pos += value.length;
-    return this;
+    return this.varint(value.length).raw(value);
   }
 
   /** Opens a length-delimited field (a message); `join` closes it. */
