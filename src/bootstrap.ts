@@ -37,7 +37,8 @@ const DRAIN_MS = 5_000;
 export async function runService(options: ServiceOptions, config: AppConfigShape, threads?: ProcessorThreads): Promise<NestFastifyApplication> {
   const stopper = new Stopper();
   threads?.onFailure((reason) => stopper.fail(reason));
-  const helper = startListenerHelper(join(__dirname, 'listener-copies.js'));
+  const moreQueues = config.http.acceptQueues - 1;
+  const helper = moreQueues > 0 ? startListenerHelper(join(__dirname, 'listener-copies.js')) : undefined;
   const here = threads ? [] : options.processors;
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, { ...options, processors: here }),
@@ -52,8 +53,8 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
   // HTTP first: health and metrics answer while the groups restore their stores.
   await app.listen({ port: config.http.port, host: config.http.host, backlog: LISTEN_BACKLOG });
   const warn = (message: string) => app.get(Logger).warn(message, 'Http');
-  const queues = await acceptOnMoreQueues(app.getHttpServer(), MORE_ACCEPT_QUEUES, helper, LISTEN_BACKLOG, warn);
-  if (queues.length < MORE_ACCEPT_QUEUES) warn(`accepting connections on ${queues.length + 1} queues instead of ${MORE_ACCEPT_QUEUES + 1}: the listener helper gave up`);
+  const queues = helper ? await acceptOnMoreQueues(app.getHttpServer(), moreQueues, helper, LISTEN_BACKLOG, warn) : [];
+  if (queues.length < moreQueues) warn(`accepting connections on ${queues.length + 1} queues instead of ${moreQueues + 1}: the listener helper gave up`);
   http.alsoClose(queues);
   if (here.length > 0) await startStreams(app);
   if (threads) {
@@ -75,9 +76,6 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
  * is busy, and an overflowed connection is reset instead of answered.
  */
 const LISTEN_BACKLOG = 4096;
-
-/** Further descriptors of the listening socket (see acceptOnMoreQueues): up to 65 accepts per event-loop turn. */
-const MORE_ACCEPT_QUEUES = 64;
 
 function configureHttp(app: NestFastifyApplication, config: AppConfigShape): ReturnType<typeof limitInFlight> {
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;

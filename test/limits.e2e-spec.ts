@@ -245,6 +245,20 @@ describe('limits', () => {
       expect(backlogs).toEqual(backlogs.map(() => Math.min(4096, somaxconn)));
     });
   });
+
+  describe('connections accepted per event-loop turn: HTTP_ACCEPT_QUEUES (512 by default)', () => {
+    it('polls that many descriptors of its listening socket, all its own', async () => {
+      // ss lists every process and descriptor that holds the socket; the listener helper has
+      // handed its copies over and exited once the service is ready.
+      const holders = () => {
+        const listening = execFileSync('ss', ['-ltnpH', `sport = :${sut.port}`], { encoding: 'utf8' });
+        return [...listening.matchAll(/pid=(\d+),fd=(\d+)/g)].map((match) => ({ pid: Number(match[1]), fd: Number(match[2]) }));
+      };
+      await eventually('the listener helper to exit', () => holders().every(({ pid }) => pid === sut.process.pid), 10_000);
+
+      expect(new Set(holders().map(({ fd }) => fd)).size).toBe(512);
+    });
+  });
 });
 
 /** Writes `text` on a fresh connection and collects what comes back until the server closes or `waitMs` pass. */

@@ -19,6 +19,8 @@ export interface AppConfigShape {
     maxInFlightRequests: number;
     /** The latency the adaptive concurrency limit keeps the 90th percentile under; 0: a fixed limit. */
     overloadLatencyMs: number;
+    /** Descriptors of the listening socket the HTTP thread polls: connections it accepts per event-loop turn, at most. */
+    acceptQueues: number;
     produceLingerMs: number;
     checkMaxWaitMs: number;
   };

@@ -9,6 +9,7 @@ describe(loadConfig.name, () => {
     expect(config.threshold).toEqual({ amountMinor: 1_000_001n, windowMs: 120_000 });
     expect(config.http.port).toBe(8080);
     expect(config.viewCacheValues).toBe(100_000);
+    expect(config.http.acceptQueues).toBe(512);
   });
 
   it('takes an explicit replication factor and min.insync.replicas', () => {
@@ -23,6 +24,7 @@ describe(loadConfig.name, () => {
     [{ KAFKA_COMMIT_INTERVAL_MS: '-1' }, 'KAFKA_COMMIT_INTERVAL_MS must not be less than 0'],
     [{ KAFKA_CHANGELOG_SEGMENT_BYTES: '1000' }, 'KAFKA_CHANGELOG_SEGMENT_BYTES must be at least 1048576 (1 MiB)'],
     [{ KAFKA_BATCH_BYTES: '4096' }, 'KAFKA_BATCH_BYTES must be at least 65536 (64 KiB)'],
+    [{ HTTP_ACCEPT_QUEUES: '0' }, 'HTTP_ACCEPT_QUEUES must not be less than 1'],
     [{ THRESHOLD_AMOUNT: '10,000' }, 'THRESHOLD_AMOUNT must be plain decimal digits'],
     [{ KAFKA_BROKERS: 'localhost' }, 'KAFKA_BROKERS must be host:port'],
     [{ KAFKA_SASL_MECHANISM: 'plain' }, 'KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD'],

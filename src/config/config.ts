@@ -159,6 +159,12 @@ class Environment {
   OVERLOAD_LATENCY_MS = 1000;
 
   @Type(() => Number)
+  @Min(1)
+  @Max(4096)
+  @IsInt({ message: 'HTTP_ACCEPT_QUEUES must be an integer' })
+  HTTP_ACCEPT_QUEUES = 512;
+
+  @Type(() => Number)
   @Min(0)
   @Max(60_000)
   @IsInt({ message: 'CHECK_MAX_WAIT_MS must be an integer' })
@@ -236,6 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
       requestTimeoutMs: parsed.REQUEST_TIMEOUT_MS,
       maxInFlightRequests: parsed.MAX_IN_FLIGHT_REQUESTS,
       overloadLatencyMs: parsed.OVERLOAD_LATENCY_MS,
+      acceptQueues: parsed.HTTP_ACCEPT_QUEUES,
       produceLingerMs: parsed.PRODUCE_LINGER_MS,
       checkMaxWaitMs: parsed.CHECK_MAX_WAIT_MS,
     },

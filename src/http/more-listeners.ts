@@ -27,6 +27,10 @@ export function startListenerHelper(helperScript: string): ChildProcess {
  * 10 s at most; a main thread swamped by clients during start-up can take longer). Fewer queues
  * accept more slowly; they never stop the service from starting.
  *
+ * A copy costs nothing while no connection waits, but each one wakes for every new connection and
+ * all but one find nothing to accept (~0.4 µs each): clients that open a connection per request pay
+ * that per request (HTTP_ACCEPT_QUEUES, docs/limits.md).
+ *
  * Node listens on every copy it is handed, the helper's included, with its default backlog of
  * 511, and listen() on any descriptor sets the backlog of the one socket they share: so once the
  * copies are in, the socket gets `backlog` (the server's own) again. Without that, 2,000 clients
