@@ -37,7 +37,8 @@ const DRAIN_MS = 5_000;
 export async function runService(options: ServiceOptions, config: AppConfigShape, threads?: ProcessorThreads): Promise<NestFastifyApplication> {
   const stopper = new Stopper();
   threads?.onFailure((reason) => stopper.fail(reason));
-  const moreQueues = config.http.acceptQueues - 1;
+  // A process without the API answers probes and scrapes only: one queue is plenty.
+  const moreQueues = options.api ? config.http.acceptQueues - 1 : 0;
   const helper = moreQueues > 0 ? startListenerHelper(join(__dirname, 'listener-copies.js')) : undefined;
   const here = threads ? [] : options.processors;
   const app = await NestFactory.create<NestFastifyApplication>(
