@@ -280,17 +280,18 @@ const EQUALS = 0x3d;
 
 /** The offset written from `start` to `end`: its digits, or `Number` of its text when it is not only digits. */
 function appliedOffset(bytes: Uint8Array, start: number, end: number): number {
-  const asText = () => Number(decoder.decode(bytes.subarray(start, end)));
   // Past 15 digits a sum of digits may round where Number's reading of the text does not.
-  if (end - start > 15) return asText();
+  if (end - start > 15) return offsetOfText(bytes, start, end);
   let value = 0;
   for (let index = start; index < end; index++) {
     const digit = bytes[index] - 0x30;
-    if (digit < 0 || digit > 9) return asText();
+    if (digit < 0 || digit > 9) return offsetOfText(bytes, start, end);
     value = value * 10 + digit;
   }
   return value;
 }
+
+const offsetOfText = (bytes: Uint8Array, start: number, end: number): number => Number(decoder.decode(bytes.subarray(start, end)));
 
 /** Topic names met in applied offsets, as bytes and text, the latest last (a group reads a few topics). */
 const appliedTopics: Array<{ bytes: Uint8Array; text: string }> = [];
