@@ -51,12 +51,15 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
   for (const source of threads?.sources ?? []) app.get(StreamsRuntime).addGroupSource(source);
   const http = configureHttp(app, config);
   await app.init();
-  // HTTP first: health and metrics answer while the groups restore their stores.
+  // HTTP first: probes and metrics answer while the process connects to Kafka, checks its topics
+  // and opens its views (routes that need them answer 503 until then), and while the groups
+  // restore their stores. A start-up that fails still stops the process, below.
   await app.listen({ port: config.http.port, host: config.http.host, backlog: LISTEN_BACKLOG });
   const warn = (message: string) => app.get(Logger).warn(message, 'Http');
   const queues = helper ? await acceptOnMoreQueues(app.getHttpServer(), moreQueues, helper, LISTEN_BACKLOG, warn) : [];
   if (queues.length < moreQueues) warn(`accepting connections on ${queues.length + 1} queues instead of ${moreQueues + 1}: the listener helper gave up`);
   http.alsoClose(queues);
+  await app.get(StreamsRuntime).started();
   if (here.length > 0) await startStreams(app);
   if (threads) {
     await threads.started;

@@ -114,6 +114,45 @@ describe('the default process layout', () => {
     expect(service.output).toEqual(['depositaja: invalid configuration: ADMIN_TOKEN must be at least 16 characters']);
   }, 60_000);
 
+  it('listens while it connects to Kafka: probes answered, requests refused with 503 and Retry-After, then stops when Kafka cannot be reached', async () => {
+    const port = await freePort();
+    const nobody = await freePort();
+    const service = new TestProcess('service', 'dist/main.js', [], {
+      KAFKA_BROKERS: `127.0.0.1:${nobody}`,
+      KAFKA_TOPIC_PREFIX: uniquePrefix('layout-no-kafka'),
+      DATA_DIR: join(data, 'no-kafka'),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+    });
+    const call = (method: string, path: string, body?: unknown) =>
+      fetch(`http://127.0.0.1:${port}${path}`, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(5000),
+      }).then(async (response) => ({ status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as { error?: string } }));
+    try {
+      await eventually('the service to listen', async () => (await call('GET', '/health/live').catch(() => undefined))?.status === 200);
+      const ready = await call('GET', '/health/ready');
+      const deposit = await call('POST', '/deposit', { wallet_id: 'w-starting', amount: 5 });
+      const check = await call('GET', '/check/w-starting');
+      const invalid = await call('POST', '/deposit', { wallet_id: 'w-starting', amount: -5 });
+
+      expect(ready.status).toBe(503);
+      expect(deposit).toEqual({ status: 503, retryAfter: '1', body: { error: 'the service is starting; retry' } });
+      expect(check).toEqual({ status: 503, retryAfter: '1', body: { error: 'the service is starting; retry' } });
+      // Bad input is still bad input.
+      expect(invalid.status).toBe(422);
+    } finally {
+      // It gives up on Kafka after kafkajs's retries (~10 s); a hang is killed and fails below.
+      const hang = setTimeout(() => void service.kill('SIGKILL'), 60_000);
+      const exited = await service.exited;
+      clearTimeout(hang);
+      expect(exited.code).toBe(1);
+      expect(service.lines(new RegExp(`^depositaja: cannot reach Kafka at 127\\.0\\.0\\.1:${nobody}`))).toHaveLength(1);
+    }
+  }, 90_000);
+
   it('answers every request that arrives while it starts, none left to time out', async () => {
     const port = await freePort();
     const service = new TestProcess('service', 'dist/main.js', [], {

@@ -1,5 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { NotStartedError } from '../streams/index.js';
 
 interface FastifyError {
   statusCode?: number;
@@ -48,6 +49,8 @@ function describe(exception: unknown): [number, string, Record<string, string>] 
     const headers = (exception as HttpException & { headers?: Record<string, string> }).headers ?? {};
     return [exception.getStatus(), clearer(exception.getStatus(), message), headers];
   }
+  // The process listens while it connects to Kafka and opens its views: not ready yet, not broken.
+  if (exception instanceof NotStartedError) return [HttpStatus.SERVICE_UNAVAILABLE, 'the service is starting; retry', { 'Retry-After': '1' }];
   const fastifyError = exception as FastifyError;
   if (fastifyError?.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return [fastifyError.statusCode, clearer(fastifyError.statusCode, fastifyError.message), {}];

@@ -5,7 +5,7 @@ const EDGE_RESPONSES: Record<string, string> = {
   '400': 'The request is not valid HTTP, its path is not valid, or its JSON body is malformed',
   '408': 'The request did not arrive within REQUEST_TIMEOUT_MS',
   '431': 'The request line and headers are larger than 16384 bytes',
-  '503': 'The service is at capacity or stopping: retry after Retry-After',
+  '503': 'The service is starting, at capacity or stopping: retry after Retry-After',
 };
 
 /** And on routes that take a body. */

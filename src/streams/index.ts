@@ -21,4 +21,4 @@ export { InjectView, StreamsModule } from './streams.module.js';
 export { TopicMismatchError } from './topic-admin.js';
 export { type StreamTopic, type TableTopic, type Topic, type ValueOf, deadLetterTopicName, streamTopic, tableTopic } from './topics.js';
 export { StreamsServer, startStreams } from './transport.js';
-export { View, type ViewChange, type ViewEntry, type ViewStatus, ViewTimeoutError } from './view.js';
+export { NotStartedError, View, type ViewChange, type ViewEntry, type ViewStatus, ViewTimeoutError } from './view.js';

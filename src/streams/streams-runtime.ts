@@ -14,7 +14,7 @@ import { ReliableProducer } from './producer.js';
 import { retryTransient } from './retry.js';
 import { ensureTopics } from './topic-admin.js';
 import { type Topic, type TableTopic, deadLetterTopicName } from './topics.js';
-import { View, type ViewChange, type ViewStatus } from './view.js';
+import { NotStartedError, View, type ViewChange, type ViewStatus } from './view.js';
 
 /** A key's value as `StreamsRuntime.lookup` found it. */
 export interface TableLookup {
@@ -51,8 +51,8 @@ export interface StreamsHealth {
  * needs, its views, its emitter and (started by the transport) its processor groups. Domain
  * modules register what they need through `StreamsModule.forGroup / forView / forTopics`.
  *
- * Start ({@link start}, Nest's `onModuleInit`): topics are ensured and views start following;
- * groups start when the transport listens. Stop ({@link stop}, `onApplicationShutdown`, after
+ * Start ({@link start}, begun by Nest's `onModuleInit`, awaited through {@link started}): topics
+ * are ensured and views start following; groups start when the transport listens, once that is done. Stop ({@link stop}, `onApplicationShutdown`, after
  * the HTTP server has drained): groups finish their batches and commit, then views, producers
  * and stores close. What runs where is known through its {@link GroupDirectory}.
  */
@@ -70,6 +70,8 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
   /** This thread's groups, and those of processor threads. */
   readonly directory = new GroupDirectory(new LocalGroups(this.groups));
   private readonly partitionCounts = new Map<string, number>();
+  private topicsChecked = false;
+  private starting?: Promise<void>;
 
   constructor(@Inject(STREAMS_OPTIONS) readonly options: StreamsOptions) {
     this.kafka = createKafka(options.connection);
@@ -91,6 +93,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
   /** Partition count of a physical topic this process uses. */
   partitionCount(physicalTopic: string): number {
     const count = this.partitionCounts.get(physicalTopic);
+    if (count === undefined && !this.topicsChecked) throw new NotStartedError(`topic ${physicalTopic} used before the process checked its topics`);
     if (count === undefined) throw new Error(`topic ${physicalTopic} is not one this process declared`);
     return count;
   }
@@ -121,8 +124,20 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
     return view as View<T>;
   }
 
-  onModuleInit(): Promise<void> {
-    return this.start();
+  /**
+   * Starts ({@link start}) without holding Nest's `init` up: a process listens for HTTP while it
+   * connects, checks its topics and opens its views (requests that need them meanwhile meet a
+   * {@link NotStartedError}), and awaits {@link started} after that. Groups wait for it too.
+   */
+  onModuleInit(): void {
+    this.starting = this.start();
+    // Awaited through started(), maybe only after it has failed: no unhandled rejection.
+    this.starting.catch(() => undefined);
+  }
+
+  /** Settles once topics are checked and views follow their changelogs; rejects with why they could not. */
+  started(): Promise<void> {
+    return this.starting ?? Promise.reject(new Error('the streams runtime was never started (Nest init)'));
   }
 
   onApplicationShutdown(): Promise<void> {
@@ -158,6 +173,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
       return metadata;
     }, 40);
     for (const topic of topics) this.partitionCounts.set(topic.name, topic.partitions.length);
+    this.topicsChecked = true;
     this.probe.start();
     await Promise.all([...this.views.values()].map((view) => view.start()));
   }
@@ -169,6 +185,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
 
   /** Starts the registered groups with the handlers the transport collected and checked against them. */
   async startGroups(handlers: ReadonlyMap<string, ReadonlyMap<string, RecordHandler>>): Promise<void> {
+    await this.started();
     const starting: Array<Promise<void>> = [];
     for (const definition of this.groupDefinitions.values()) {
       const group = new ProcessorGroup(definition, handlers.get(definition.name) ?? new Map(), {

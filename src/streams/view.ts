@@ -41,6 +41,14 @@ export interface ViewStatus {
 /** {@link View.waitFor} gave up. */
 export class ViewTimeoutError extends Error {}
 
+/**
+ * Used before the process has started it: its topics are not checked or its views not open yet.
+ * A process serves HTTP while it starts, so a request can meet this; it is worth a retry.
+ */
+export class NotStartedError extends Error {
+  override readonly name = 'NotStartedError';
+}
+
 export interface ViewDeps {
   admin: Pick<Admin, 'fetchTopicOffsets'>;
   /** How many partitions a topic has, as the process found them when it checked its topics at start. */
@@ -348,7 +356,7 @@ export class View<T> {
   }
 
   private open(): LocalStore {
-    if (!this.store) throw new Error(`view ${this.table.name} used before start`);
+    if (!this.store) throw new NotStartedError(`view ${this.table.name} used before it started`);
     return this.store;
   }
 
