@@ -16,7 +16,7 @@ const HELP = `Usage: npm run bench -- [scenario …] [options]
 
 Starts its own Kafka (instance "bench"), runs the service from dist/ on fresh topics and data
 for every scenario, generates the load, verifies the results, and writes docs/BENCHMARKS.md.
-A full run (every scenario) takes about 15 minutes on a quiet 2-core machine.
+A full run (every scenario) takes about 25 minutes on a 2-core machine.
 
 Scenarios (default: all): ${SCENARIOS.join(', ')}
   ceiling  raw kafkajs producer and eachBatch consumer on the same broker
