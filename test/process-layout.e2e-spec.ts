@@ -137,12 +137,16 @@ describe('the default process layout', () => {
       const deposit = await call('POST', '/deposit', { wallet_id: 'w-starting', amount: 5 });
       const check = await call('GET', '/check/w-starting');
       const invalid = await call('POST', '/deposit', { wallet_id: 'w-starting', amount: -5 });
+      // A scrape is answered at once, though the processor thread has not started its groups.
+      const metrics = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(3000) });
 
       expect(ready.status).toBe(503);
       expect(deposit).toEqual({ status: 503, retryAfter: '1', body: { error: 'the service is starting; retry' } });
       expect(check).toEqual({ status: 503, retryAfter: '1', body: { error: 'the service is starting; retry' } });
       // Bad input is still bad input.
       expect(invalid.status).toBe(422);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain('kafka_reachable 0');
     } finally {
       // It gives up on Kafka after kafkajs's retries (~10 s); a hang is killed and fails below.
       const hang = setTimeout(() => void service.kill('SIGKILL'), 60_000);

@@ -1,4 +1,5 @@
 import { LatencyTally, RECORD_LATENCY_BOUNDS } from './latency-tally.js';
+import { NotStartedError } from './not-started.js';
 import type { GroupStatus } from './processor-group.js';
 
 /** One end of a channel between threads: a worker's `parentPort`, or the `Worker` itself. */
@@ -75,11 +76,14 @@ export function serveGroups(source: GroupSource, port: ThreadPort, intervalMs = 
 
 /**
  * The groups of another thread, as {@link serveGroups} tells them over `port`. Until the first
- * status arrives, each expected group shows as not running (so readiness waits for it).
+ * status arrives (the thread serves once its groups have started), each expected group shows as
+ * not running (so readiness waits for it), it owns no stores, and a lookup is a
+ * {@link NotStartedError}: nothing would answer it before then (nor ever, while Kafka is away).
  */
 export class RemoteGroups implements GroupSource {
   private latest: GroupStatus[];
   private tableNames: string[] = [];
+  private serving = false;
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
 
@@ -92,6 +96,7 @@ export class RemoteGroups implements GroupSource {
     port.on('message', (message: unknown) => {
       if (!isMessage(message)) return;
       if (message.kind === 'groups.status') {
+        this.serving = true;
         this.latest = message.statuses;
         this.tableNames = message.tables;
       } else if (message.kind === 'groups.reply') {
@@ -119,10 +124,12 @@ export class RemoteGroups implements GroupSource {
   }
 
   lookup(table: string, key: string): Promise<GroupLookup | undefined> {
+    if (!this.serving) return Promise.reject(new NotStartedError('the processor thread has not started its groups yet'));
     return this.request({ kind: 'groups.request', id: this.nextId++, op: 'lookup', table, key }) as Promise<GroupLookup | undefined>;
   }
 
   storeSizes(): Promise<StoreSize[]> {
+    if (!this.serving) return Promise.resolve([]);
     return this.request({ kind: 'groups.request', id: this.nextId++, op: 'storeSizes' }) as Promise<StoreSize[]>;
   }
 

@@ -15,10 +15,11 @@ export { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS } from './laten
 export type { GroupStatus } from './processor-group.js';
 export type { PartitionStatus } from './task-manager.js';
 export { partitionFor } from './murmur2.js';
+export { NotStartedError } from './not-started.js';
 export { StoreInUseError } from './state-store.js';
 export { STREAMS_OPTIONS, type StreamsHealth, type StreamsOptions, StreamsRuntime, type TableLookup } from './streams-runtime.js';
 export { InjectView, StreamsModule } from './streams.module.js';
 export { TopicMismatchError } from './topic-admin.js';
 export { type StreamTopic, type TableTopic, type Topic, type ValueOf, deadLetterTopicName, streamTopic, tableTopic } from './topics.js';
 export { StreamsServer, startStreams } from './transport.js';
-export { NotStartedError, View, type ViewChange, type ViewEntry, type ViewStatus, ViewTimeoutError } from './view.js';
+export { View, type ViewChange, type ViewEntry, type ViewStatus, ViewTimeoutError } from './view.js';

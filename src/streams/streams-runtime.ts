@@ -14,7 +14,8 @@ import { ReliableProducer } from './producer.js';
 import { retryTransient } from './retry.js';
 import { ensureTopics } from './topic-admin.js';
 import { type Topic, type TableTopic, deadLetterTopicName } from './topics.js';
-import { NotStartedError, View, type ViewChange, type ViewStatus } from './view.js';
+import { NotStartedError } from './not-started.js';
+import { View, type ViewChange, type ViewStatus } from './view.js';
 
 /** A key's value as `StreamsRuntime.lookup` found it. */
 export interface TableLookup {

@@ -4,6 +4,7 @@ import type { Admin } from 'kafkajs';
 import type { AppliedOffsets } from './state-store.js';
 import type { ChangelogReader, ChangelogRecord } from './changelog-reader.js';
 import { errorMessage } from './context.js';
+import { NotStartedError } from './not-started.js';
 import { retryTransient } from './retry.js';
 import { type KafkaConnection, endOffsets, physicalName } from './kafka-client.js';
 import { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS, secondsSince } from './latency-tally.js';
@@ -40,14 +41,6 @@ export interface ViewStatus {
 
 /** {@link View.waitFor} gave up. */
 export class ViewTimeoutError extends Error {}
-
-/**
- * Used before the process has started it: its topics are not checked or its views not open yet.
- * A process serves HTTP while it starts, so a request can meet this; it is worth a retry.
- */
-export class NotStartedError extends Error {
-  override readonly name = 'NotStartedError';
-}
 
 export interface ViewDeps {
   admin: Pick<Admin, 'fetchTopicOffsets'>;
