@@ -53,9 +53,10 @@ export interface StreamsHealth {
  * modules register what they need through `StreamsModule.forGroup / forView / forTopics`.
  *
  * Start ({@link start}, begun by Nest's `onModuleInit`, awaited through {@link started}): topics
- * are ensured and views start following; groups start when the transport listens, once that is done. Stop ({@link stop}, `onApplicationShutdown`, after
- * the HTTP server has drained): groups finish their batches and commit, then views, producers
- * and stores close. What runs where is known through its {@link GroupDirectory}.
+ * are ensured and views start following; groups start when the transport listens, once that is
+ * done. Stop ({@link stop}, `onApplicationShutdown`, after the HTTP server has drained): groups
+ * finish their batches and commit, then views, producers and stores close. What runs where is
+ * known through its {@link GroupDirectory}.
  */
 @Injectable()
 export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
