@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -55,7 +56,10 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
   // and opens its views (routes that need them answer 503 until then), and while the groups
   // restore their stores. A start-up that fails still stops the process, below.
   await app.listen({ port: config.http.port, host: config.http.host, backlog: LISTEN_BACKLOG });
-  const warn = (message: string) => app.get(Logger).warn(message, 'Http');
+  const logger = app.get(Logger);
+  const { port } = app.getHttpServer().address() as AddressInfo;
+  logger.log(`listening on ${reachableUrl(config.http.host, port)}${options.api ? ' (Swagger UI at /docs)' : ''}`, 'Http');
+  const warn = (message: string) => logger.warn(message, 'Http');
   const queues = helper ? await acceptOnMoreQueues(app.getHttpServer(), moreQueues, helper, LISTEN_BACKLOG, warn) : [];
   if (queues.length < moreQueues) warn(`accepting connections on ${queues.length + 1} queues instead of ${moreQueues + 1}: the listener helper gave up`);
   http.alsoClose(queues);
@@ -64,14 +68,21 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
   if (threads) {
     await threads.started;
     const plural = threads.count === 1 ? '' : 's';
-    app.get(Logger).log(`processor groups ${threads.processors.join(', ')} running on ${threads.count} worker thread${plural}`, 'ProcessorThreads');
+    logger.log(`processor groups ${threads.processors.join(', ')} running on ${threads.count} worker thread${plural}`, 'ProcessorThreads');
   }
   stopper.ready(app, (timeoutMs) => http.drain(timeoutMs), threads);
   // Ready once the deposit producer is connected (or could not be): the first deposit should
   // not wait for it.
   await app.get(StreamsRuntime).emitter.prepared;
   app.get(StartUp).done = true;
+  logger.log(`started in ${process.uptime().toFixed(1)} s; /health/ready answers 200 once every view has caught up`, 'StartUp');
   return app;
+}
+
+/** Where a client on this machine reaches the server: a wildcard address is no place to browse to. */
+function reachableUrl(host: string, port: number): string {
+  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${port}`;
 }
 
 /**

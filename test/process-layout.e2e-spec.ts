@@ -45,6 +45,9 @@ describe('the default process layout', () => {
         expect(metrics).toMatch(new RegExp(`stream_group_partitions\\{group="${group}",state="running"\\} 6`));
       }
       expect(sut.process.lines(/running on 1 worker thread/)).toHaveLength(1);
+      // Where it answers, said once it does, and when all of it is up.
+      expect(sut.process.lines(new RegExp(`"msg":"listening on ${sut.url.replaceAll('.', '\\.')} \\(Swagger UI at /docs\\)"`))).toHaveLength(1);
+      expect(sut.process.lines(/"msg":"started in \d+\.\d s;/)).toHaveLength(1);
       expect(sut.process.lines(/^preloaded on thread/).sort()).toEqual(['preloaded on thread 0', 'preloaded on thread 1']);
       // The thread's own lines come out of the same stream.
       expect(sut.process.lines(/"context":"Group:balance".*joined/)).toHaveLength(1);
