@@ -28,6 +28,12 @@ export class HttpErrorFilter implements ExceptionFilter {
 
 const logger = new Logger('HTTP');
 
+/**
+ * Known by name, not class: a processor thread's groups are asked through main.js's bundle, which
+ * has a copy of the class of its own (as startup-failure.ts explains).
+ */
+const NOT_STARTED = new NotStartedError().name;
+
 /** Answers `exception` as HttpErrorFilter does: also used by the direct routes (direct-route.ts), which Nest's filters never see. */
 export function replyWithError(exception: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const [status, message, headers] = describe(exception);
@@ -50,7 +56,7 @@ function describe(exception: unknown): [number, string, Record<string, string>] 
     return [exception.getStatus(), clearer(exception.getStatus(), message), headers];
   }
   // The process listens while it connects to Kafka and opens its views: not ready yet, not broken.
-  if (exception instanceof NotStartedError) return [HttpStatus.SERVICE_UNAVAILABLE, 'the service is starting; retry', { 'Retry-After': '1' }];
+  if (exception instanceof Error && exception.name === NOT_STARTED) return [HttpStatus.SERVICE_UNAVAILABLE, 'the service is starting; retry', { 'Retry-After': '1' }];
   const fastifyError = exception as FastifyError;
   if (fastifyError?.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return [fastifyError.statusCode, clearer(fastifyError.statusCode, fastifyError.message), {}];
