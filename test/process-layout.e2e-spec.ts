@@ -118,30 +118,20 @@ describe('the default process layout', () => {
   }, 60_000);
 
   it('listens while it connects to Kafka: probes answered, requests refused with 503 and Retry-After, then stops when Kafka cannot be reached', async () => {
-    const port = await freePort();
     const nobody = await freePort();
-    const service = new TestProcess('service', 'dist/main.js', [], {
-      KAFKA_BROKERS: `127.0.0.1:${nobody}`,
-      KAFKA_TOPIC_PREFIX: uniquePrefix('layout-no-kafka'),
-      DATA_DIR: join(data, 'no-kafka'),
-      PORT: String(port),
-      HOST: '127.0.0.1',
-    });
-    const call = (method: string, path: string, body?: unknown) =>
-      fetch(`http://127.0.0.1:${port}${path}`, {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(5000),
-      }).then(async (response) => ({ status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as { error?: string } }));
+    const sut = await Service.start(
+      'service',
+      { entry: 'main', topicPrefix: uniquePrefix('layout-no-kafka'), dataDir: join(data, 'no-kafka'), env: { KAFKA_BROKERS: `127.0.0.1:${nobody}` } },
+      { waitReady: false },
+    );
+    const refusal = (answer: { status: number; body: unknown; headers: Headers }) => ({ status: answer.status, retryAfter: answer.headers.get('retry-after'), body: answer.body });
     try {
-      await eventually('the service to listen', async () => (await call('GET', '/health/live').catch(() => undefined))?.status === 200);
-      const ready = await call('GET', '/health/ready');
-      const deposit = await call('POST', '/deposit', { wallet_id: 'w-starting', amount: 5 });
-      const check = await call('GET', '/check/w-starting');
-      const invalid = await call('POST', '/deposit', { wallet_id: 'w-starting', amount: -5 });
+      const ready = await sut.request('GET', '/health/ready');
+      const deposit = refusal(await sut.deposit('w-starting', 5));
+      const check = refusal(await sut.check('w-starting'));
+      const invalid = await sut.deposit('w-starting', -5);
       // A scrape is answered at once, though the processor thread has not started its groups.
-      const metrics = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(3000) });
+      const metrics = await fetch(`${sut.url}/metrics`, { signal: AbortSignal.timeout(3000) });
 
       expect(ready.status).toBe(503);
       expect(deposit).toEqual({ status: 503, retryAfter: '1', body: { error: 'the service is starting; retry' } });
@@ -152,11 +142,11 @@ describe('the default process layout', () => {
       expect(await metrics.text()).toContain('kafka_reachable 0');
     } finally {
       // It gives up on Kafka after kafkajs's retries (~10 s); a hang is killed and fails below.
-      const hang = setTimeout(() => void service.kill('SIGKILL'), 60_000);
-      const exited = await service.exited;
+      const hang = setTimeout(() => void sut.stop('SIGKILL'), 60_000);
+      const exited = await sut.process.exited;
       clearTimeout(hang);
       expect(exited.code).toBe(1);
-      expect(service.lines(new RegExp(`^depositaja: cannot reach Kafka at 127\\.0\\.0\\.1:${nobody}`))).toHaveLength(1);
+      expect(sut.process.lines(new RegExp(`^depositaja: cannot reach Kafka at 127\\.0\\.0\\.1:${nobody}`))).toHaveLength(1);
     }
   }, 90_000);
 
