@@ -46,8 +46,8 @@ import Module from 'node:module';
 import { crc32c } from '@node-rs/crc32';
 import { type FetchTopicsOffset, type KafkaMetadataDefinition, type KafkaOffsetManager, type KafkaRequestQueue, type RefreshMetadata, type WithBroker, askingForNoTopics, checkingOnlyWhatIsHeldBack, failingWithBroker, offsetsOfKnownTopics, rediscoveringCoordinator, refreshingNoTopics } from './kafkajs-cluster.js';
 import { type KafkaConsumerGroupClass, rejoiningConsumerGroup } from './kafkajs-consumer-group.js';
-import { type KafkaEncoderClass, produceRequest, requestFraming } from './kafkajs-produce.js';
-import { type KafkaDecoderClass, type KafkaLong, type RecordBatchDecoderDeps, type VarLongEncoderClass, batchInNumbers, groupMessagesPerPartition, recordBatchDecoder, recordDecoder, recordEncoder } from './kafkajs-records.js';
+import { type KafkaEncoderClass, type VarLongEncoderClass, groupMessagesPerPartition, produceRequest, recordEncoder, requestFraming } from './kafkajs-produce.js';
+import { type KafkaDecoderClass, type KafkaLong, type RecordBatchDecoderDeps, batchInNumbers, recordBatchDecoder, recordDecoder } from './kafkajs-records.js';
 
 /** The kafkajs release whose internals the replacements below stand in for. */
 export const PATCHED_VERSION = '2.2.4';

@@ -1,12 +1,13 @@
 import { createRequire } from 'node:module';
 import { afterEach, beforeEach, jest } from '@jest/globals';
 import { crc32c } from '@node-rs/crc32';
-import { type ProduceArgs, produceRequest, requestFraming } from './kafkajs-produce.js';
+import { type ProduceArgs, produceRequest, recordEncoder, requestFraming } from './kafkajs-produce.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare bytes with.
 const load = createRequire(`${process.cwd()}/package.json`);
 const Encoder = load('kafkajs/src/protocol/encoder.js');
 const original = load('kafkajs/src/protocol/requests/produce/v3/request.js');
+const originalRecord = load('kafkajs/src/protocol/recordBatch/record/v0/index.js');
 const originalFraming = load('kafkajs/src/protocol/request.js');
 const Long = load('kafkajs/src/utils/long.js');
 const { Types: Compression } = load('kafkajs/src/protocol/message/compression/index.js');
@@ -62,5 +63,25 @@ describe(produceRequest.name, () => {
       const request = { correlationId: 77, clientId, request: patched(transaction as ProduceArgs) };
       expect((await framed(request as never)).buffer).toEqual((await originalFraming(request)).buffer);
     }
+  });
+});
+
+describe(recordEncoder.name, () => {
+  const patched = recordEncoder(Encoder);
+
+  it.each([
+    ['a key and a value', { key: Buffer.from('wallet-1'), value: Buffer.from([1, 2, 3]) }],
+    ['no value (a tombstone)', { key: Buffer.from('k'), value: null }],
+    ['string key and value', { key: 'clé', value: 'välue' }],
+    ['headers', { key: 'k', value: Buffer.alloc(300, 7), headers: { applied: 'deposit=12345', 'dlq.error': 'x'.repeat(200) } }],
+    ['repeated headers', { key: 'k', value: 'v', headers: { a: ['1', '2'], b: Buffer.from('3') } }],
+    ['offsets and times', { key: 'k', value: 'v', offsetDelta: 99_999, timestampDelta: Long.fromNumber(1_796_000_000_123) }],
+    ['times as numbers', { key: 'k', value: 'v', offsetDelta: 64, timestampDelta: 1_796_000_000_123 }],
+    ['a negative time', { key: 'k', value: 'v', offsetDelta: 1, timestampDelta: -1 }],
+    ['a time that is not a whole number', { key: 'k', value: 'v', timestampDelta: Number.NaN }],
+    ['a long value and a long key', { key: 'k'.repeat(200), value: Buffer.alloc(70_000, 1) }],
+    ['empty key and value', { key: '', value: Buffer.alloc(0) }],
+  ])('writes the bytes kafkajs writes: %s', (_case, record) => {
+    expect(patched(record as never).buffer).toEqual(originalRecord(record).buffer);
   });
 });

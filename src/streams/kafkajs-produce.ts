@@ -1,6 +1,7 @@
 /**
- * kafkajs's produce request, written in one pass into one buffer (see kafkajs-patches.ts, which
- * installs it). kafkajs encodes each record into a buffer of its own, from a copy of the message
+ * kafkajs's produce side, as the patches install it (kafkajs-patches.ts): a send's messages
+ * grouped by partition without copying, each record encoded into one buffer of its size, and the
+ * produce request written in one pass into one buffer. kafkajs encodes each record into a buffer of its own, from a copy of the message
  * object, then copies the records into the batch, the batch into the partition's entry, that into
  * the topic's and the request's, each through an encoder that starts at 512 bytes and doubles:
  * every byte of a transaction's records was zero-filled and copied about seven times, and each
@@ -225,5 +226,75 @@ export function requestFraming(Encoder: KafkaEncoderClass) {
     payload.copy(out, head.length);
     out.writeInt32BE(out.length - 4, 0);
     return encoderOver(Encoder, out);
+  };
+}
+
+type Partitioner = (args: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number;
+
+/** kafkajs's grouping of a send's messages by partition, without a copy of each message. */
+export function groupMessagesPerPartition({ topic, partitionMetadata, messages, partitioner }: {
+  topic: string;
+  partitionMetadata: unknown[];
+  messages: unknown[];
+  partitioner: Partitioner;
+}): Record<number, unknown[]> {
+  if (partitionMetadata.length === 0) return {};
+  const result: Record<number, unknown[]> = {};
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message });
+    (result[partition] ??= []).push(message);
+  }
+  return result;
+}
+
+interface VarLongEncoder {
+  readonly buffer: Buffer;
+  writeVarLong(value: unknown): VarLongEncoder;
+}
+export type VarLongEncoderClass = new (initialSize?: number) => VarLongEncoder;
+
+/** What kafkajs's record batch encoder takes of a record's encoder: its bytes. */
+interface EncodedRecord {
+  readonly buf: Buffer;
+  readonly buffer: Buffer;
+}
+
+/** kafkajs's record v0 encoder, writing straight into one buffer of the record's size. */
+export function recordEncoder(Encoder: VarLongEncoderClass) {
+  return ({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {} }: {
+    offsetDelta?: number;
+    timestampDelta?: number | object;
+    key: unknown;
+    value: unknown;
+    headers?: Record<string, unknown>;
+  }): EncodedRecord => {
+    const headerList: Array<{ key: string; value: Bytes }> = [];
+    for (const name of Object.keys(headers)) {
+      const given = headers[name];
+      if (Array.isArray(given)) for (const one of given) headerList.push({ key: name, value: asBytes(one) });
+      else headerList.push({ key: name, value: asBytes(given) });
+    }
+    const keyBytes = asBytes(key);
+    const valueBytes = asBytes(value);
+    // The producer's time delta is a number; kafkajs also takes one of its 64-bit objects.
+    const timeDelta = typeof timestampDelta === 'number' && Number.isSafeInteger(timestampDelta) ? zigzag(timestampDelta) : new Encoder(10).writeVarLong(timestampDelta).buffer;
+    const timeDeltaSize = typeof timeDelta === 'number' ? sizeOfUnsignedVarInt(timeDelta) : timeDelta.length;
+    let sizeOfBody = 1 + timeDeltaSize + sizeOfUnsignedVarInt(zigzag(offsetDelta)) + sizeOfBytes(keyBytes) + sizeOfBytes(valueBytes);
+    sizeOfBody += sizeOfUnsignedVarInt(zigzag(headerList.length));
+    for (const header of headerList) sizeOfBody += sizeOfBytes(header.key) + sizeOfBytes(header.value);
+
+    const buffer = Buffer.allocUnsafe(sizeOfUnsignedVarInt(zigzag(sizeOfBody)) + sizeOfBody);
+    let at = writeUnsignedVarInt(buffer, 0, zigzag(sizeOfBody));
+    buffer[at++] = 0; // attributes
+    at = typeof timeDelta === 'number' ? writeUnsignedVarInt(buffer, at, timeDelta) : at + timeDelta.copy(buffer, at);
+    at = writeUnsignedVarInt(buffer, at, zigzag(offsetDelta));
+    at = writeBytes(buffer, at, keyBytes);
+    at = writeBytes(buffer, at, valueBytes);
+    at = writeUnsignedVarInt(buffer, at, zigzag(headerList.length));
+    for (const header of headerList) {
+      at = writeBytes(buffer, at, header.key);
+      at = writeBytes(buffer, at, header.value);
+    }
+    return { buf: buffer, buffer };
   };
 }

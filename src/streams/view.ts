@@ -136,9 +136,9 @@ export class View<T> {
       this.ends.set(partition, high);
       this.positions.set(partition, this.store.checkpoint(this.topic, partition));
     }
-    this.checkReady();
     const behind = [...this.targets].reduce((sum, [partition, end]) => sum + Math.max(0, end - this.positions.get(partition)!), 0);
     this.logger.log(`following ${this.topic} (${offsets.size} partitions, ${behind} records to catch up)`);
+    this.checkReady();
     // The ends move on without the reader noticing when it is stuck: ask Kafka now and then, so
     // that lag tells the truth.
     this.endsTimer = setInterval(() => void this.refreshEnds(), 5000);
