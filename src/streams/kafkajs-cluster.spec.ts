@@ -9,6 +9,7 @@ import {
   offsetsOfKnownTopics,
   rediscoveringCoordinator,
   refreshingNoTopics,
+  rememberingTransactionCoordinators,
 } from './kafkajs-cluster.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare with.
@@ -20,6 +21,7 @@ const RequestQueue = load('kafkajs/src/network/requestQueue/index.js');
 const Metadata = load('kafkajs/src/protocol/requests/metadata/index.js') as KafkaMetadataDefinition & { versions: string[] };
 const { createErrorFromCode } = load('kafkajs/src/protocol/error.js');
 const { KafkaJSRequestTimeoutError } = load('kafkajs/src/errors.js');
+const createEosManager = load('kafkajs/src/producer/eosManager/index.js');
 
 describe(rediscoveringCoordinator.name, () => {
   class PatchedOffsetManager extends OffsetManager {}
@@ -243,5 +245,108 @@ describe(askingForNoTopics.name, () => {
 
   it('leaves version 0 as kafkajs writes it: there, an empty list means every topic', async () => {
     expect(await bytes(patched, '0', NO_TOPICS)).toEqual(await bytes(Metadata, '0', []));
+  });
+});
+
+describe(rememberingTransactionCoordinators.name, () => {
+  /** A transaction coordinator that counts the requests it answers, and fails them while `failing`. */
+  const coordinator = () => ({
+    connected: true,
+    failing: false,
+    requests: [] as string[],
+    isConnected(): boolean {
+      return this.connected;
+    },
+    async answer(name: string): Promise<object> {
+      this.requests.push(name);
+      if (this.failing) throw createErrorFromCode(16); // NOT_COORDINATOR
+      return { producerId: '42', producerEpoch: 0 };
+    },
+    initProducerId() {
+      return this.answer('InitProducerId');
+    },
+    addPartitionsToTxn() {
+      return this.answer('AddPartitionsToTxn');
+    },
+    endTxn() {
+      return this.answer('EndTxn');
+    },
+  });
+  type Coordinator = ReturnType<typeof coordinator>;
+
+  /** kafkajs's own transaction manager, over a cluster that names `named()` as the coordinator and counts how often it is asked. */
+  const transactions = (named: () => Coordinator, patched: boolean) => {
+    const cluster = {
+      finds: 0,
+      retry: { retries: 0 },
+      refreshMetadataIfNecessary: async () => undefined,
+      async findGroupCoordinator(this: { finds: number }, _request: { groupId: string; coordinatorType?: number }): Promise<Coordinator> {
+        this.finds++;
+        return named();
+      },
+    };
+    if (patched) cluster.findGroupCoordinator = rememberingTransactionCoordinators(cluster.findGroupCoordinator as never) as never;
+    const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+    const manager = createEosManager({ logger, cluster, transactional: true, transactionalId: 'balance-0-5' });
+    const commitOne = async () => {
+      manager.beginTransaction();
+      await manager.addPartitionsToTransaction([{ topic: 'balance-table', partitions: [{ partition: 0 }] }]);
+      await manager.commit();
+    };
+    return { cluster, manager, commitOne };
+  };
+
+  it('asks where the coordinator is once, not before every AddPartitionsToTxn and EndTxn as kafkajs does', async () => {
+    const [known, knownToKafkajs] = [coordinator(), coordinator()];
+    const patched = transactions(() => known, true);
+    const kafkajs = transactions(() => knownToKafkajs, false);
+    for (const { manager, commitOne } of [patched, kafkajs]) {
+      await manager.initProducerId();
+      for (let i = 0; i < 3; i++) await commitOne();
+    }
+
+    expect(patched.cluster.finds).toBe(1);
+    expect(kafkajs.cluster.finds).toBe(7);
+    expect(known.requests).toEqual(knownToKafkajs.requests);
+  });
+
+  it('asks again once a request to the coordinator failed, and sends the next ones to the coordinator named then', async () => {
+    const [moved, now] = [coordinator(), coordinator()];
+    let named = moved;
+    const { cluster, manager, commitOne } = transactions(() => named, true);
+    await manager.initProducerId();
+    moved.failing = true;
+    named = now;
+    await expect(commitOne()).rejects.toMatchObject({ type: 'NOT_COORDINATOR_FOR_GROUP' });
+    await manager.abort();
+    await commitOne();
+
+    expect(moved.requests).toEqual(['InitProducerId', 'AddPartitionsToTxn']);
+    expect(now.requests).toEqual(['AddPartitionsToTxn', 'EndTxn']);
+    expect(cluster.finds).toBe(2);
+  });
+
+  it('asks again once the connection to the coordinator is lost', async () => {
+    const [lost, now] = [coordinator(), coordinator()];
+    let named = lost;
+    const { cluster, manager, commitOne } = transactions(() => named, true);
+    await manager.initProducerId();
+    lost.connected = false;
+    named = now;
+    await commitOne();
+
+    expect(lost.requests).toEqual(['InitProducerId']);
+    expect(now.requests).toEqual(['AddPartitionsToTxn', 'EndTxn']);
+    expect(cluster.finds).toBe(2);
+  });
+
+  it("leaves a consumer group's coordinator to kafkajs", async () => {
+    const broker = coordinator();
+    const cluster = { finds: 0, findGroupCoordinator: async (): Promise<Coordinator> => (cluster.finds++, broker) };
+    const find = rememberingTransactionCoordinators(cluster.findGroupCoordinator);
+    await find.call(cluster, { groupId: 'balance' });
+    await find.call(cluster, { groupId: 'balance', coordinatorType: 0 });
+
+    expect(cluster.finds).toBe(2);
   });
 });

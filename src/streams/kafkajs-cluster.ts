@@ -194,3 +194,55 @@ export function askingForNoTopics(definition: KafkaMetadataDefinition): void {
 }
 
 const NULL_ARRAY = -1;
+
+/** A coordinator broker as kafkajs's cluster finds it: what the remembering below needs of it. */
+interface CoordinatorBroker {
+  isConnected(): boolean;
+}
+
+export type FindGroupCoordinator = (this: object, request: { groupId: string; coordinatorType?: number }) => Promise<CoordinatorBroker>;
+
+/** Kafka's FindCoordinator key type of a transactional id (0 is a consumer group's). */
+const TRANSACTION_COORDINATOR = 1;
+/** The requests a transaction sends its coordinator (kafkajs's transaction manager, and fencing). */
+const TRANSACTION_REQUESTS = new Set(['initProducerId', 'addPartitionsToTxn', 'addOffsetsToTxn', 'endTxn']);
+
+/**
+ * kafkajs's `Cluster.findGroupCoordinator`, remembering each transactional id's coordinator.
+ * kafkajs asks a broker where it is (FindCoordinator) before every AddPartitionsToTxn and EndTxn:
+ * two of the five round trips of each transaction a task commits, on the path from a deposit to
+ * its commit. It is asked again once the connection to it is lost or any request to it fails
+ * (the coordinator moved, its broker stopped, the id was fenced). A consumer group's coordinator
+ * is left to kafkajs, which keeps it per join.
+ */
+export function rememberingTransactionCoordinators(find: FindGroupCoordinator): FindGroupCoordinator {
+  const known = new WeakMap<object, Map<string, CoordinatorBroker>>();
+  return async function (this: object, request) {
+    if (request.coordinatorType !== TRANSACTION_COORDINATOR) return find.call(this, request);
+    let byId = known.get(this);
+    if (!byId) known.set(this, (byId = new Map()));
+    const remembered = byId.get(request.groupId);
+    if (remembered?.isConnected()) return remembered;
+    const coordinator = forgettingOnFailure(await find.call(this, request), () => {
+      if (byId.get(request.groupId) === coordinator) byId.delete(request.groupId);
+    });
+    byId.set(request.groupId, coordinator);
+    return coordinator;
+  };
+}
+
+/** `broker`, with `forget` called when one of its transaction requests fails. */
+function forgettingOnFailure<T extends CoordinatorBroker>(broker: T, forget: () => void): T {
+  return new Proxy(broker, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (typeof value !== 'function') return value;
+      if (typeof property !== 'string' || !TRANSACTION_REQUESTS.has(property)) return value.bind(target) as unknown;
+      return (...args: unknown[]) =>
+        (value.apply(target, args) as Promise<unknown>).catch((error: unknown) => {
+          forget();
+          throw error;
+        });
+    },
+  });
+}

@@ -30,7 +30,9 @@
  * was open ({@link checkingOnlyWhatIsHeldBack}). And one to its offset commits after the group's
  * coordinator moved ({@link rediscoveringCoordinator}). And one to its start-up on a cluster of
  * many topics: a client with no topics of its own refreshed the metadata of every topic in the
- * cluster ({@link refreshingNoTopics}).
+ * cluster ({@link refreshingNoTopics}). And one to its transactions' round trips: it asked where a
+ * transactional id's coordinator is before each AddPartitionsToTxn and EndTxn, two of a
+ * transaction's five round trips ({@link rememberingTransactionCoordinators}).
  *
  * And one addition: a consumer can join its group as the member a previous run of the same
  * instance was ({@link joinAs}), so that a restart after SIGKILL does not wait for the dead
@@ -44,7 +46,22 @@
  */
 import Module from 'node:module';
 import { crc32c } from '@node-rs/crc32';
-import { type FetchTopicsOffset, type KafkaMetadataDefinition, type KafkaOffsetManager, type KafkaRequestQueue, type RefreshMetadata, type WithBroker, askingForNoTopics, checkingOnlyWhatIsHeldBack, failingWithBroker, offsetsOfKnownTopics, rediscoveringCoordinator, refreshingNoTopics } from './kafkajs-cluster.js';
+import {
+  type FetchTopicsOffset,
+  type FindGroupCoordinator,
+  type KafkaMetadataDefinition,
+  type KafkaOffsetManager,
+  type KafkaRequestQueue,
+  type RefreshMetadata,
+  type WithBroker,
+  askingForNoTopics,
+  checkingOnlyWhatIsHeldBack,
+  failingWithBroker,
+  offsetsOfKnownTopics,
+  rediscoveringCoordinator,
+  refreshingNoTopics,
+  rememberingTransactionCoordinators,
+} from './kafkajs-cluster.js';
 import { type KafkaConsumerGroupClass, rejoiningConsumerGroup } from './kafkajs-consumer-group.js';
 import { type KafkaEncoderClass, type VarLongEncoderClass, groupMessagesPerPartition, produceRequest, recordEncoder, requestFraming } from './kafkajs-produce.js';
 import { type KafkaDecoderClass, type KafkaLong, type RecordBatchDecoderDeps, batchInNumbers, recordBatchDecoder, recordDecoder } from './kafkajs-records.js';
@@ -128,11 +145,12 @@ if (commonJs) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's Metadata request, CommonJS only
   askingForNoTopics(require('kafkajs/src/protocol/requests/metadata/index.js') as KafkaMetadataDefinition);
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's cluster, CommonJS only
-  const { prototype: cluster } = require('kafkajs/src/cluster/index.js') as { prototype: { fetchTopicsOffset: FetchTopicsOffset } };
+  const { prototype: cluster } = require('kafkajs/src/cluster/index.js') as { prototype: { fetchTopicsOffset: FetchTopicsOffset; findGroupCoordinator: FindGroupCoordinator } };
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's protocol errors, CommonJS only
   const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as { createErrorFromCode: (code: number) => Error };
   const UNKNOWN_TOPIC_OR_PARTITION = 3;
   cluster.fetchTopicsOffset = offsetsOfKnownTopics(cluster.fetchTopicsOffset, () => createErrorFromCode(UNKNOWN_TOPIC_OR_PARTITION));
+  cluster.findGroupCoordinator = rememberingTransactionCoordinators(cluster.findGroupCoordinator);
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's offset manager, CommonJS only
   rediscoveringCoordinator((require('kafkajs/src/consumer/offsetManager/index.js') as { prototype: KafkaOffsetManager }).prototype);
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's request queue, CommonJS only
