@@ -310,32 +310,33 @@ describe(rememberingTransactionCoordinators.name, () => {
     expect(known.requests).toEqual(knownToKafkajs.requests);
   });
 
-  it('asks again once a request to the coordinator failed, and sends the next ones to the coordinator named then', async () => {
-    const [moved, now] = [coordinator(), coordinator()];
-    let named = moved;
+  /** A producer whose coordinator became `what`, after which the cluster names another one. */
+  const afterCoordinatorChange = async (what: (old: Coordinator) => void) => {
+    const [old, now] = [coordinator(), coordinator()];
+    let named = old;
     const { cluster, manager, commitOne } = transactions(() => named, true);
     await manager.initProducerId();
-    moved.failing = true;
+    what(old);
     named = now;
+    return { old, now, cluster, manager, commitOne };
+  };
+
+  it('asks again once a request to the coordinator failed, and sends the next ones to the coordinator named then', async () => {
+    const { old, now, cluster, manager, commitOne } = await afterCoordinatorChange((moved) => (moved.failing = true));
     await expect(commitOne()).rejects.toMatchObject({ type: 'NOT_COORDINATOR_FOR_GROUP' });
     await manager.abort();
     await commitOne();
 
-    expect(moved.requests).toEqual(['InitProducerId', 'AddPartitionsToTxn']);
+    expect(old.requests).toEqual(['InitProducerId', 'AddPartitionsToTxn']);
     expect(now.requests).toEqual(['AddPartitionsToTxn', 'EndTxn']);
     expect(cluster.finds).toBe(2);
   });
 
   it('asks again once the connection to the coordinator is lost', async () => {
-    const [lost, now] = [coordinator(), coordinator()];
-    let named = lost;
-    const { cluster, manager, commitOne } = transactions(() => named, true);
-    await manager.initProducerId();
-    lost.connected = false;
-    named = now;
+    const { old, now, cluster, commitOne } = await afterCoordinatorChange((lost) => (lost.connected = false));
     await commitOne();
 
-    expect(lost.requests).toEqual(['InitProducerId']);
+    expect(old.requests).toEqual(['InitProducerId']);
     expect(now.requests).toEqual(['AddPartitionsToTxn', 'EndTxn']);
     expect(cluster.finds).toBe(2);
   });
