@@ -1,5 +1,5 @@
-import { logLevel } from 'kafkajs';
-import { describeKafkaLog } from './kafka-client.js';
+import { Kafka, logLevel } from 'kafkajs';
+import { adminAndEnds, describeKafkaLog, endOffsets } from './kafka-client.js';
 
 describe(describeKafkaLog.name, () => {
   const entry = (level: logLevel, message: string, extra: Record<string, unknown> = {}) => ({ level, log: { message, timestamp: '', logger: 'kafkajs', ...extra } });
@@ -23,5 +23,53 @@ describe(describeKafkaLog.name, () => {
 
   it('passes an error on as an error, with its group and cause', () => {
     expect(describeKafkaLog(entry(logLevel.ERROR, 'Crash', { groupId: 'balance', error: 'boom' }))).toEqual({ level: 'error', line: 'Crash (group balance): boom' });
+  });
+});
+
+describe(adminAndEnds.name, () => {
+  type OffsetsRequest = Array<{ topic: string; fromBeginning: boolean; partitions: Array<{ partition: number }> }>;
+  const UNKNOWN_TOPIC_OR_PARTITION = Object.assign(new Error('This server does not host this topic-partition'), { type: 'UNKNOWN_TOPIC_OR_PARTITION', retriable: true });
+
+  /** A client whose clusters are `cluster`: a topic of two partitions, ending at 7 and 9, and each offsets request kept. */
+  const clientOver = (fail?: Error) => {
+    const cluster = {
+      requests: [] as OffsetsRequest,
+      refreshes: 0,
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      refreshMetadata: async () => void cluster.refreshes++,
+      refreshMetadataIfNecessary: async () => undefined,
+      addTargetTopic: async () => undefined,
+      addMultipleTargetTopics: async () => undefined,
+      findTopicPartitionMetadata: () => [{ partitionId: 0 }, { partitionId: 1 }],
+      async fetchTopicsOffset(topics: OffsetsRequest) {
+        cluster.requests.push(...topics);
+        if (fail) throw fail;
+        return topics.map(({ topic, fromBeginning, partitions }) => ({ topic, partitions: partitions.map(({ partition }) => ({ partition, offset: fromBeginning ? '0' : String(7 + 2 * partition) })) }));
+      },
+    };
+    const kafka = new Kafka({ brokers: ['127.0.0.1:1'], logLevel: logLevel.NOTHING });
+    const factory = Object.getOwnPropertySymbols(kafka).find((symbol) => symbol.description === 'private:Kafka:createCluster')!;
+    (kafka as unknown as Record<symbol, unknown>)[factory] = () => cluster;
+    return { kafka, cluster };
+  };
+
+  it("asks for a topic's ends in one request, where kafkajs's admin asks for its starts after them", async () => {
+    const ours = clientOver();
+    const { ends } = adminAndEnds(ours.kafka);
+    const kafkajs = clientOver();
+
+    expect(await endOffsets(ends, 'balance-table', 2)).toEqual(new Map([[0, 7], [1, 9]]));
+    expect((await kafkajs.kafka.admin().fetchTopicOffsets('balance-table')).map(({ partition, high }) => [partition, Number(high)])).toEqual([[0, 7], [1, 9]]);
+    expect(ours.cluster.requests.map(({ fromBeginning }) => fromBeginning)).toEqual([false]);
+    expect(kafkajs.cluster.requests.map(({ fromBeginning }) => fromBeginning)).toEqual([false, true]);
+  });
+
+  it('refreshes the metadata when Kafka does not know the topic there, as kafkajs does, and leaves the asking again to its caller', async () => {
+    const { kafka, cluster } = clientOver(UNKNOWN_TOPIC_OR_PARTITION);
+    await expect(adminAndEnds(kafka).ends.endsOf('balance-table')).rejects.toBe(UNKNOWN_TOPIC_OR_PARTITION);
+
+    expect(cluster.refreshes).toBe(1);
+    expect(cluster.requests).toHaveLength(1);
   });
 });

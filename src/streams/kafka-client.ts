@@ -13,6 +13,7 @@ import {
   logLevel,
   type SASLOptions,
 } from 'kafkajs';
+import { causeType } from './retry.js';
 
 /** How the core reaches Kafka. Built from the service configuration by the streams module. */
 export interface KafkaConnection {
@@ -201,6 +202,8 @@ export interface KafkaCluster {
   fetchTopicsOffset(
     topics: Array<{ topic: string; fromBeginning: boolean; partitions: Array<{ partition: number }> }>,
   ): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
+  /** The partitions of `topic` the cached metadata holds (none when it holds no such topic). */
+  findTopicPartitionMetadata(topic: string): Array<{ partitionId: number }>;
 }
 
 /**
@@ -215,22 +218,73 @@ export interface KafkaCluster {
  * moved learns it from the failed fetch, which refreshes the metadata.
  */
 export function readerCluster(kafka: Kafka): KafkaCluster {
-  const factory = Object.getOwnPropertySymbols(kafka).find((symbol) => symbol.description === 'private:Kafka:createCluster');
-  if (!factory) throw new Error('this kafkajs has no cluster factory: install the version package.json names');
-  const create = (kafka as unknown as Record<symbol, (options: object) => KafkaCluster>)[factory]!;
-  return create({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED, metadataMaxAge: METADATA_MAX_AGE_MS });
+  return clusterFactory(kafka).create({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED, metadataMaxAge: METADATA_MAX_AGE_MS });
+}
+
+type ClusterFactory = (options: object) => KafkaCluster;
+
+/** kafkajs's private factory of clusters on `kafka`, and the symbol it is kept under. */
+function clusterFactory(kafka: Kafka): { symbol: symbol; create: ClusterFactory } {
+  const symbol = Object.getOwnPropertySymbols(kafka).find((candidate) => candidate.description === 'private:Kafka:createCluster');
+  if (!symbol) throw new Error('this kafkajs has no cluster factory: install the version package.json names');
+  return { symbol, create: (kafka as unknown as Record<symbol, ClusterFactory>)[symbol]! };
+}
+
+/** Where the core reads the ends of a topic's partitions from. */
+export interface TopicEnds {
+  /** The last stable offset of each partition of `topic` that Kafka answered for. */
+  endsOf(topic: string): Promise<Array<{ partition: number; offset: string }>>;
 }
 
 /**
- * The end offset (high watermark) of every partition of `topic`, by partition. kafkajs's admin
- * answers for the partitions its cached metadata holds, not for those the topic has, so an
- * answer short of one of the `partitions` is a retriable error that `retryTransient` asks again:
- * a view that took one for the whole changelog followed only its partitions and said it was
- * ready without the others (seen once in CI: a test's view ready without any of partition 2's
- * values), and a restoration would fail for want of its partition's end.
+ * A kafkajs admin client, and the ends of topics asked through its cluster (its connections, its
+ * metadata, read_committed as its own requests are). kafkajs's admin has `fetchTopicOffsets`,
+ * which asks each partition's leader for the topic's ends (ListOffsets, latest) and, once they
+ * have answered, for its starts (ListOffsets, earliest), which the core never reads: every
+ * partition's restoration and every view's start waited for a round trip it did not use. These
+ * ask for the ends alone; connect the admin first.
  */
-export async function endOffsets(admin: Pick<Admin, 'fetchTopicOffsets'>, topic: string, partitions: number): Promise<Map<number, number>> {
-  const ends = new Map((await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => [partition, Number(high)]));
+export function adminAndEnds(kafka: Kafka): { admin: Admin; ends: TopicEnds } {
+  const { symbol, create } = clusterFactory(kafka);
+  const client = kafka as unknown as Record<symbol, ClusterFactory>;
+  let cluster: KafkaCluster | undefined;
+  client[symbol] = (options) => (cluster = create(options));
+  let admin: Admin;
+  try {
+    admin = kafka.admin();
+  } finally {
+    client[symbol] = create;
+  }
+  const own = cluster!;
+  const ends: TopicEnds = {
+    async endsOf(topic) {
+      await own.addMultipleTargetTopics([topic]);
+      const partitions = own.findTopicPartitionMetadata(topic).map(({ partitionId }) => ({ partition: partitionId }));
+      try {
+        const answer = await own.fetchTopicsOffset([{ topic, fromBeginning: false, partitions }]);
+        return answer.find((entry) => entry.topic === topic)?.partitions ?? [];
+      } catch (error) {
+        // As kafkajs's admin does: the metadata lost the topic (a concurrent refresh) or has not
+        // got it yet (a topic just created); the caller asks again.
+        if (causeType(error) === 'UNKNOWN_TOPIC_OR_PARTITION') await own.refreshMetadata();
+        throw error;
+      }
+    },
+  };
+  return { admin, ends };
+}
+
+/**
+ * The end offset of every partition of `topic` (its last stable offset: read_committed), by
+ * partition. Kafka's answer covers the partitions its client's cached metadata holds, not those
+ * the topic has, so an answer short of one of the `partitions` is a retriable error that
+ * `retryTransient` asks again: a view that took one for the whole changelog followed only its
+ * partitions and said it was ready without the others (seen once in CI: a test's view ready
+ * without any of partition 2's values), and a restoration would fail for want of its partition's
+ * end.
+ */
+export async function endOffsets(source: TopicEnds, topic: string, partitions: number): Promise<Map<number, number>> {
+  const ends = new Map((await source.endsOf(topic)).map(({ partition, offset }) => [partition, Number(offset)]));
   const missing = Array.from({ length: partitions }, (_, partition) => partition).filter((partition) => !ends.has(partition));
   if (missing.length > 0) {
     throw Object.assign(new Error(`Kafka gave no end offsets for partitions [${missing.join(', ')}] of ${topic}`), { retriable: true });

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import type { Admin, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { BatchResult, StateSource } from './batch.js';
 import { ChangelogReader, type ChangelogRecord } from './changelog-reader.js';
 import type { GroupDefinition } from './group.js';
-import { type KafkaConnection, endOffsets, physicalName } from './kafka-client.js';
+import { type KafkaConnection, type TopicEnds, endOffsets, physicalName } from './kafka-client.js';
 import { partitionFor } from './murmur2.js';
 import type { OutgoingRecord, PartitionAck } from './producer.js';
 import { retryTransient } from './retry.js';
@@ -29,7 +29,8 @@ export type CommitStep = 'transaction-sent' | 'transaction-committed' | 'store-w
 
 export interface PartitionStateDeps {
   kafka: Kafka;
-  admin: Admin;
+  /** The ends of the changelogs a partition restores to. */
+  ends: TopicEnds;
   connection: KafkaConnection;
   dataDir: string;
   /** Partition count of a physical topic. */
@@ -159,7 +160,7 @@ export class PartitionState implements StateSource {
   private async endOffsets(): Promise<Map<string, number>> {
     const ends = new Map<string, number>();
     for (const topic of this.changelogs) {
-      const offsets = await retryTransient(() => endOffsets(this.deps.admin, topic, this.deps.partitions(topic)));
+      const offsets = await retryTransient(() => endOffsets(this.deps.ends, topic, this.deps.partitions(topic)));
       ends.set(topic, offsets.get(this.partition)!);
     }
     return ends;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Int64ValueSchema } from '@bufbuild/protobuf/wkt';
 import { Logger } from '@nestjs/common';
-import type { Admin, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { defineGroup } from './group.js';
 import type { KafkaConnection } from './kafka-client.js';
 import { ProcessorGroup } from './processor-group.js';
@@ -58,7 +58,7 @@ describe(ProcessorGroup.name, () => {
     },
   } as unknown as Kafka;
   const connection: KafkaConnection = { brokers: ['127.0.0.1:9092'], clientId: 'test', topicPrefix: '', partitions: 1, replicationFactor: 1, sessionTimeoutMs: 10_000 };
-  const sut = new ProcessorGroup(sumGroup, new Map(), { kafka, admin: {} as Admin, connection, dataDir, partitions: () => 1, restartDelayMs: 20 });
+  const sut = new ProcessorGroup(sumGroup, new Map(), { kafka, ends: { endsOf: async () => [] }, connection, dataDir, partitions: () => 1, restartDelayMs: 20 });
 
   // The crash and the failed attempts are logged; here they are expected.
   beforeAll(() => Logger.overrideLogger(false));

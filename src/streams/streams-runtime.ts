@@ -6,7 +6,7 @@ import { Emitter } from './emitter.js';
 import { type GroupDefinition, groupChangelogs } from './group.js';
 import { GroupDirectory, LocalGroups } from './group-directory.js';
 import type { GroupSource, StoreSize } from './group-port.js';
-import { type KafkaConnection, createKafka, physicalName } from './kafka-client.js';
+import { type KafkaConnection, type TopicEnds, adminAndEnds, createKafka, physicalName } from './kafka-client.js';
 import { KafkaProbe } from './kafka-probe.js';
 import type { CommitStep } from './partition-state.js';
 import { type GroupStatus, ProcessorGroup } from './processor-group.js';
@@ -62,6 +62,7 @@ export interface StreamsHealth {
 export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
   readonly kafka: Kafka;
   private readonly admin: Admin;
+  private readonly ends: TopicEnds;
   private readonly probe: KafkaProbe;
   private readonly emitterProducer: ReliableProducer;
   readonly emitter: Emitter;
@@ -77,7 +78,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
 
   constructor(@Inject(STREAMS_OPTIONS) readonly options: StreamsOptions) {
     this.kafka = createKafka(options.connection);
-    this.admin = this.kafka.admin();
+    ({ admin: this.admin, ends: this.ends } = adminAndEnds(this.kafka));
     this.probe = new KafkaProbe(options.connection);
     this.emitterProducer = new ReliableProducer(this.kafka, 'emitter', { requestTimeoutMs: 2000, retries: 2 });
     this.emitter = new Emitter(this.emitterProducer, {
@@ -114,7 +115,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
     if (!view) {
       this.registerTopics(table);
       view = new View(table as TableTopic<unknown>, {
-        admin: this.admin,
+        ends: this.ends,
         connection: this.options.connection,
         dataDir: this.options.dataDir,
         cacheValues: this.options.viewCacheValues ?? 100_000,
@@ -192,7 +193,7 @@ export class StreamsRuntime implements OnModuleInit, OnApplicationShutdown {
     for (const definition of this.groupDefinitions.values()) {
       const group = new ProcessorGroup(definition, handlers.get(definition.name) ?? new Map(), {
         kafka: this.kafka,
-        admin: this.admin,
+        ends: this.ends,
         connection: this.options.connection,
         dataDir: this.options.dataDir,
         partitions: (topic) => this.partitionCount(topic),

@@ -196,15 +196,15 @@ describe(View.name, () => {
 
   it("asks Kafka for the changelog's ends again when its answer lacks a partition, and follows every partition", async () => {
     const answers = [
-      [{ partition: 0, offset: '3', high: '3', low: '0' }],
+      [{ partition: 0, offset: '3' }],
       [
-        { partition: 0, offset: '3', high: '3', low: '0' },
-        { partition: 1, offset: '5', high: '5', low: '0' },
+        { partition: 0, offset: '3' },
+        { partition: 1, offset: '5' },
       ],
     ];
     const followed: number[][] = [];
     const view = new View(sumTopics.sums, {
-      admin: { fetchTopicOffsets: async () => answers.shift() ?? [] },
+      ends: { endsOf: async () => answers.shift() ?? [] },
       connection: { brokers: [], clientId: 'view-spec', topicPrefix: '', partitions: 2, replicationFactor: 1, sessionTimeoutMs: 6000 },
       dataDir: join(dir, 'two-partitions'),
       cacheValues: 0,

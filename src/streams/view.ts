@@ -1,12 +1,11 @@
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import type { Admin } from 'kafkajs';
 import type { AppliedOffsets } from './state-store.js';
 import type { ChangelogReader, ChangelogRecord } from './changelog-reader.js';
 import { errorMessage } from './context.js';
 import { NotStartedError } from './not-started.js';
 import { retryTransient } from './retry.js';
-import { type KafkaConnection, endOffsets, physicalName } from './kafka-client.js';
+import { type KafkaConnection, type TopicEnds, endOffsets, physicalName } from './kafka-client.js';
 import { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS, secondsSince } from './latency-tally.js';
 import { type EntryVisitor, forEachChangelogEntry } from './store-batch.js';
 import { LocalStore, decodeStored, encodeStored, storedValueBytes } from './state-store.js';
@@ -43,7 +42,8 @@ export interface ViewStatus {
 export class ViewTimeoutError extends Error {}
 
 export interface ViewDeps {
-  admin: Pick<Admin, 'fetchTopicOffsets'>;
+  /** The ends of the changelog the view follows. */
+  ends: TopicEnds;
   /** How many partitions a topic has, as the process found them when it checked its topics at start. */
   partitions: (physicalTopic: string) => number;
   connection: KafkaConnection;
@@ -124,7 +124,7 @@ export class View<T> {
   async start(): Promise<void> {
     const keysWrittenOnce = this.table.writeOnce === true;
     this.store = await LocalStore.open(this.path, { keysWrittenOnce, onWipe: (reason) => this.logger.warn(`local replica unusable (${reason}); rebuilding`) });
-    const offsets = await retryTransient(() => endOffsets(this.deps.admin, this.topic, this.deps.partitions(this.topic)));
+    const offsets = await retryTransient(() => endOffsets(this.deps.ends, this.topic, this.deps.partitions(this.topic)));
     if ([...offsets].some(([partition, high]) => this.store!.checkpoint(this.topic, partition) > high)) {
       this.logger.warn('local checkpoint is past the changelog end (recreated topic?); rebuilding');
       await this.store.close();
@@ -210,8 +210,8 @@ export class View<T> {
 
   private async refreshEnds(): Promise<void> {
     try {
-      for (const { partition, high } of await this.deps.admin.fetchTopicOffsets(this.topic)) {
-        this.ends.set(partition, Math.max(this.ends.get(partition) ?? 0, Number(high)));
+      for (const { partition, offset } of await this.deps.ends.endsOf(this.topic)) {
+        this.ends.set(partition, Math.max(this.ends.get(partition) ?? 0, Number(offset)));
       }
     } catch {
       // Kafka away: the lag stays as last known.

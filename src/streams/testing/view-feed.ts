@@ -32,7 +32,7 @@ export class ViewFeed<T> {
     const end = options.changelogEnd ?? 0;
     const reader: { onBatch?: ChangelogBatchHandler } = {};
     const view = new View(table, {
-      admin: { fetchTopicOffsets: async () => [{ partition: 0, offset: String(end), high: String(end), low: '0' }] },
+      ends: { endsOf: async () => [{ partition: 0, offset: String(end) }] },
       connection: { brokers: [], clientId: 'view-feed', topicPrefix: '', partitions: 1, replicationFactor: 1, sessionTimeoutMs: 6000 },
       dataDir,
       cacheValues: 1000,
