@@ -255,7 +255,8 @@ export function adminAndEnds(kafka: Kafka): { admin: Admin; ends: TopicEnds } {
   } finally {
     client[symbol] = create;
   }
-  const own = cluster!;
+  if (!cluster) throw new Error('this kafkajs made its admin without a cluster of its own: install the version package.json names');
+  const own: KafkaCluster = cluster;
   const ends: TopicEnds = {
     async endsOf(topic) {
       await own.addMultipleTargetTopics([topic]);
