@@ -157,13 +157,10 @@ export class PartitionState implements StateSource {
     return (this.group.stores ?? []).find((store) => this.physical(store.name) === topic)!.name;
   }
 
+  /** Each changelog's end at this partition, all asked at once (the balance group restores two). */
   private async endOffsets(): Promise<Map<string, number>> {
-    const ends = new Map<string, number>();
-    for (const topic of this.changelogs) {
-      const offsets = await retryTransient(() => endOffsets(this.deps.ends, topic, this.deps.partitions(topic)));
-      ends.set(topic, offsets.get(this.partition)!);
-    }
-    return ends;
+    const ends = await Promise.all(this.changelogs.map((topic) => retryTransient(() => endOffsets(this.deps.ends, topic, this.deps.partitions(topic)))));
+    return new Map(this.changelogs.map((topic, index) => [topic, ends[index].get(this.partition)!]));
   }
 
   async loadTable(keys: string[]): Promise<Map<string, StoredValue>> {
