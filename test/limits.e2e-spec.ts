@@ -9,6 +9,7 @@ import { Service, scratchDir } from './support/service.js';
 const REQUEST_TIMEOUT_MS = 2000;
 const MAX_IN_FLIGHT_REQUESTS = 5;
 const CHECK_MAX_WAIT_MS = 3000;
+const KEEP_ALIVE_TIMEOUT_MS = 3000;
 const BODY_LIMIT_BYTES = 16 * 1024;
 
 /**
@@ -30,6 +31,7 @@ describe('limits', () => {
         REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
         MAX_IN_FLIGHT_REQUESTS: String(MAX_IN_FLIGHT_REQUESTS),
         CHECK_MAX_WAIT_MS: String(CHECK_MAX_WAIT_MS),
+        KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_TIMEOUT_MS),
       },
     });
   }, 120_000);
@@ -141,6 +143,28 @@ describe('limits', () => {
       expect(response.status).toBe(504);
       expect(response.body).toEqual({ error: expect.stringContaining(`${CHECK_MAX_WAIT_MS} ms`) });
     });
+  });
+
+  describe(`KEEP_ALIVE_TIMEOUT_MS (${KEEP_ALIVE_TIMEOUT_MS} here): how long an idle connection stays open`, () => {
+    it('says so in Keep-Alive, serves a request sent on the connection while it waits, and closes it once idle that long', async () => {
+      const live = 'GET /health/live HTTP/1.1\r\nHost: depositaja\r\n\r\n';
+      const socket = connect(sut.port, '127.0.0.1');
+      let received = '';
+      socket.on('data', (chunk) => (received += chunk.toString()));
+      const answers = () => received.split('HTTP/1.1 200').length - 1;
+      const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+
+      socket.write(live);
+      await eventually('the first answer', () => answers() === 1, 5000);
+      await new Promise((resolve) => setTimeout(resolve, KEEP_ALIVE_TIMEOUT_MS / 2));
+      socket.write(live);
+      await eventually('the second answer, on the same connection', () => answers() === 2, 5000);
+      const idleSince = Date.now();
+      const closedAt = await closed;
+
+      expect(received).toContain(`Keep-Alive: timeout=${KEEP_ALIVE_TIMEOUT_MS / 1000}`);
+      expect(closedAt - idleSince).toBeGreaterThanOrEqual(KEEP_ALIVE_TIMEOUT_MS - 100);
+    }, 20_000);
   });
 
   describe(`CHECK_MAX_WAIT_MS (${CHECK_MAX_WAIT_MS} here): the longest read-your-writes wait`, () => {

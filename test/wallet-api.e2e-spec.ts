@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { Agent, get } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { toBinary } from '@bufbuild/protobuf';
@@ -250,6 +251,18 @@ describe('the wallet service over HTTP', () => {
   });
 
   describe('operations', () => {
+    it('keeps an idle connection open 72 s by default, longer than load balancers keep theirs (AWS: 60 s)', async () => {
+      const agent = new Agent({ keepAlive: true });
+      const keepAlive = await new Promise<string | undefined>((resolve, reject) => {
+        get({ host: '127.0.0.1', port: sut.port, path: '/health/live', agent }, (response) => {
+          response.resume();
+          resolve(response.headers['keep-alive'] as string | undefined);
+        }).on('error', reject);
+      }).finally(() => agent.destroy());
+
+      expect(keepAlive).toBe('timeout=72');
+    });
+
     it('is ready, serves Prometheus metrics and Swagger UI', async () => {
       const ready = await sut.request('GET', '/health/ready');
       const metrics = await sut.request('GET', '/metrics');

@@ -16,6 +16,8 @@ export interface AppConfigShape {
     host: string;
     port: number;
     requestTimeoutMs: number;
+    /** How long an idle keep-alive connection stays open; longer than any load balancer's idle timeout in front. */
+    keepAliveTimeoutMs: number;
     maxInFlightRequests: number;
     /** The latency the adaptive concurrency limit keeps the 90th percentile under; 0: a fixed limit. */
     overloadLatencyMs: number;

@@ -148,6 +148,12 @@ class Environment {
   REQUEST_TIMEOUT_MS = 30_000;
 
   @Type(() => Number)
+  @Min(1000)
+  @Max(3_600_000)
+  @IsInt({ message: 'KEEP_ALIVE_TIMEOUT_MS must be an integer' })
+  KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
+  @Type(() => Number)
   @Min(1)
   @IsInt({ message: 'MAX_IN_FLIGHT_REQUESTS must be an integer' })
   MAX_IN_FLIGHT_REQUESTS = 10_000;
@@ -240,6 +246,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
       host: parsed.HOST,
       port: parsed.PORT,
       requestTimeoutMs: parsed.REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: parsed.KEEP_ALIVE_TIMEOUT_MS,
       maxInFlightRequests: parsed.MAX_IN_FLIGHT_REQUESTS,
       overloadLatencyMs: parsed.OVERLOAD_LATENCY_MS,
       acceptQueues: parsed.HTTP_ACCEPT_QUEUES,
