@@ -270,19 +270,24 @@ describe('graceful shutdown', () => {
     }, 120_000);
   });
 
-  describe('SIGTERM with a connection open that has not sent a request yet (a browser\'s preconnect, a pooled client socket)', () => {
+  describe('SIGTERM with idle connections open: one that has not sent a request yet (a browser\'s preconnect), one kept alive after its answer (a pooled client socket, kept 72 s)', () => {
     it('still stops within 10 s, with exit code 0', async () => {
-      const sut = await Service.start('with an idle connection', { ...spec, topicPrefix: uniquePrefix('shutdown-idle'), dataDir: join(data, 'idle') });
+      const sut = await Service.start('with idle connections', { ...spec, topicPrefix: uniquePrefix('shutdown-idle'), dataDir: join(data, 'idle') });
       started.push(sut);
-      const socket = connect(sut.port, '127.0.0.1');
-      await once(socket, 'connect');
+      const fresh = connect(sut.port, '127.0.0.1');
+      const keptAlive = connect(sut.port, '127.0.0.1');
+      await Promise.all([once(fresh, 'connect'), once(keptAlive, 'connect')]);
+      keptAlive.write('GET /health/live HTTP/1.1\r\nHost: depositaja\r\n\r\n');
+      const [answer] = (await once(keptAlive, 'data')) as [Buffer];
+      expect(answer.toString()).toContain('Keep-Alive: timeout=72');
       try {
         const exit = await sut.stop('SIGTERM');
 
         expect(sut.process.lines(/not stopped after/)).toEqual([]);
         expect(exit).toEqual({ code: 0, signal: null });
       } finally {
-        socket.destroy();
+        fresh.destroy();
+        keptAlive.destroy();
       }
     }, 60_000);
   });
