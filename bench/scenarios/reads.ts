@@ -56,11 +56,21 @@ export const FLOORS = [
   { kind: 'nest', label: 'NestJS on fastify' },
 ] as const;
 
-/** CPU-seconds of a process over `run`, per 2xx answer, in µs; and the run's result. */
-async function cpuPerAnswer(process: ServiceProcess, run: () => Promise<LoadResult>): Promise<{ load: LoadResult; cpuUs: number }> {
-  const before = process.usage().cpuSeconds;
+/**
+ * CPU-seconds of a server over `run`, per 2xx answer, in µs; the load generator's (this process,
+ * where autocannon runs on one thread) in cores busy over the run; and the run's result.
+ */
+async function cpuPerAnswer(server: ServiceProcess, run: () => Promise<LoadResult>): Promise<{ load: LoadResult; cpuUs: number; loadGeneratorCores: number }> {
+  const before = server.usage().cpuSeconds;
+  const generatorBefore = process.cpuUsage();
+  const startedAt = performance.now();
   const load = await run();
-  return { load, cpuUs: ((process.usage().cpuSeconds - before) / Math.max(1, load.ok)) * 1e6 };
+  const generator = process.cpuUsage(generatorBefore);
+  return {
+    load,
+    cpuUs: ((server.usage().cpuSeconds - before) / Math.max(1, load.ok)) * 1e6,
+    loadGeneratorCores: (generator.user + generator.system) / 1000 / (performance.now() - startedAt),
+  };
 }
 
 /**
@@ -86,7 +96,7 @@ export async function readPath(env: BenchEnv, options: ReadOptions): Promise<Sce
       const next = random(200 + rep);
       let wrong = 0;
       let checked = 0;
-      const { load, cpuUs } = await cpuPerAnswer(read.api, () => closedLoop<number>({
+      const { load, cpuUs, loadGeneratorCores } = await cpuPerAnswer(read.api, () => closedLoop<number>({
         url: read.api.url,
         connections,
         durationSeconds: options.durationSeconds,
@@ -107,6 +117,9 @@ export async function readPath(env: BenchEnv, options: ReadOptions): Promise<Sce
       record(result, { label: `p99 latency, first requests excluded, ${at}`, unit: 'ms', better: 'lower', info: true }, load.established.p99Ms);
       record(result, { label: `non-2xx answers and errors, ${at}`, unit: '', better: 'lower', goal: 0 }, load.failed);
       record(result, { label: `CPU per check, ${at}`, unit: 'µs', better: 'lower', info: true }, cpuUs);
+      // Near 1, autocannon's one thread is the limit, not the service: the floors below then
+      // answer about as many, and what compares is the CPU per check.
+      record(result, { label: `load generator busy (1: its one thread saturated), ${at}`, unit: 'cores', better: 'lower', info: true }, loadGeneratorCores);
       for (const floor of floors) {
         const floorNext = random(200 + rep);
         const measured = await cpuPerAnswer(floor.server, () =>
