@@ -25,20 +25,18 @@ export function fastifyOptions(config: AppConfigShape): FastifyServerOptions {
     // The requests in flight are waited for by the drain below; what remains is closed.
     forceCloseConnections: true,
     return503OnClosing: false,
-    serverFactory: (handler) => {
-      const server = createServer(
+    serverFactory: (handler) =>
+      createServer(
         {
           requestTimeout: config.http.requestTimeoutMs,
           // Node looks for requests over their time every 30 s by default: far too seldom.
           connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(config.http.requestTimeoutMs / 4))),
+          // Fastify sets its keepAliveTimeout only on servers it makes itself: Node's 5 s would close
+          // idle connections under a load balancer that still sends on them (502s).
+          keepAliveTimeout: config.http.keepAliveTimeoutMs,
         },
         handler,
-      );
-      // Fastify sets this on the servers it makes, not on one a serverFactory makes: Node's 5 s
-      // would close idle connections under a load balancer that still sends on them (502s).
-      server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
-      return server;
-    },
+      ),
     clientErrorHandler: (error: NodeJS.ErrnoException, socket: Socket) => {
       if (error.code === 'ECONNRESET' || !socket.writable) {
         socket.destroy();
