@@ -15,6 +15,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+// Before kafkajs: its request queues otherwise arm a timer of negative delay after every answer,
+// which Node 24 and later report as a TimeoutNegativeWarning at every start (see the patches).
+import '../../src/streams/kafkajs-patches';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePort } from '../lib/free-port';
 

@@ -16,6 +16,7 @@
 import { setFlagsFromString } from 'node:v8';
 
 const HEAP_GROWING_PERCENT = 50;
+const WORKER_SEMI_SPACE_MB = 16;
 
 // Options given on node's command line or in NODE_OPTIONS (the Docker image's way).
 const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
@@ -35,8 +36,10 @@ if (!given.includes('parallel-scavenge')) setFlagsFromString('--no-parallel-scav
 /*
  * The young generation of 32 MB semi-spaces that node's options give (node-flags.ts) is the main
  * thread's alone: V8 sized it when that thread started, and worker threads started from here on
- * get V8's default again. The HTTP thread's collections copy the requests in flight, which a
+ * get 16 MB semi-spaces. The HTTP thread's collections copy the requests in flight, which a
  * larger young generation copies half as often; a processor thread's copy the fetched batches,
  * and there it bought nothing for ~65 MB more in B2 (600 against 522-539 MB, docs/streams.md).
+ * 16 MB is V8's default on Node 20 and 22, set here by number because V8's default moves with
+ * Node: 64 MB on Node 24 (B1's processor thread then held ~130 MB more), 32 MB on Node 26.
  */
-if (given.includes('max-semi-space-size')) setFlagsFromString('--max-semi-space-size=0');
+setFlagsFromString(`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`);

@@ -6,8 +6,8 @@
  * generation when the thread starts, so the main thread's cannot be set from code, as the heap
  * flags in heap.ts are.)
  *
- * `--max-semi-space-size=32`: a young generation of twice V8's default (16 MB) for the main
- * thread (heap.ts gives the threads started later V8's default again). Under 1,000 clients the
+ * `--max-semi-space-size=32`: a young generation of twice V8's default on Node 20 and 22 (16 MB)
+ * for the main thread (heap.ts gives the threads started later 16 MB). Under 1,000 clients the
  * HTTP thread holds a thousand requests in flight, and each young collection copies those still
  * waiting for Kafka; collecting half as often copies about half as much. `npm start` under 1,000
  * clients, interleaved pairs against V8's default: less CPU per deposit in four of six, one tie,
