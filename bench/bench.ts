@@ -78,6 +78,8 @@ export interface BenchOptions {
   port: number;
   /** One extra B1 run and one extra B2 run (of those asked for) under the profiler, their hot spots reported. */
   profile: boolean;
+  /** The node binary that runs the service; the bench's own by default. */
+  node?: string;
   /** Environment for every service process on top of the bench's (e.g. a shorter session timeout in the smoke test). */
   serviceEnv?: Record<string, string>;
   log: (line: string) => void;
@@ -95,7 +97,7 @@ export interface BenchOutcome {
 export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
   const { plan, scenarios: wanted, log } = options;
   const scratchDir = mkdtempSync(join(tmpdir(), 'depositaja-bench-'));
-  const env = await BenchEnv.start({ rootDir: options.rootDir, brokers: options.brokers, port: options.port, scratchDir, serviceEnv: options.serviceEnv, log });
+  const env = await BenchEnv.start({ rootDir: options.rootDir, brokers: options.brokers, port: options.port, scratchDir, node: options.node, serviceEnv: options.serviceEnv, log });
   const results: ScenarioResult[] = [];
   const errors: string[] = [];
   let outcomeProfile: BenchOutcome['profile'];

@@ -37,7 +37,10 @@ Options:
   --scale F         multiply every size and duration by F, for a quick look [1]
   --port P          client port of the bench's broker [29092]
   --brokers LIST    use this Kafka instead of starting one (host:port,…)
-  --out FILE        write the report here [docs/BENCHMARKS.md for a full run; none otherwise]
+  --node PATH       run the service (and B7's floor servers) on this node binary, e.g. another
+                    Node.js release [the one running the bench; the load generator stays on it]
+  --out FILE        write the report here [docs/BENCHMARKS.md for a full run on the bench's own
+                    node; none otherwise]
   --profile         also profile one B1 and one B2 run, of those asked for [on for a full run]
   --no-profile      do not
   -h, --help`;
@@ -50,6 +53,7 @@ async function main(): Promise<void> {
       scale: { type: 'string' },
       port: { type: 'string' },
       brokers: { type: 'string' },
+      node: { type: 'string' },
       out: { type: 'string' },
       profile: { type: 'boolean' },
       'no-profile': { type: 'boolean' },
@@ -76,16 +80,16 @@ async function main(): Promise<void> {
   const port = number(values.port, 29092, 'port', (value) => Number.isInteger(value) && value > 0 && value < 65535);
   const plan = { ...scalePlan(defaultPlan(), scale), reps };
   const profile = values['no-profile'] ? false : (values.profile ?? full);
-  const out = values.out ?? (full && scale === 1 ? 'docs/BENCHMARKS.md' : undefined);
+  const out = values.out ?? (full && scale === 1 && !values.node ? 'docs/BENCHMARKS.md' : undefined);
 
   const rootDir = process.cwd();
   const startedAt = new Date();
   const log = (line: string) => console.log(`[bench ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0).padStart(4)} s] ${line}`);
-  const machine = describeMachine(rootDir, values.brokers ? `external (${values.brokers})` : `Apache Kafka ${defaultLocalKafkaOptions(rootDir).version}, KRaft, one node, -Xmx512m (instance "bench", port ${port})`);
+  const machine = describeMachine(rootDir, values.brokers ? `external (${values.brokers})` : `Apache Kafka ${defaultLocalKafkaOptions(rootDir).version}, KRaft, one node, -Xmx512m (instance "bench", port ${port})`, values.node);
   log(`scenarios: ${[...scenarios].join(', ')}; ${reps} repetition(s)${scale !== 1 ? `, scale ${scale}` : ''}${profile ? '; B1 and B2 profiled' : ''}`);
 
   const loadBefore = loadavg()[0];
-  const outcome = await runBench({ rootDir, scenarios, plan, brokers: values.brokers, port, profile, log });
+  const outcome = await runBench({ rootDir, scenarios, plan, brokers: values.brokers, node: values.node, port, profile, log });
   const loadAfter = loadavg()[0];
   const notes: string[] = [];
   if (Math.max(loadBefore, loadAfter) > cpus().length * 0.5) {

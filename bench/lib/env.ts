@@ -22,6 +22,8 @@ export interface BenchEnvOptions {
   port: number;
   /** Where data folders go; removed at the end. */
   scratchDir: string;
+  /** The node binary that runs the service and the floor servers (`--node`); the bench's own by default. */
+  node?: string;
   /** Environment given to every service process on top of the bench's own. */
   serviceEnv?: Record<string, string>;
   log: (line: string) => void;
@@ -202,7 +204,7 @@ export class BenchEnv {
       LOG_FORMAT: 'json',
       ...this.options.serviceEnv,
       ...spec.env,
-    }, [], spec.keepLines);
+    }, { keepLines: spec.keepLines, node: this.options.node });
     const service = new ServiceProcess(child, port);
     this.processes.add(service);
     void child.exited.then(() => this.processes.delete(service));
@@ -212,7 +214,7 @@ export class BenchEnv {
   /** A Node.js script of the bench's own (a floor server), listening on the PORT it is given. */
   async benchServer(name: string, script: string, args: string[] = []): Promise<ServiceProcess> {
     const port = await freePort();
-    const child = new ManagedProcess(name, join(this.options.rootDir, script), args, { PORT: String(port) });
+    const child = new ManagedProcess(name, join(this.options.rootDir, script), args, { PORT: String(port) }, { node: this.options.node });
     const server = new ServiceProcess(child, port);
     this.processes.add(server);
     void child.exited.then(() => this.processes.delete(server));

@@ -18,7 +18,8 @@ export interface Machine {
   loadBefore: string;
 }
 
-export function describeMachine(rootDir: string, kafka: string): Machine {
+/** The machine, with `node` the binary that runs the service (`--node`) where it is not the bench's own. */
+export function describeMachine(rootDir: string, kafka: string, node?: string): Machine {
   const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
   const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: rootDir, encoding: 'utf8' });
   const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no', 'src'], { cwd: rootDir, encoding: 'utf8' });
@@ -27,13 +28,20 @@ export function describeMachine(rootDir: string, kafka: string): Machine {
   return {
     cpus: `${list.length} × ${list[0]?.model.trim() ?? 'unknown'}`,
     memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
-    node: process.version,
+    node: node ? `${nodeVersion(node)} (${node}; the bench and its load generator ${process.version})` : process.version,
     java: (java.stderr || java.stdout || 'not found').split('\n')[0].trim(),
     kafka,
     kafkajs: kafkajs.version,
     commit: `${git.stdout.trim() || 'unknown'}${dirty.stdout.trim() ? ' (src/ with uncommitted changes)' : ''}`,
     loadBefore: loadavg().map((load) => load.toFixed(2)).join(', '),
   };
+}
+
+/** What `node --version` says, or why it says nothing. */
+export function nodeVersion(node: string): string {
+  const run = spawnSync(node, ['--version'], { encoding: 'utf8' });
+  if (run.error || run.status !== 0) throw new Error(`--node ${node}: cannot run it (${run.error?.message ?? run.stderr.trim()})`);
+  return run.stdout.trim();
 }
 
 const n0 = (value: number) => Math.round(value).toLocaleString('en');

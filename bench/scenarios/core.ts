@@ -57,7 +57,7 @@ export async function core(env: BenchEnv, options: { reps: number; count: number
         KAFKA_TOPIC_PREFIX: prefix,
         KAFKA_PARTITIONS: String(PARTITIONS),
         DATA_DIR: dataDir,
-      });
+      }, { node: env.options.node });
     const started = Date.now();
     let app = sumApp();
     try {

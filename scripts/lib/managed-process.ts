@@ -17,12 +17,17 @@ export class ManagedProcess {
     script: string,
     args: string[],
     env: Record<string, string>,
-    /** Options for node itself, e.g. ['--cpu-prof']. */
-    nodeArgs: string[] = [],
-    /** Keep only about this many of the last output lines (a process logging every request). */
-    keepLines = Infinity,
+    {
+      keepLines = Infinity,
+      node = process.execPath,
+    }: {
+      /** Keep only about this many of the last output lines (a process logging every request). */
+      keepLines?: number;
+      /** The node binary to run it with (the bench's `--node`); this process's own by default. */
+      node?: string;
+    } = {},
   ) {
-    this.child = spawn(process.execPath, ['--enable-source-maps', ...NODE_FLAGS, ...nodeArgs, script, ...args], {
+    this.child = spawn(node, ['--enable-source-maps', ...NODE_FLAGS, script, ...args], {
       env: withNodeEnvironment({ ...process.env, LOG_FORMAT: 'json', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
