@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # depositaja: one image for the API (`node dist/main.js [--no-processors]`) and the processors
 # (`node dist/processor.js [--balance] [--threshold] [--flagger]`). See docs/docker.md.
-ARG NODE_IMAGE=node:22-bookworm-slim
+ARG NODE_IMAGE=node:26-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
@@ -11,6 +11,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json nest-cli.json ./
 COPY scripts/build.ts ./scripts/
+COPY scripts/lib/build-inputs.ts ./scripts/lib/
 COPY src ./src
 RUN npm run build
 

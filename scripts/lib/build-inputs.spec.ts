@@ -1,7 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { forgetBuild, inputsDigest, isBuildOfInputs, recordBuild } from './build-inputs';
+import { dirname, join } from 'node:path';
+import { BUILD_INPUTS, forgetBuild, inputsDigest, isBuildOfInputs, recordBuild } from './build-inputs';
 
 describe(isBuildOfInputs.name, () => {
   let root: string;
@@ -59,5 +59,31 @@ describe(isBuildOfInputs.name, () => {
     build();
     write('src/money/money.spec.ts', "it('parses twice', () => {});");
     expect(isBuildOfInputs(root, outputs)).toBe(true);
+  });
+});
+
+describe('BUILD_INPUTS', () => {
+  // jest runs from the project root.
+  const root = process.cwd();
+
+  /** The files a script imports by relative path, and theirs, from the project root. */
+  const localImports = (file: string, seen = new Set<string>()): Set<string> => {
+    for (const [, path] of readFileSync(join(root, file), 'utf8').matchAll(/from '(\.\.?\/[^']+)'/g)) {
+      const imported = join(dirname(file), `${path.replace(/\.js$/, '')}.ts`);
+      if (!seen.has(imported)) localImports(imported, seen.add(imported));
+    }
+    return seen;
+  };
+
+  it("hold every file of the project that the build script imports", () => {
+    const outside = [...localImports('scripts/build.ts')].filter((file) => !BUILD_INPUTS.some((input) => file === input || file.startsWith(`${input}/`)));
+    expect(outside).toEqual([]);
+  });
+
+  it("are what the Docker image's build stage copies before it builds", () => {
+    const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    const buildStage = dockerfile.slice(0, dockerfile.indexOf('RUN npm run build'));
+    const copied = [...buildStage.matchAll(/^COPY (.+) \S+$/gm)].flatMap(([, sources]) => sources.split(/\s+/));
+    expect(BUILD_INPUTS.filter((input) => !copied.includes(input))).toEqual([]);
   });
 });

@@ -8,16 +8,17 @@ import { join } from 'node:path';
 
 /**
  * What a build reads besides node_modules, which the lock file stands for: the service's sources
- * (its tests apart), the compiler's settings and the build script.
+ * (its tests apart), the compiler's settings and the build script. The Dockerfile's build stage
+ * copies these (the spec checks it).
  */
-const INPUTS = ['src', 'tsconfig.json', 'nest-cli.json', 'package.json', 'package-lock.json', 'scripts/build.ts', 'scripts/lib/build-inputs.ts'];
+export const BUILD_INPUTS = ['src', 'tsconfig.json', 'nest-cli.json', 'package.json', 'package-lock.json', 'scripts/build.ts', 'scripts/lib/build-inputs.ts'];
 
 /** The digest of the inputs of the build that wrote dist/, written once that build succeeded. */
 const STAMP = join('dist', '.build-inputs');
 
 /** A digest of every input's path and content. */
 export function inputsDigest(root: string): string {
-  const files = INPUTS.flatMap((input) => {
+  const files = BUILD_INPUTS.flatMap((input) => {
     const path = join(root, input);
     if (!existsSync(path)) return [];
     return statSync(path).isDirectory() ? readdirSync(path, { recursive: true, encoding: 'utf8' }).map((file) => join(input, file)) : [input];
