@@ -75,7 +75,7 @@ describe('BUILD_INPUTS', () => {
     return seen;
   };
 
-  it("hold every file of the project that the build script imports", () => {
+  it('hold every file of the project that the build script imports', () => {
     const outside = [...localImports('scripts/build.ts')].filter((file) => !BUILD_INPUTS.some((input) => file === input || file.startsWith(`${input}/`)));
     expect(outside).toEqual([]);
   });

@@ -40,6 +40,7 @@ if (!given.includes('parallel-scavenge')) setFlagsFromString('--no-parallel-scav
  * larger young generation copies half as often; a processor thread's copy the fetched batches,
  * and there it bought nothing for ~65 MB more in B2 (600 against 522-539 MB, docs/streams.md).
  * 16 MB is V8's default on Node 20 and 22, set here by number because V8's default moves with
- * Node: 64 MB on Node 24 (B1's processor thread then held ~130 MB more), 32 MB on Node 26.
+ * Node: 64 MB on Node 24 (under 1,000 clients the service then peaked ~90 MB higher), 32 MB on
+ * Node 26.
  */
 setFlagsFromString(`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
