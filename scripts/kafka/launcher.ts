@@ -16,16 +16,13 @@ import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
-import { checkingOnlyWhatIsHeldBack } from '../../src/streams/kafkajs-cluster';
+import { installCheckingOnlyWhatIsHeldBack } from '../../src/streams/kafkajs-cluster';
 import { freePort } from '../lib/free-port';
 
 // kafkajs's request queues arm a timer of negative delay after every answer, which Node 24 and
 // later report as a TimeoutNegativeWarning at every start; the core's fix, as the service has it.
 // Where modules are CommonJS (npm start, npm run kafka:*, jest's global setup), not in jest's ESM mode.
-if (typeof require === 'function' && typeof module === 'object') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's internal queue, CommonJS only
-  checkingOnlyWhatIsHeldBack((require('kafkajs/src/network/requestQueue/index.js') as { prototype: Parameters<typeof checkingOnlyWhatIsHeldBack>[0] }).prototype);
-}
+if (typeof require === 'function' && typeof module === 'object') installCheckingOnlyWhatIsHeldBack();
 
 export interface LocalKafkaOptions {
   /** The project root; `.kafka/` is created below it. */

@@ -81,6 +81,12 @@ export function checkingOnlyWhatIsHeldBack(queue: Pick<KafkaRequestQueue, 'sched
   };
 }
 
+/** Installs {@link checkingOnlyWhatIsHeldBack} on kafkajs's request queue; CommonJS only. */
+export function installCheckingOnlyWhatIsHeldBack(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's request queue, CommonJS only
+  checkingOnlyWhatIsHeldBack((require('kafkajs/src/network/requestQueue/index.js') as { prototype: KafkaRequestQueue }).prototype);
+}
+
 /** What kafkajs's broker pool hands a request to make. */
 export interface PoolBroker {
   nodeId: string;

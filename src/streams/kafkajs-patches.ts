@@ -27,7 +27,7 @@
  * offsets of a topic its cached metadata lost to a concurrent refresh, it answers nothing, and
  * its admin throws a TypeError ({@link offsetsOfKnownTopics}).
  * A fix to its idle cost: each connection's request queue ran a 1 ms timer for as long as it
- * was open ({@link checkingOnlyWhatIsHeldBack}). And one to its offset commits after the group's
+ * was open ({@link installCheckingOnlyWhatIsHeldBack}). And one to its offset commits after the group's
  * coordinator moved ({@link rediscoveringCoordinator}). And one to its start-up on a cluster of
  * many topics: a client with no topics of its own refreshed the metadata of every topic in the
  * cluster ({@link refreshingNoTopics}). And one to its transactions' round trips: it asked where a
@@ -51,12 +51,11 @@ import {
   type FindGroupCoordinator,
   type KafkaMetadataDefinition,
   type KafkaOffsetManager,
-  type KafkaRequestQueue,
   type RefreshMetadata,
   type WithBroker,
   askingForNoTopics,
-  checkingOnlyWhatIsHeldBack,
   failingWithBroker,
+  installCheckingOnlyWhatIsHeldBack,
   offsetsOfKnownTopics,
   rediscoveringCoordinator,
   refreshingNoTopics,
@@ -153,8 +152,7 @@ if (commonJs) {
   cluster.findGroupCoordinator = rememberingTransactionCoordinators(cluster.findGroupCoordinator);
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's offset manager, CommonJS only
   rediscoveringCoordinator((require('kafkajs/src/consumer/offsetManager/index.js') as { prototype: KafkaOffsetManager }).prototype);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs's request queue, CommonJS only
-  checkingOnlyWhatIsHeldBack((require('kafkajs/src/network/requestQueue/index.js') as { prototype: KafkaRequestQueue }).prototype);
+  installCheckingOnlyWhatIsHeldBack();
   // Subclassed, as the consumer group below: loaded first, then its exports swapped before the
   // consumer group and the changelog readers load it.
   const batchPath = require.resolve('kafkajs/src/consumer/batch.js');
