@@ -24,7 +24,7 @@ export interface BenchPlan {
   reps: number;
   ceiling: { count: number; perSend: number };
   core: { count: number; keys: number };
-  b1: { connections: readonly number[]; durationSeconds: number; wallets: number; layouts: readonly IngestLayout[] };
+  b1: { connections: readonly number[]; durationSeconds: number; warmUpSeconds: number; wallets: number; layouts: readonly IngestLayout[] };
   b2: { count: number; wallets: number };
   b3: { count: number; wallets: number; slices: number };
   b6: { count: number; wallets: number };
@@ -39,7 +39,7 @@ export const defaultPlan = (): BenchPlan => ({
   reps: 3,
   ceiling: { count: 300_000, perSend: 5000 },
   core: { count: 200_000, keys: 20_000 },
-  b1: { connections: [100, 1000, 2000], durationSeconds: 20, wallets: 100_000, layouts: ['default', 'split'] },
+  b1: { connections: [100, 1000, 2000], durationSeconds: 20, warmUpSeconds: 10, wallets: 100_000, layouts: ['default', 'split'] },
   b2: { count: 1_000_000, wallets: 100_000 },
   b3: { count: 200_000, wallets: 100, slices: 5 },
   b6: { count: 1_000_000, wallets: 100_000 },
@@ -57,7 +57,7 @@ export function scalePlan(plan: BenchPlan, factor: number): BenchPlan {
     ...plan,
     ceiling: { ...plan.ceiling, count: count(plan.ceiling.count, plan.ceiling.perSend) },
     core: { count: count(plan.core.count, 100), keys: count(plan.core.keys, 10) },
-    b1: { ...plan.b1, durationSeconds: count(plan.b1.durationSeconds, 2), wallets: count(plan.b1.wallets, 10) },
+    b1: { ...plan.b1, durationSeconds: count(plan.b1.durationSeconds, 2), warmUpSeconds: count(plan.b1.warmUpSeconds, 1), wallets: count(plan.b1.wallets, 10) },
     b2: { count: count(plan.b2.count, 100), wallets: count(plan.b2.wallets, 10) },
     b3: { ...plan.b3, count: count(plan.b3.count, plan.b3.wallets * plan.b3.slices) },
     b6: { count: count(plan.b6.count, 100), wallets: count(plan.b6.wallets, 10) },
@@ -155,7 +155,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
       await step('profile of B1', async () => {
         const connections = plan.b1.connections.includes(1000) ? 1000 : plan.b1.connections.at(-1)!;
         const profileDir = join(scratchDir, 'profile-b1');
-        ingestProfile = await profileIngest(env, { connections, durationSeconds: plan.b1.durationSeconds, wallets: plan.b1.wallets, preload, profileDir });
+        ingestProfile = await profileIngest(env, { connections, durationSeconds: plan.b1.durationSeconds, warmUpSeconds: plan.b1.warmUpSeconds, wallets: plan.b1.wallets, preload, profileDir });
       });
     }
     if (options.profile && wanted.has('B2')) {

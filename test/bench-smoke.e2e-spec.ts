@@ -12,7 +12,7 @@ describe('npm run bench (smoke)', () => {
       ...defaultPlan(),
       reps: 1,
       core: { count: 3000, keys: 300 },
-      b1: { connections: [10], durationSeconds: 1, wallets: 50, layouts: ['default', 'split'] },
+      b1: { connections: [10], durationSeconds: 1, warmUpSeconds: 1, wallets: 50, layouts: ['default', 'split'] },
       b2: { count: 3000, wallets: 300 },
       b6: { count: 10_000, wallets: 300 },
     };

@@ -1,8 +1,9 @@
 /**
  * Where a deposit's time goes under load: one extra B1 run (npm start as it ships, info logs)
  * under V8's sampling profiler, with a CPU profile of its main (HTTP) thread and of its
- * processor thread, cut to the load itself (start-up, catching up and shutdown left out). The
- * B1 runs measure how much CPU each thread spends per deposit; this run says on what.
+ * processor thread, cut to the load itself (start-up, the warm-up that B1's runs have too,
+ * catching up and shutdown left out). The B1 runs measure how much CPU each thread spends per
+ * deposit; this run says on what.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +17,8 @@ import { startLayout } from './ingest';
 export interface IngestProfileOptions {
   connections: number;
   durationSeconds: number;
+  /** Seconds of the same load first, outside the profiles' window, as B1's runs have. */
+  warmUpSeconds: number;
   wallets: number;
   /** bench/lib/cpu-profile.mjs, preloaded into every thread of the service. */
   preload: string;
@@ -37,21 +40,26 @@ export async function profileIngest(env: BenchEnv, options: IngestProfileOptions
   const { api: service } = await startLayout(env, 'default', prefix, { NODE_OPTIONS: `--import=${options.preload}`, BENCH_CPU_PROFILE_DIR: options.profileDir });
   try {
     const next = random(7000);
+    const run = (durationSeconds: number) =>
+      closedLoop<undefined>({
+        url: service.url,
+        connections: options.connections,
+        durationSeconds,
+        method: 'POST',
+        next: () => ({
+          path: '/deposit',
+          body: depositBody(walletName(Math.floor(next() * options.wallets)), 1 + Math.floor(next() * MAX_AMOUNT_MINOR)),
+          context: undefined,
+        }),
+      });
+    const caughtUp = () => waitForZeroLag(env.admin, prefix, 300_000, () => service.assertAlive());
+    await run(options.warmUpSeconds);
+    await caughtUp();
     // The profiles' clock is the machine's monotonic clock, which process.hrtime reads too.
     const fromUs = Number(process.hrtime.bigint() / 1000n);
-    const load = await closedLoop<undefined>({
-      url: service.url,
-      connections: options.connections,
-      durationSeconds: options.durationSeconds,
-      method: 'POST',
-      next: () => ({
-        path: '/deposit',
-        body: depositBody(walletName(Math.floor(next() * options.wallets)), 1 + Math.floor(next() * MAX_AMOUNT_MINOR)),
-        context: undefined,
-      }),
-    });
+    const load = await run(options.durationSeconds);
     const toUs = Number(process.hrtime.bigint() / 1000n);
-    await waitForZeroLag(env.admin, prefix, 300_000, () => service.assertAlive());
+    await caughtUp();
     await service.stop('SIGTERM');
     // One profile per thread, named <pid>-<threadId>: 0 is the main thread, 1 the processor thread.
     const profile = (threadId: number) => {

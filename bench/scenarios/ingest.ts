@@ -1,7 +1,8 @@
 /**
  * B1 ingest: POST /deposit under autocannon (closed loop) against the service as `npm start`
  * runs it (dist/main.js: the API on the main thread, the groups on a processor thread, info
- * logs) and split in two processes (API, processor), at each number of connections. Per run:
+ * logs) and split in two processes (API, processor), at each number of connections, each run
+ * after a warm-up of the same load on the same process (its figures reported apart). Per run:
  * the rate, latencies, refusals and timeouts, how long the processors take to catch up once the
  * load stops, and the CPU each process spent per 1,000 accepted deposits. Verified: every 2xx's
  * deposit is on the topic with its wallet and amount, and every wallet's balance and flag.
@@ -9,7 +10,7 @@
 import { topics } from '../../src/contracts/topic-map';
 import type { BenchEnv, ServiceProcess } from '../lib/env';
 import { groupTransactions, processUsage, splitByThread, threadsCpuSeconds } from '../lib/env';
-import { closedLoop, depositBody } from '../lib/http';
+import { type LoadResult, closedLoop, depositBody } from '../lib/http';
 import { readTopic, waitForZeroLag } from '../lib/kafka';
 import { type Figure, type ScenarioResult, newResult, record } from '../lib/results';
 import { Expectation, verifyTables } from '../lib/verify';
@@ -21,6 +22,12 @@ export interface IngestOptions {
   reps: number;
   connections: readonly number[];
   durationSeconds: number;
+  /**
+   * Seconds of the same load before each measured run, reported apart: V8 compiles the request
+   * path during a process's first seconds under load (README, *Warm-up*), and a service is
+   * measured as it runs once it has, not as it runs while it still does.
+   */
+  warmUpSeconds: number;
   wallets: number;
   layouts: readonly IngestLayout[];
   /** The raw kafkajs producer rate measured in this run (rec/s), the ceiling. */
@@ -108,7 +115,7 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
   const result = newResult(
     'B1',
     'Ingest: POST /deposit',
-    `autocannon, ${options.connections.join(', ')} connections, ${options.durationSeconds} s each, wallet ids random over ${options.wallets.toLocaleString('en')}, ` +
+    `autocannon, ${options.connections.join(', ')} connections, ${options.durationSeconds} s each after ${options.warmUpSeconds} s of the same load on the same process, wallet ids random over ${options.wallets.toLocaleString('en')}, ` +
       `amounts as decimal strings; processors running; layouts: ${options.layouts.map((layout) => LAYOUT_NAMES[layout]).join(', ')}`,
   );
   for (const layout of options.layouts) {
@@ -132,33 +139,44 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
           const next = random(100 + rep);
           type Sent = { walletId: string; amountMinor: number; sentAtMs: number };
           const acked = new Map<string, Sent>();
-          // Requests without a 202: those in flight when the load stopped (autocannon drops
+          // Requests without a 202: those in flight when a load stopped (autocannon drops
           // them), and any refused; Kafka may have taken them, or not.
           const unanswered = new Set<Sent>();
           let unreadable = 0;
+          const run = (durationSeconds: number) =>
+            closedLoop<Sent>({
+              url: api.url,
+              connections,
+              durationSeconds,
+              method: 'POST',
+              next: () => {
+                const sent = { walletId: walletName(Math.floor(next() * options.wallets)), amountMinor: 1 + Math.floor(next() * MAX_AMOUNT_MINOR), sentAtMs: Date.now() };
+                unanswered.add(sent);
+                return { path: '/deposit', body: depositBody(sent.walletId, sent.amountMinor), context: sent };
+              },
+              onResponse: (status, body, sent) => {
+                if (status !== 202) return;
+                unanswered.delete(sent);
+                const id = /"deposit_id":"([^"]+)"/.exec(body)?.[1];
+                if (id) acked.set(id, sent);
+                else unreadable++;
+              },
+            });
+          const caughtUp = () => waitForZeroLag(env.admin, prefix, 300_000, () => processor.assertAlive());
+
+          // The warm-up: the same load, its deposits verified with the rest, its figures apart.
+          const warmUp = await run(options.warmUpSeconds);
+          await caughtUp();
+
+          const ackedBefore = acked.size;
+          const transactionsBefore = groupTransactions(await processor.text('/metrics'));
           const cpuBefore = cpuNow(env, layout, processes);
-          const load = await closedLoop<Sent>({
-            url: api.url,
-            connections,
-            durationSeconds: options.durationSeconds,
-            method: 'POST',
-            next: () => {
-              const sent = { walletId: walletName(Math.floor(next() * options.wallets)), amountMinor: 1 + Math.floor(next() * MAX_AMOUNT_MINOR), sentAtMs: Date.now() };
-              unanswered.add(sent);
-              return { path: '/deposit', body: depositBody(sent.walletId, sent.amountMinor), context: sent };
-            },
-            onResponse: (status, body, sent) => {
-              if (status !== 202) return;
-              unanswered.delete(sent);
-              const id = /"deposit_id":"([^"]+)"/.exec(body)?.[1];
-              if (id) acked.set(id, sent);
-              else unreadable++;
-            },
-          });
+          const load = await run(options.durationSeconds);
           const loadEnded = Date.now();
-          await waitForZeroLag(env.admin, prefix, 300_000, () => processor.assertAlive());
+          await caughtUp();
           const caughtUpSeconds = (Date.now() - loadEnded) / 1000;
           const cpuAfter = cpuNow(env, layout, processes);
+          const accepted = acked.size - ackedBefore;
 
           record(result, rate, load.requestsPerSecond);
           record(result, { label: `p50 latency, ${mode}`, unit: 'ms', better: 'lower' }, load.p50Ms);
@@ -174,13 +192,17 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
           record(result, { label: `non-2xx answers, ${mode}`, unit: '', better: 'lower', ...(connections <= 1000 ? { goal: 0 } : {}) }, load.non2xx);
           record(result, { label: `timeouts (no answer in 10 s), ${mode}`, unit: '', better: 'lower', goal: 0 }, load.timeouts);
           record(result, { label: `processing caught up after the load, ${mode}`, unit: 's', better: 'lower' }, caughtUpSeconds);
+          const firstSeconds = `first ${options.warmUpSeconds} s after ready (warm-up, not in the runs), ${mode}`;
+          record(result, { label: `req/s, ${firstSeconds}`, unit: 'req/s', better: 'higher', info: true }, warmUp.requestsPerSecond);
+          record(result, { label: `p99 latency, ${firstSeconds}`, unit: 'ms', better: 'lower', info: true }, warmUp.p99Ms);
+          record(result, { label: `non-2xx answers and timeouts, ${firstSeconds}`, unit: '', better: 'lower', info: true }, warmUp.non2xx + warmUp.timeouts);
           // Under live load a group commits a transaction per partition and fetch: what they cost
           // the broker shows in its CPU above, and how many there were here.
-          const transactions = groupTransactions(await processor.text('/metrics'));
-          record(result, { label: `processor transactions per 1,000 accepted, ${mode}`, unit: '', better: 'lower', info: true }, (transactions / Math.max(1, acked.size)) * 1000);
+          const transactions = groupTransactions(await processor.text('/metrics')) - transactionsBefore;
+          record(result, { label: `processor transactions per 1,000 accepted, ${mode}`, unit: '', better: 'lower', info: true }, (transactions / Math.max(1, accepted)) * 1000);
           const spent = cpuSpent(cpuBefore, cpuAfter, api.pid);
           for (const part of Object.keys(spent)) {
-            const perThousand = (spent[part] / Math.max(1, acked.size)) * 1000;
+            const perThousand = (spent[part] / Math.max(1, accepted)) * 1000;
             record(result, { label: `CPU-s per 1,000 accepted, ${part}, ${mode}`, unit: 's', better: 'lower', info: true }, perThousand);
           }
 
@@ -210,9 +232,9 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
           const verdict = await verifyTables(env.kafka, env.admin, prefix, expectation);
           if (!verdict.ok) problems.push(`${verdict.wrong} of ${verdict.wallets} wallets wrong after processing: ${verdict.problems.slice(0, 3).join('; ')}`);
           const processed = `; processed: ${verdict.wallets - verdict.wrong} of ${verdict.wallets} wallets exact, counting every 202 once and ${verdict.uncertainCounted} of the ${verdict.uncertain} unanswered at most once (${verdict.flagged} flagged, as the rule says)`;
-          const statuses = Object.entries(load.statuses).map(([status, count]) => `${status}×${count}`).join(', ');
+          const statuses = (phase: LoadResult) => Object.entries(phase.statuses).map(([status, count]) => `${status}×${count}`).join(', ');
           result.checks.push(
-            `${mode}, run ${rep + 1}: ${acked.size} acknowledged (${statuses}), ${unanswered.size} without an answer when the load stopped; ${records} deposits on the topic, every 2xx on it: ${missing.length === 0 ? 'yes' : 'NO'}${processed}`,
+            `${mode}, run ${rep + 1}: ${acked.size} acknowledged (warm-up ${statuses(warmUp)}; run ${statuses(load)}), ${unanswered.size} without an answer when a load stopped; ${records} deposits on the topic, every 2xx on it: ${missing.length === 0 ? 'yes' : 'NO'}${processed}`,
           );
           result.failures.push(...problems.map((problem) => `${mode}, run ${rep + 1}: ${problem}`));
         } finally {
