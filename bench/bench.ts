@@ -28,7 +28,7 @@ export interface BenchPlan {
   b2: { count: number; wallets: number };
   b3: { count: number; wallets: number; slices: number };
   b6: { count: number; wallets: number };
-  b7: { wallets: number; connections: readonly number[]; durationSeconds: number };
+  b7: { wallets: number; connections: readonly number[]; durationSeconds: number; warmUpSeconds: number };
   b8: { wallets: number; ratePerSecond: number; durationSeconds: number };
   growth: { sizes: number[]; wallets: number };
   partitions: { counts: number[]; count: number; wallets: number };
@@ -43,7 +43,7 @@ export const defaultPlan = (): BenchPlan => ({
   b2: { count: 1_000_000, wallets: 100_000 },
   b3: { count: 200_000, wallets: 100, slices: 5 },
   b6: { count: 1_000_000, wallets: 100_000 },
-  b7: { wallets: 100_000, connections: [100, 1000], durationSeconds: 10 },
+  b7: { wallets: 100_000, connections: [100, 1000], durationSeconds: 10, warmUpSeconds: 5 },
   b8: { wallets: 100_000, ratePerSecond: 2000, durationSeconds: 10 },
   growth: { sizes: [100_000, 1_000_000, 3_000_000], wallets: 100_000 },
   partitions: { counts: [6, 48], count: 1_000_000, wallets: 100_000 },
@@ -61,7 +61,7 @@ export function scalePlan(plan: BenchPlan, factor: number): BenchPlan {
     b2: { count: count(plan.b2.count, 100), wallets: count(plan.b2.wallets, 10) },
     b3: { ...plan.b3, count: count(plan.b3.count, plan.b3.wallets * plan.b3.slices) },
     b6: { count: count(plan.b6.count, 100), wallets: count(plan.b6.wallets, 10) },
-    b7: { ...plan.b7, wallets: count(plan.b7.wallets, 10), durationSeconds: count(plan.b7.durationSeconds, 2) },
+    b7: { ...plan.b7, wallets: count(plan.b7.wallets, 10), durationSeconds: count(plan.b7.durationSeconds, 2), warmUpSeconds: count(plan.b7.warmUpSeconds, 1) },
     b8: { ...plan.b8, wallets: count(plan.b8.wallets, 10), ratePerSecond: count(plan.b8.ratePerSecond, 20), durationSeconds: count(plan.b8.durationSeconds, 2) },
     growth: { sizes: plan.growth.sizes.map((size) => count(size, 100)), wallets: count(plan.growth.wallets, 10) },
     partitions: { ...plan.partitions, count: count(plan.partitions.count, 100), wallets: count(plan.partitions.wallets, 10) },

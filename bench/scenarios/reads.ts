@@ -41,6 +41,12 @@ export interface ReadOptions {
   wallets: number;
   connections: readonly number[];
   durationSeconds: number;
+  /**
+   * Seconds of the same load on the service and on each floor server before the runs, reported
+   * apart: V8 compiles a process's request path during its first seconds under load, and the
+   * views' cache fills (`VIEW_CACHE_VALUES`), as in a service that has been running.
+   */
+  warmUpSeconds: number;
 }
 
 /** The original's GET /check figures, by connections: side by side with ours on 2026-12-01 (`npm run bench:original`, medians of 3). */
@@ -82,35 +88,48 @@ export async function readPath(env: BenchEnv, options: ReadOptions): Promise<Sce
   const result = newResult(
     'B7',
     'Read path: GET /check',
-    `autocannon, ${options.connections.join(' and ')} connections, ${options.durationSeconds} s, wallets random over ${options.wallets.toLocaleString('en')} filled ones; the service as npm start runs it, processors idle; then the same load on servers answering a fixed body (${FLOORS.map((floor) => floor.label).join(', ')})`,
+    `autocannon, ${options.connections.join(' and ')} connections, ${options.durationSeconds} s, wallets random over ${options.wallets.toLocaleString('en')} filled ones, after ${options.warmUpSeconds} s of the same load on each server; the service as npm start runs it, processors idle; then the same load on servers answering a fixed body (${FLOORS.map((floor) => floor.label).join(', ')})`,
   );
   const read = await readEnv(env, 'b7', options.wallets);
   const floors = await Promise.all(FLOORS.map(async (floor) => ({ ...floor, server: await env.benchServer(`floor-${floor.kind}`, 'bench/lib/floor-server.mjs', [floor.kind]) })));
   try {
     await Promise.all(floors.map(({ server }) => server.waitFor('/check/w')));
     const { balance } = read.workload.expectedBalances();
-    for (const connections of options.connections)
-    for (let rep = 0; rep < options.reps; rep++) {
-      const original = ORIGINAL_READS[connections];
-      const at = `${connections.toLocaleString('en')} conn.`;
-      const next = random(200 + rep);
-      let wrong = 0;
-      let checked = 0;
-      const { load, cpuUs, loadGeneratorCores } = await cpuPerAnswer(read.api, () => closedLoop<number>({
-        url: read.api.url,
+    const checks = (url: string, connections: number, durationSeconds: number, seed: number, onAnswer?: (status: number, body: string, wallet: number) => void) => {
+      const next = random(seed);
+      return closedLoop<number>({
+        url,
         connections,
-        durationSeconds: options.durationSeconds,
+        durationSeconds,
         method: 'GET',
         next: () => {
           const wallet = Math.floor(next() * options.wallets);
           return { path: `/check/${read.workload.walletId(wallet)}`, context: wallet };
         },
-        onResponse: (status, body, wallet) => {
-          if (status !== 200) return;
-          checked++;
-          if (/"balance_minor":"(\d+)"/.exec(body)?.[1] !== String(balance[wallet])) wrong++;
-        },
-      }));
+        ...(onAnswer ? { onResponse: onAnswer } : {}),
+      });
+    };
+    let wrong = 0;
+    let checked = 0;
+    const compare = (status: number, body: string, wallet: number) => {
+      if (status !== 200) return;
+      checked++;
+      if (/"balance_minor":"(\d+)"/.exec(body)?.[1] !== String(balance[wallet])) wrong++;
+    };
+
+    // The warm-up, at the first number of connections: its answers compared too, its rate apart.
+    const warmUpConnections = options.connections[0];
+    const warmUp = await checks(read.api.url, warmUpConnections, options.warmUpSeconds, 199, compare);
+    for (const floor of floors) await checks(floor.server.url, warmUpConnections, options.warmUpSeconds, 199);
+    result.checks.push(`warm-up: ${checked} answers compared with the expected balance, ${wrong} wrong`);
+    if (wrong > 0) result.failures.push(`warm-up: ${wrong} of ${checked} GET /check answers had a wrong balance`);
+    for (const connections of options.connections)
+    for (let rep = 0; rep < options.reps; rep++) {
+      const original = ORIGINAL_READS[connections];
+      const at = `${connections.toLocaleString('en')} conn.`;
+      wrong = 0;
+      checked = 0;
+      const { load, cpuUs, loadGeneratorCores } = await cpuPerAnswer(read.api, () => checks(read.api.url, connections, options.durationSeconds, 200 + rep, compare));
       record(result, { label: `req/s, ${at}`, unit: 'req/s', better: 'higher', ...(original ? { original: original.rate, goal: original.rate } : {}) }, load.requestsPerSecond);
       record(result, { label: `p50 latency, ${at}`, unit: 'ms', better: 'lower' }, load.p50Ms);
       record(result, { label: `p99 latency, ${at}`, unit: 'ms', better: 'lower', ...(original ? { original: original.p99 } : {}) }, load.p99Ms);
@@ -121,16 +140,14 @@ export async function readPath(env: BenchEnv, options: ReadOptions): Promise<Sce
       // answer about as many, and what compares is the CPU per check.
       record(result, { label: `load generator busy (1: its one thread saturated), ${at}`, unit: 'cores', better: 'lower', info: true }, loadGeneratorCores);
       for (const floor of floors) {
-        const floorNext = random(200 + rep);
-        const measured = await cpuPerAnswer(floor.server, () =>
-          closedLoop({ url: floor.server.url, connections, durationSeconds: options.durationSeconds, method: 'GET', next: () => ({ path: `/check/${read.workload.walletId(Math.floor(floorNext() * options.wallets))}`, context: undefined }) }),
-        );
+        const measured = await cpuPerAnswer(floor.server, () => checks(floor.server.url, connections, options.durationSeconds, 200 + rep));
         record(result, { label: `req/s, ${at}, floor: ${floor.label}`, unit: 'req/s', better: 'higher', info: true }, measured.load.okPerSecond);
         record(result, { label: `CPU per check, ${at}, floor: ${floor.label}`, unit: 'µs', better: 'lower', info: true }, measured.cpuUs);
       }
       result.checks.push(`${at}, run ${rep + 1}: ${checked} answers compared with the expected balance, ${wrong} wrong`);
       if (wrong > 0) result.failures.push(`${at}, run ${rep + 1}: ${wrong} of ${checked} GET /check answers had a wrong balance`);
     }
+    record(result, { label: `req/s, first ${options.warmUpSeconds} s after ready (warm-up, not in the runs), ${warmUpConnections.toLocaleString('en')} conn.`, unit: 'req/s', better: 'higher', info: true }, warmUp.requestsPerSecond);
   } finally {
     await closeReadEnv(env, read);
   }
