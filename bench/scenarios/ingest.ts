@@ -118,19 +118,21 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
     `autocannon, ${options.connections.join(', ')} connections, ${options.durationSeconds} s each after ${options.warmUpSeconds} s of the same load on the same process, wallet ids random over ${options.wallets.toLocaleString('en')}, ` +
       `amounts as decimal strings; processors running; layouts: ${options.layouts.map((layout) => LAYOUT_NAMES[layout]).join(', ')}`,
   );
-  for (const layout of options.layouts) {
-    for (const connections of options.connections) {
-      const mode = `${LAYOUT_NAMES[layout]}, ${connections.toLocaleString('en')} conn.`;
-      const original = layout === 'default' ? ORIGINAL[connections] : undefined;
-      const rate: Omit<Figure, 'values'> = {
-        label: `req/s, ${mode}`,
-        unit: 'req/s',
-        better: 'higher',
-        ceiling: options.produceCeiling,
-        ...(original ? { original: original.rate } : {}),
-        ...(connections === 1000 && original ? { goal: Math.round(original.rate * GOAL_OVER_ORIGINAL) } : {}),
-      };
-      for (let rep = 0; rep < options.reps; rep++) {
+  for (const connections of options.connections) {
+    for (let rep = 0; rep < options.reps; rep++) {
+      // The layouts take turns within each repetition, so that neither meets a warmer broker (its
+      // JIT compiles for minutes) or a quieter minute of the machine more often than the other.
+      for (const layout of options.layouts) {
+        const mode = `${LAYOUT_NAMES[layout]}, ${connections.toLocaleString('en')} conn.`;
+        const original = layout === 'default' ? ORIGINAL[connections] : undefined;
+        const rate: Omit<Figure, 'values'> = {
+          label: `req/s, ${mode}`,
+          unit: 'req/s',
+          better: 'higher',
+          ceiling: options.produceCeiling,
+          ...(original ? { original: original.rate } : {}),
+          ...(connections === 1000 && original ? { goal: Math.round(original.rate * GOAL_OVER_ORIGINAL) } : {}),
+        };
         const prefix = env.prefix(`b1-${layout}-${connections}`);
         const processes = await startLayout(env, layout, prefix);
         const processor = processes.parts.at(-1)!.process;
