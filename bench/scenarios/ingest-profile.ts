@@ -8,11 +8,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchEnv } from '../lib/env';
-import { closedLoop, depositBody } from '../lib/http';
 import { waitForZeroLag } from '../lib/kafka';
 import { type HotSpots, hotSpots } from '../lib/profile';
-import { MAX_AMOUNT_MINOR, random, walletName } from '../lib/workload';
-import { startLayout } from './ingest';
+import { depositLoad, startLayout } from './ingest';
 
 export interface IngestProfileOptions {
   connections: number;
@@ -39,19 +37,7 @@ export async function profileIngest(env: BenchEnv, options: IngestProfileOptions
   const prefix = env.prefix('b1-profile');
   const { api: service } = await startLayout(env, 'default', prefix, { NODE_OPTIONS: `--import=${options.preload}`, BENCH_CPU_PROFILE_DIR: options.profileDir });
   try {
-    const next = random(7000);
-    const run = (durationSeconds: number) =>
-      closedLoop<undefined>({
-        url: service.url,
-        connections: options.connections,
-        durationSeconds,
-        method: 'POST',
-        next: () => ({
-          path: '/deposit',
-          body: depositBody(walletName(Math.floor(next() * options.wallets)), 1 + Math.floor(next() * MAX_AMOUNT_MINOR)),
-          context: undefined,
-        }),
-      });
+    const run = depositLoad({ url: service.url, connections: options.connections, wallets: options.wallets, seed: 7000 });
     const caughtUp = () => waitForZeroLag(env.admin, prefix, 300_000, () => service.assertAlive());
     await run(options.warmUpSeconds);
     await caughtUp();

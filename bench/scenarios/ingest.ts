@@ -51,6 +51,41 @@ interface Processes {
   api: ServiceProcess;
 }
 
+export interface SentDeposit {
+  walletId: string;
+  amountMinor: number;
+  sentAtMs: number;
+}
+
+/**
+ * B1's load: `connections` clients, each posting its next deposit (a wallet random over
+ * `wallets`, a random amount) when the last is answered. Returns a run of it for a number of
+ * seconds; successive runs carry on the same random sequence.
+ */
+export function depositLoad(options: {
+  url: string;
+  connections: number;
+  wallets: number;
+  seed: number;
+  onSent?: (sent: SentDeposit) => void;
+  onResponse?: (status: number, body: string, sent: SentDeposit) => void;
+}): (durationSeconds: number) => Promise<LoadResult> {
+  const next = random(options.seed);
+  return (durationSeconds) =>
+    closedLoop<SentDeposit>({
+      url: options.url,
+      connections: options.connections,
+      durationSeconds,
+      method: 'POST',
+      next: () => {
+        const sent = { walletId: walletName(Math.floor(next() * options.wallets)), amountMinor: 1 + Math.floor(next() * MAX_AMOUNT_MINOR), sentAtMs: Date.now() };
+        options.onSent?.(sent);
+        return { path: '/deposit', body: depositBody(sent.walletId, sent.amountMinor), context: sent };
+      },
+      ...(options.onResponse ? { onResponse: options.onResponse } : {}),
+    });
+}
+
 export async function startLayout(env: BenchEnv, layout: IngestLayout, prefix: string, extraEnv: Record<string, string> = {}): Promise<Processes> {
   // Info logs, as shipped; the bench keeps only the last lines of each process's output.
   const spec = (name: string) => ({ prefix, dataDir: env.dataDir(`b1-${name}`), env: { LOG_LEVEL: 'info', ...extraEnv }, keepLines: 2000 });
@@ -138,32 +173,25 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
         const processor = processes.parts.at(-1)!.process;
         const api = processes.api;
         try {
-          const next = random(100 + rep);
-          type Sent = { walletId: string; amountMinor: number; sentAtMs: number };
-          const acked = new Map<string, Sent>();
+          const acked = new Map<string, SentDeposit>();
           // Requests without a 202: those in flight when a load stopped (autocannon drops
           // them), and any refused; Kafka may have taken them, or not.
-          const unanswered = new Set<Sent>();
+          const unanswered = new Set<SentDeposit>();
           let unreadable = 0;
-          const run = (durationSeconds: number) =>
-            closedLoop<Sent>({
-              url: api.url,
-              connections,
-              durationSeconds,
-              method: 'POST',
-              next: () => {
-                const sent = { walletId: walletName(Math.floor(next() * options.wallets)), amountMinor: 1 + Math.floor(next() * MAX_AMOUNT_MINOR), sentAtMs: Date.now() };
-                unanswered.add(sent);
-                return { path: '/deposit', body: depositBody(sent.walletId, sent.amountMinor), context: sent };
-              },
-              onResponse: (status, body, sent) => {
-                if (status !== 202) return;
-                unanswered.delete(sent);
-                const id = /"deposit_id":"([^"]+)"/.exec(body)?.[1];
-                if (id) acked.set(id, sent);
-                else unreadable++;
-              },
-            });
+          const run = depositLoad({
+            url: api.url,
+            connections,
+            wallets: options.wallets,
+            seed: 100 + rep,
+            onSent: (sent) => unanswered.add(sent),
+            onResponse: (status, body, sent) => {
+              if (status !== 202) return;
+              unanswered.delete(sent);
+              const id = /"deposit_id":"([^"]+)"/.exec(body)?.[1];
+              if (id) acked.set(id, sent);
+              else unreadable++;
+            },
+          });
           const caughtUp = () => waitForZeroLag(env.admin, prefix, 300_000, () => processor.assertAlive());
 
           // The warm-up: the same load, its deposits verified with the rest, its figures apart.
@@ -228,7 +256,7 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
             ...(onTopic.size !== records ? [`${records - onTopic.size} deposit ids twice on the topic`] : []),
           ];
           const expectation = new Expectation();
-          const spec = ({ walletId, amountMinor, sentAtMs }: Sent) => ({ walletId, amountMinor: BigInt(amountMinor), acceptedAtMs: sentAtMs });
+          const spec = ({ walletId, amountMinor, sentAtMs }: SentDeposit) => ({ walletId, amountMinor: BigInt(amountMinor), acceptedAtMs: sentAtMs });
           for (const sent of acked.values()) expectation.add(spec(sent));
           for (const sent of unanswered) expectation.addUncertain(spec(sent));
           const verdict = await verifyTables(env.kafka, env.admin, prefix, expectation);

@@ -109,27 +109,35 @@ export async function readPath(env: BenchEnv, options: ReadOptions): Promise<Sce
         ...(onAnswer ? { onResponse: onAnswer } : {}),
       });
     };
-    let wrong = 0;
-    let checked = 0;
-    const compare = (status: number, body: string, wallet: number) => {
-      if (status !== 200) return;
-      checked++;
-      if (/"balance_minor":"(\d+)"/.exec(body)?.[1] !== String(balance[wallet])) wrong++;
+    /** Each 200 of a run compared with the wallet's expected balance; `report` says how many were wrong. */
+    const tally = () => {
+      let wrong = 0;
+      let checked = 0;
+      return {
+        compare: (status: number, body: string, wallet: number) => {
+          if (status !== 200) return;
+          checked++;
+          if (/"balance_minor":"(\d+)"/.exec(body)?.[1] !== String(balance[wallet])) wrong++;
+        },
+        report: (run: string) => {
+          result.checks.push(`${run}: ${checked} answers compared with the expected balance, ${wrong} wrong`);
+          if (wrong > 0) result.failures.push(`${run}: ${wrong} of ${checked} GET /check answers had a wrong balance`);
+        },
+      };
     };
 
     // The warm-up, at the first number of connections: its answers compared too, its rate apart.
     const warmUpConnections = options.connections[0];
-    const warmUp = await checks(read.api.url, warmUpConnections, options.warmUpSeconds, 199, compare);
+    const warmUpTally = tally();
+    const warmUp = await checks(read.api.url, warmUpConnections, options.warmUpSeconds, 199, warmUpTally.compare);
     for (const floor of floors) await checks(floor.server.url, warmUpConnections, options.warmUpSeconds, 199);
-    result.checks.push(`warm-up: ${checked} answers compared with the expected balance, ${wrong} wrong`);
-    if (wrong > 0) result.failures.push(`warm-up: ${wrong} of ${checked} GET /check answers had a wrong balance`);
+    warmUpTally.report('warm-up');
     for (const connections of options.connections)
     for (let rep = 0; rep < options.reps; rep++) {
       const original = ORIGINAL_READS[connections];
       const at = `${connections.toLocaleString('en')} conn.`;
-      wrong = 0;
-      checked = 0;
-      const { load, cpuUs, loadGeneratorCores } = await cpuPerAnswer(read.api, () => checks(read.api.url, connections, options.durationSeconds, 200 + rep, compare));
+      const answers = tally();
+      const { load, cpuUs, loadGeneratorCores } = await cpuPerAnswer(read.api, () => checks(read.api.url, connections, options.durationSeconds, 200 + rep, answers.compare));
       record(result, { label: `req/s, ${at}`, unit: 'req/s', better: 'higher', ...(original ? { original: original.rate, goal: original.rate } : {}) }, load.requestsPerSecond);
       record(result, { label: `p50 latency, ${at}`, unit: 'ms', better: 'lower' }, load.p50Ms);
       record(result, { label: `p99 latency, ${at}`, unit: 'ms', better: 'lower', ...(original ? { original: original.p99 } : {}) }, load.p99Ms);
@@ -144,8 +152,7 @@ export async function readPath(env: BenchEnv, options: ReadOptions): Promise<Sce
         record(result, { label: `req/s, ${at}, floor: ${floor.label}`, unit: 'req/s', better: 'higher', info: true }, measured.load.okPerSecond);
         record(result, { label: `CPU per check, ${at}, floor: ${floor.label}`, unit: 'µs', better: 'lower', info: true }, measured.cpuUs);
       }
-      result.checks.push(`${at}, run ${rep + 1}: ${checked} answers compared with the expected balance, ${wrong} wrong`);
-      if (wrong > 0) result.failures.push(`${at}, run ${rep + 1}: ${wrong} of ${checked} GET /check answers had a wrong balance`);
+      answers.report(`${at}, run ${rep + 1}`);
     }
     record(result, { label: `req/s, first ${options.warmUpSeconds} s after ready (warm-up, not in the runs), ${warmUpConnections.toLocaleString('en')} conn.`, unit: 'req/s', better: 'higher', info: true }, warmUp.requestsPerSecond);
   } finally {
