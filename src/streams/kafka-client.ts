@@ -36,7 +36,8 @@ export interface KafkaConnection {
   /**
    * How long a processor group's fetch waits for records (unless 512 KiB are there sooner): under
    * live load a fetch's batches, and their transaction, cover that much time. Kafka Streams'
-   * commit.interval.ms, and its default under exactly-once: 100 ms.
+   * commit.interval.ms, and its default under exactly-once: 100 ms. The most it waits: under a
+   * light load (fetches of fewer than ~500 records) it waits a share of it, at least a fifth.
    */
   commitIntervalMs?: number;
   /**

@@ -31,28 +31,34 @@ describe(rejoiningConsumerGroup.name, () => {
   });
 
   describe('fetches while the group is idle', () => {
-    /** A consumer group that sends its fetches as kafkajs's does: minBytes read after an await. */
+    type Batch = { messages: unknown[]; isEmpty(): boolean };
+    /** A consumer group that sends its fetches as kafkajs's does: minBytes and maxWaitTime read after an await. */
     class FetchingGroup {
       groupId: string;
       memberId: string | null = null;
       minBytes: number;
+      maxWaitTime: number;
       readonly sent: number[] = [];
-      answer: Array<{ isEmpty(): boolean }> | 'broker lost' = [];
-      constructor(options: { groupId: string; minBytes?: number }) {
+      readonly waits: number[] = [];
+      answer: Batch[] | 'broker lost' = [];
+      constructor(options: { groupId: string; minBytes?: number; maxWaitTimeInMs?: number }) {
         this.groupId = options.groupId;
         this.minBytes = options.minBytes ?? 1;
+        this.maxWaitTime = options.maxWaitTimeInMs ?? 5000;
       }
       async joinAndSync(): Promise<void> {}
-      async fetch(nodeId = '1'): Promise<Array<{ isEmpty(): boolean }>> {
+      async fetch(nodeId = '1'): Promise<Batch[]> {
         await Promise.resolve();
         this.sent.push(this.minBytes);
+        this.waits.push(this.maxWaitTime);
         const answer = this.answer;
         if (answer === 'broker lost') throw new Error(`broker ${nodeId} lost`);
         return answer;
       }
     }
     const Eager = rejoiningConsumerGroup(FetchingGroup as never);
-    const batch = (records: number) => ({ isEmpty: () => records === 0 });
+    const batch = (records: number): Batch => ({ messages: new Array<unknown>(records), isEmpty: () => records === 0 });
+    const withInterval = (ms: number) => new Eager({ groupId: 'balance', minBytes: 512 * 1024, maxWaitTimeInMs: ms }) as unknown as FetchingGroup;
 
     it('ask for whatever is there until records come in two fetches in a row, then for minBytes while they keep coming', async () => {
       const group = new Eager({ groupId: 'balance', minBytes: 512 * 1024 }) as unknown as FetchingGroup;
@@ -102,6 +108,37 @@ describe(rejoiningConsumerGroup.name, () => {
       await group.fetch('2');
 
       expect(group.sent).toEqual([1, 1, 512 * 1024, 512 * 1024, 512 * 1024, 1]);
+    });
+
+    it('wait the whole commit interval while idle, and then the share of it that the last fetch earned, a fifth at least', async () => {
+      const group = withInterval(100);
+      group.answer = [batch(0)];
+      await group.fetch();
+      group.answer = [batch(3)];
+      await group.fetch();
+      await group.fetch();
+      group.answer = [batch(200), batch(100)];
+      await group.fetch();
+      group.answer = [batch(5000)];
+      await group.fetch();
+      await group.fetch();
+
+      expect(group.sent).toEqual([1, 1, 1, 512 * 1024, 512 * 1024, 512 * 1024]);
+      expect(group.waits).toEqual([100, 100, 100, 20, 60, 100]);
+    });
+
+    it('wait as long as the busiest broker earned, and the whole interval again after a join', async () => {
+      const group = withInterval(100);
+      group.answer = [batch(400)];
+      await group.fetch('1');
+      await group.fetch('1');
+      group.answer = [batch(50)];
+      await group.fetch('2');
+      await group.fetch('2');
+      await group.joinAndSync();
+      await group.fetch('2');
+
+      expect(group.waits).toEqual([100, 100, 80, 80, 100]);
     });
   });
 });
