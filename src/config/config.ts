@@ -87,6 +87,13 @@ class Environment {
   @IsInt({ message: 'KAFKA_COMMIT_INTERVAL_MS must be an integer' })
   KAFKA_COMMIT_INTERVAL_MS = 100;
 
+  @IsOptional()
+  @Type(() => Number)
+  @Min(0)
+  @Max(60_000)
+  @IsInt({ message: 'KAFKA_COMMIT_INTERVAL_MIN_MS must be an integer' })
+  KAFKA_COMMIT_INTERVAL_MIN_MS?: number;
+
   @Type(() => Number)
   @Min(65_536, { message: 'KAFKA_BATCH_BYTES must be at least 65536 (64 KiB)' })
   @Max(67_108_864, { message: 'KAFKA_BATCH_BYTES must be at most 67108864 (64 MiB)' })
@@ -181,6 +188,9 @@ class Environment {
   PROCESSOR_THREADS = 'auto';
 }
 
+/** The least a processor group's fetch waits under a light load, unless KAFKA_COMMIT_INTERVAL_MS is less. */
+const DEFAULT_COMMIT_INTERVAL_MIN_MS = 50;
+
 /**
  * Reads and validates the configuration from `env` (process.env with `.env` loaded by the
  * entry point). Throws {@link ConfigError} naming every bad variable.
@@ -207,6 +217,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
     if (!(error instanceof InvalidAmountError)) throw error;
     problems.push(`${error.message} (got "${parsed.THRESHOLD_AMOUNT}")`);
   }
+  if (parsed.KAFKA_COMMIT_INTERVAL_MIN_MS !== undefined && parsed.KAFKA_COMMIT_INTERVAL_MIN_MS > parsed.KAFKA_COMMIT_INTERVAL_MS) {
+    problems.push(`KAFKA_COMMIT_INTERVAL_MIN_MS must not be more than KAFKA_COMMIT_INTERVAL_MS (got ${parsed.KAFKA_COMMIT_INTERVAL_MIN_MS} and ${parsed.KAFKA_COMMIT_INTERVAL_MS})`);
+  }
   if (parsed.KAFKA_SASL_MECHANISM && (!parsed.KAFKA_SASL_USERNAME || !parsed.KAFKA_SASL_PASSWORD)) {
     problems.push('KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD');
   }
@@ -224,6 +237,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
       changelogSegmentBytes: parsed.KAFKA_CHANGELOG_SEGMENT_BYTES,
       sessionTimeoutMs: parsed.KAFKA_SESSION_TIMEOUT_MS,
       commitIntervalMs: parsed.KAFKA_COMMIT_INTERVAL_MS,
+      commitIntervalMinMs: parsed.KAFKA_COMMIT_INTERVAL_MIN_MS ?? Math.min(DEFAULT_COMMIT_INTERVAL_MIN_MS, parsed.KAFKA_COMMIT_INTERVAL_MS),
       batchBytes: parsed.KAFKA_BATCH_BYTES,
       ssl:
         parsed.KAFKA_SSL === 'true'
@@ -267,6 +281,7 @@ const SECRETS = new Set(['ADMIN_TOKEN', 'KAFKA_SASL_PASSWORD']);
 // Optional variables have no default, so `new Environment()` does not list them.
 const OPTIONAL_KEYS = [
   'KAFKA_MIN_INSYNC_REPLICAS',
+  'KAFKA_COMMIT_INTERVAL_MIN_MS',
   'KAFKA_SSL_CA_FILE',
   'KAFKA_SSL_CERT_FILE',
   'KAFKA_SSL_KEY_FILE',

@@ -37,9 +37,16 @@ export interface KafkaConnection {
    * How long a processor group's fetch waits for records (unless 512 KiB are there sooner): under
    * live load a fetch's batches, and their transaction, cover that much time. Kafka Streams'
    * commit.interval.ms, and its default under exactly-once: 100 ms. The most it waits: under a
-   * light load (fetches of fewer than ~500 records) it waits a share of it, at least a fifth.
+   * lighter load it waits less, down to {@link commitIntervalMinMs}.
    */
   commitIntervalMs?: number;
+  /**
+   * The least a processor group's fetch waits for records once they keep coming (default: the
+   * commit interval, a fixed wait). A fetch that brought fewer records than a busy one does makes
+   * the next wait that much shorter, down to this: under a light load deposits are committed, and
+   * show in GET /check, sooner, for more transactions (see `rejoiningConsumerGroup`).
+   */
+  commitIntervalMinMs?: number;
   /**
    * The most a processor group fetches of a partition at once, and so processes as one batch,
    * committed in one transaction (default {@link DEFAULT_BATCH_BYTES}). Under live load a batch

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { joinAs, rejoiningConsumerGroup } from './kafkajs-consumer-group.js';
+import { rejoiningConsumerGroup, startNextConsumer } from './kafkajs-consumer-group.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare with.
 const load = createRequire(`${process.cwd()}/package.json`);
@@ -9,8 +9,8 @@ describe(rejoiningConsumerGroup.name, () => {
   const Group = rejoiningConsumerGroup(ConsumerGroup);
   const make = (groupId: string) => new Group({ groupId, logger: { namespace: () => ({}) }, retry: {} } as never);
 
-  it('starts the next consumer of a group as the member joinAs names, once', () => {
-    joinAs('balance', 'member-1');
+  it('starts the next consumer of a group as the member startNextConsumer names, once', () => {
+    startNextConsumer('balance', { memberId: 'member-1' });
 
     expect(make('threshold').memberId).toBeNull();
     expect(make('balance').memberId).toBe('member-1');
@@ -18,8 +18,8 @@ describe(rejoiningConsumerGroup.name, () => {
   });
 
   it('starts as a new member when there is none to rejoin as', () => {
-    joinAs('balance', 'member-1');
-    joinAs('balance', undefined);
+    startNextConsumer('balance', { memberId: 'member-1' });
+    startNextConsumer('balance', { memberId: undefined });
 
     expect(make('balance').memberId).toBeNull();
   });
@@ -58,7 +58,10 @@ describe(rejoiningConsumerGroup.name, () => {
     }
     const Eager = rejoiningConsumerGroup(FetchingGroup as never);
     const batch = (records: number): Batch => ({ messages: new Array<unknown>(records), isEmpty: () => records === 0 });
-    const withInterval = (ms: number) => new Eager({ groupId: 'balance', minBytes: 512 * 1024, maxWaitTimeInMs: ms }) as unknown as FetchingGroup;
+    const withWaits = (intervalMs: number, shortestWaitMs?: number) => {
+      startNextConsumer('balance', { shortestWaitMs });
+      return new Eager({ groupId: 'balance', minBytes: 512 * 1024, maxWaitTimeInMs: intervalMs }) as unknown as FetchingGroup;
+    };
 
     it('ask for whatever is there until records come in two fetches in a row, then for minBytes while they keep coming', async () => {
       const group = new Eager({ groupId: 'balance', minBytes: 512 * 1024 }) as unknown as FetchingGroup;
@@ -110,8 +113,8 @@ describe(rejoiningConsumerGroup.name, () => {
       expect(group.sent).toEqual([1, 1, 512 * 1024, 512 * 1024, 512 * 1024, 1]);
     });
 
-    it('wait the whole commit interval while idle, and then the share of it that the last fetch earned, a fifth at least', async () => {
-      const group = withInterval(100);
+    it('wait the whole commit interval while idle, and then the share of it that the last fetch earned, the shortest wait at least', async () => {
+      const group = withWaits(100, 20);
       group.answer = [batch(0)];
       await group.fetch();
       group.answer = [batch(3)];
@@ -128,7 +131,7 @@ describe(rejoiningConsumerGroup.name, () => {
     });
 
     it('wait as long as the busiest broker earned, and the whole interval again after a join', async () => {
-      const group = withInterval(100);
+      const group = withWaits(100, 20);
       group.answer = [batch(400)];
       await group.fetch('1');
       await group.fetch('1');
@@ -139,6 +142,17 @@ describe(rejoiningConsumerGroup.name, () => {
       await group.fetch('2');
 
       expect(group.waits).toEqual([100, 100, 80, 80, 100]);
+    });
+
+    it('wait the whole commit interval without a shortest wait, or with one longer than the interval', async () => {
+      for (const group of [withWaits(100), withWaits(100, 150)]) {
+        group.answer = [batch(3)];
+        await group.fetch();
+        await group.fetch();
+        await group.fetch();
+
+        expect(group.waits).toEqual([100, 100, 100]);
+      }
     });
   });
 });

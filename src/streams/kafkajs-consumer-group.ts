@@ -1,6 +1,7 @@
 /**
  * kafkajs's consumer group, as the patches install it (kafkajs-patches.ts): joining as the member
- * a previous run was, and fetching whatever is there while the group is idle.
+ * a previous run was, fetching whatever is there while the group is idle, and waiting for a
+ * fetch's records as long as the last fetches earned.
  */
 interface KafkaConsumerGroup {
   groupId: string;
@@ -19,18 +20,25 @@ interface FetchedBatch {
 type ConsumerGroupOptions = { groupId: string; minBytes?: number; maxWaitTimeInMs?: number };
 export type KafkaConsumerGroupClass = new (options: ConsumerGroupOptions) => KafkaConsumerGroup;
 
-/** Member ids to join as, by group id: each taken by the next consumer of that group made in this thread. */
-const rejoining = new Map<string, string>();
+/** What kafkajs's consumer does not hand its consumer group: for the next consumer of a group. */
+export interface NextConsumerOptions {
+  /**
+   * The member a previous run of this instance was (kafkajs has no static membership). A member
+   * that died without leaving (SIGKILL) keeps its partitions until its session expires; joining
+   * as it ends that wait at once. An id the broker no longer knows costs one rejoin: kafkajs then
+   * joins anew.
+   */
+  memberId?: string;
+  /** The least a fetch waits once records keep coming (default: `maxWaitTimeInMs`, a fixed wait). */
+  shortestWaitMs?: number;
+}
 
-/**
- * Makes the next consumer of `groupId` that this thread starts join as `memberId`, the member a
- * previous run of this instance was (kafkajs has no static membership). A member that died
- * without leaving (SIGKILL) keeps its partitions until its session expires; joining as it ends
- * that wait at once. An id the broker no longer knows costs one rejoin: kafkajs then joins anew.
- */
-export function joinAs(groupId: string, memberId: string | undefined): void {
-  if (memberId) rejoining.set(groupId, memberId);
-  else rejoining.delete(groupId);
+/** By group id, taken by the next consumer of that group made in this thread. */
+const nextOptions = new Map<string, NextConsumerOptions>();
+
+/** Gives the next consumer of `groupId` that this thread starts `options`. */
+export function startNextConsumer(groupId: string, options: NextConsumerOptions): void {
+  nextOptions.set(groupId, options);
 }
 
 /**
@@ -45,19 +53,18 @@ const STEADY_AFTER = 2;
 /**
  * Records a fetch must bring for the next one to wait the whole commit interval (`maxWaitTime`)
  * for `minBytes`; after a fetch of fewer the next waits that share of it, and never less than
- * {@link SHORTEST_WAIT_SHARE}. The wait is how long a deposit sits in the broker before its group
- * takes it, and what spreads a transaction over the deposits of a fetch. Under a load the machine
- * takes easily a transaction every ~20 ms costs cores that are idle anyway, and a deposit shows in
- * GET /check sooner (2,000 deposits/s, each read with its token: p50 ~35 against ~100 ms, p99
- * ~80-115 against ~165-210 in calm hours). Near capacity a fetch brings ~1,000 records or more
- * even after a short wait (from ~4,000 deposits/s on 2 cores), so the wait is the whole interval
- * again and a transaction carries as many deposits as with a fixed one (docs/streams.md).
+ * the shortest wait it was given ({@link NextConsumerOptions}). The wait is how long a deposit
+ * sits in the broker before its group takes it, and what spreads a transaction over the deposits
+ * of a fetch. Near capacity a fetch brings ~1,000 records or more (from ~4,000 deposits/s on 2
+ * cores), so the wait is the whole interval and a transaction carries as many deposits as with a
+ * fixed one; below it, shorter waits make deposits visible sooner, with cores that are idle
+ * anyway (docs/streams.md: at 2,000 deposits/s and a 50 ms shortest wait, accept → visible p50
+ * ~58 against ~100 ms, p99 ~130 against ~190, for ~0.1 of a core at 1,000 deposits/s).
  */
 const FULL_WAIT_RECORDS = 500;
-const SHORTEST_WAIT_SHARE = 0.2;
 
 /**
- * kafkajs's consumer group, starting with the member id {@link joinAs} left for its group.
+ * kafkajs's consumer group, starting with the options {@link startNextConsumer} left for its group.
  *
  * And while the group is idle (from a join, or until a broker's last {@link STEADY_AFTER} fetches
  * have all brought records), the broker answers the next fetch as soon as it has any record: what
@@ -65,7 +72,7 @@ const SHORTEST_WAIT_SHARE = 0.2;
  * after a quiet spell, is processed at once, instead of after waiting the commit interval for
  * `minBytes` that a few records never reach. Once a broker's fetches keep bringing records, every
  * fetch waits for `minBytes`, for as long as the last round's largest fetch earned (the commit
- * interval near capacity, a fifth of it under light load: {@link FULL_WAIT_RECORDS}), so that a
+ * interval near capacity, the shortest wait under light load: {@link FULL_WAIT_RECORDS}), so that a
  * batch under live load carries that much time's deposits. kafkajs fetches from each broker on its
  * own, so a quiet broker does not make the busy one's fetches small.
  */
@@ -78,10 +85,13 @@ export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): 
     /** By broker, the records its last fetch brought. */
     private readonly brought = new Map<string, number>();
 
+    /** The least a fetch waits once records keep coming. */
+    private readonly shortestWaitMs: number;
+
     constructor(options: ConsumerGroupOptions) {
       super(options);
-      const memberId = rejoining.get(this.groupId);
-      rejoining.delete(this.groupId);
+      const { memberId, shortestWaitMs } = nextOptions.get(this.groupId) ?? {};
+      nextOptions.delete(this.groupId);
       if (memberId) this.memberId = memberId;
       // kafkajs reads minBytes when it sends a fetch, after awaits of its own: as a property
       // here, every fetch sees the phase the group is in when it is sent.
@@ -92,17 +102,18 @@ export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): 
       });
       // Read when a fetch is sent, as minBytes is.
       let interval = this.maxWaitTime;
+      this.shortestWaitMs = Math.min(shortestWaitMs ?? interval, interval);
       Object.defineProperty(this, 'maxWaitTime', {
-        get: () => (this.steadyBrokers === 0 ? interval : Math.round(interval * this.waitShare())),
+        get: () => (this.steadyBrokers === 0 ? interval : this.earnedWait(interval)),
         set: (value: number) => (interval = value),
       });
     }
 
-    /** The share of the commit interval the next fetch waits, from the largest fetch of the last round. */
-    private waitShare(): number {
+    /** What the next fetch waits once records keep coming: the share of the interval the largest fetch of the last round earned. */
+    private earnedWait(interval: number): number {
       let records = 0;
       for (const count of this.brought.values()) records = Math.max(records, count);
-      return Math.min(1, Math.max(SHORTEST_WAIT_SHARE, records / FULL_WAIT_RECORDS));
+      return Math.max(this.shortestWaitMs, Math.round(Math.min(interval, (interval * records) / FULL_WAIT_RECORDS)));
     }
 
     override joinAndSync(): Promise<void> {

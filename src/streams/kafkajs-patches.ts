@@ -35,7 +35,7 @@
  * transaction's five round trips ({@link rememberingTransactionCoordinators}).
  *
  * And one addition: a consumer can join its group as the member a previous run of the same
- * instance was ({@link joinAs}), so that a restart after SIGKILL does not wait for the dead
+ * instance was ({@link startNextConsumer}), so that a restart after SIGKILL does not wait for the dead
  * member's session to expire (KIP-345's static membership does that in the Java client; kafkajs
  * has none).
  *

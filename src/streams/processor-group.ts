@@ -8,7 +8,7 @@ import type { GroupDefinition } from './group.js';
 import { DEFAULT_BATCH_BYTES, coPartitionedAssigner, physicalName } from './kafka-client.js';
 import { FetchedRecords } from './fetched-records.js';
 import { fetchedTimestamp } from './kafkajs-records.js';
-import { joinAs } from './kafkajs-consumer-group.js';
+import { startNextConsumer } from './kafkajs-consumer-group.js';
 import { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS, secondsSince } from './latency-tally.js';
 import type { PartitionStateDeps } from './partition-state.js';
 import { partitionFor } from './murmur2.js';
@@ -112,7 +112,7 @@ export class ProcessorGroup {
       // per deposit under 100 and 1,000 clients; 100 ms (Kafka Streams' commit interval under
       // exactly-once) another ~10 % of the machine's CPU per deposit, half the broker's, against
       // 50 ms (docs/streams.md). A backlog is fetched at once. Below capacity the wait shrinks
-      // with the records a fetch brings, to a fifth of the interval (kafkajs-consumer-group.ts).
+      // with the records a fetch brings, down to commitIntervalMinMs (kafkajs-consumer-group.ts).
       minBytes: 512 * 1024,
       maxWaitTimeInMs: this.deps.connection.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
       // One partition's batch per fetch (see KafkaConnection.batchBytes): kafkajs decodes a
@@ -160,7 +160,7 @@ export class ProcessorGroup {
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [...logicalOf.keys()], fromBeginning: true });
-    joinAs(this.physical(this.definition.name), previousMember);
+    startNextConsumer(this.physical(this.definition.name), { memberId: previousMember, shortestWaitMs: this.deps.connection.commitIntervalMinMs });
     await consumer.run({
       autoCommit: false,
       // The batches of one fetch run at once, each partition's on its own state, and those of a
