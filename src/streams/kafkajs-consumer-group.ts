@@ -85,14 +85,15 @@ export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): 
     /** By broker, the records its last fetch brought. */
     private readonly brought = new Map<string, number>();
 
-    /** The least a fetch waits once records keep coming. */
-    private readonly shortestWaitMs: number;
+    /** The least a fetch waits once records keep coming (none: the whole interval). */
+    private readonly shortestWaitMs: number | undefined;
 
     constructor(options: ConsumerGroupOptions) {
       super(options);
       const { memberId, shortestWaitMs } = nextOptions.get(this.groupId) ?? {};
       nextOptions.delete(this.groupId);
       if (memberId) this.memberId = memberId;
+      this.shortestWaitMs = shortestWaitMs;
       // kafkajs reads minBytes when it sends a fetch, after awaits of its own: as a property
       // here, every fetch sees the phase the group is in when it is sent.
       let steady = this.minBytes;
@@ -102,7 +103,6 @@ export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): 
       });
       // Read when a fetch is sent, as minBytes is.
       let interval = this.maxWaitTime;
-      this.shortestWaitMs = Math.min(shortestWaitMs ?? interval, interval);
       Object.defineProperty(this, 'maxWaitTime', {
         get: () => (this.steadyBrokers === 0 ? interval : this.earnedWait(interval)),
         set: (value: number) => (interval = value),
@@ -113,7 +113,8 @@ export function rejoiningConsumerGroup(ConsumerGroup: KafkaConsumerGroupClass): 
     private earnedWait(interval: number): number {
       let records = 0;
       for (const count of this.brought.values()) records = Math.max(records, count);
-      return Math.max(this.shortestWaitMs, Math.round(Math.min(interval, (interval * records) / FULL_WAIT_RECORDS)));
+      const earned = Math.round((interval * records) / FULL_WAIT_RECORDS);
+      return Math.min(interval, Math.max(this.shortestWaitMs ?? interval, earned));
     }
 
     override joinAndSync(): Promise<void> {
