@@ -123,9 +123,11 @@ describe(checkingOnlyWhatIsHeldBack.name, () => {
     fetch(kafkajs, 1).answer();
     await sleep(100);
 
-    // The one check is the answer's own: it sends whatever waited for a free slot.
+    // The one check is the answer's own: it sends whatever waited for a free slot. kafkajs's
+    // timer keeps firing; how often within 100 ms depends on how busy the machine is (11 seen
+    // with the suites running in parallel on 2 cores), so only "more than a few" is asserted.
     expect(patched.checks).toBe(1);
-    expect(kafkajs.checks).toBeGreaterThan(20);
+    expect(kafkajs.checks).toBeGreaterThan(3);
   });
 
   it("sends a request the broker's throttle held back once the throttle is over", async () => {
