@@ -112,7 +112,7 @@ export async function processing(env: BenchEnv, options: ProcessingScenarioOptio
     'The service is stopped once /health/ready answers, its views restored too: stopped as soon as its groups run, its next start would first finish restoring the views (the start after SIGTERM took ~0.2 s longer that way, 2026-12-05).',
   );
   b4?.notes!.push(
-    'Restored records are changelog records the groups read back (balance-table, balance-keys-table, threshold-table, flagger-table), not wallets. The history (balance-deposits-table) is published for the API and restored by its view only: "time to ready" includes it.',
+    'Restored records are changelog records the groups read back (balance-table, balance-keys-table, threshold-table, threshold-keys-table, flagger-table), not wallets. The history (balance-deposits-table) is published for the API and restored by its view only: "time to ready" includes it.',
   );
   return { b2, b4, b5, runs };
 }

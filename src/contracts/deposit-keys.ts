@@ -1,5 +1,6 @@
 /**
- * Keys of the balance group's `deposits` store. A wallet id never contains '/', so a wallet's
+ * Keys of the balance group's history and of the stores of Idempotency-Keys (the balance's and the
+ * threshold's). A wallet id never contains '/', so a wallet's
  * keys share the prefix "<wallet>/" and nothing else does.
  */
 

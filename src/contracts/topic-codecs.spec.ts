@@ -4,7 +4,7 @@ import { BalanceStateSchema, DepositRecordSchema } from '../gen/depositaja/v1/ba
 import { DepositSchema } from '../gen/depositaja/v1/deposit_pb.js';
 import { FlagEventSchema, FlagValueSchema } from '../gen/depositaja/v1/flag_pb.js';
 import { StoreBatchSchema } from '../gen/depositaja/v1/store_batch_pb.js';
-import { WindowStateSchema } from '../gen/depositaja/v1/threshold_pb.js';
+import { WindowEntrySchema, WindowStateSchema } from '../gen/depositaja/v1/threshold_pb.js';
 import { type Codec, protobufCodec } from '../streams/index.js';
 import { topics } from './topic-map.js';
 
@@ -20,6 +20,7 @@ const CODECS = [
   [topics.balanceDeposits.name, DepositRecordSchema, topics.balanceDeposits.codec],
   [topics.balanceKeys.name, DepositRecordSchema, topics.balanceKeys.codec],
   [topics.thresholdTable.name, WindowStateSchema, topics.thresholdTable.codec],
+  [topics.thresholdKeys.name, WindowEntrySchema, topics.thresholdKeys.codec],
   [topics.flaggerTable.name, FlagValueSchema, topics.flaggerTable.codec],
   ['a StoreBatch', StoreBatchSchema, protobufCodec(StoreBatchSchema)],
 ] as Array<[string, DescMessage, Codec<MessageShape<DescMessage>>]>;
@@ -56,6 +57,10 @@ function message(desc: DescMessage): fc.Arbitrary<MessageShape<DescMessage>> {
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 
 describe('the codec of every topic', () => {
+  it('is checked for every topic of the service', () => {
+    expect(CODECS.map(([name]) => name)).toEqual(expect.arrayContaining(Object.values(topics).map((topic) => topic.name)));
+  });
+
   it.each(CODECS)('%s: encodes and decodes exactly as protobuf-es does', (_, schema, sut) => {
     fc.assert(
       fc.property(message(schema), (value) => {

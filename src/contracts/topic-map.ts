@@ -1,7 +1,7 @@
 import { BalanceStateSchema, DepositRecordSchema } from '../gen/depositaja/v1/balance_pb.js';
 import { DepositSchema } from '../gen/depositaja/v1/deposit_pb.js';
 import { FlagEventSchema, FlagValueSchema } from '../gen/depositaja/v1/flag_pb.js';
-import { WindowStateSchema } from '../gen/depositaja/v1/threshold_pb.js';
+import { WindowEntrySchema, WindowStateSchema } from '../gen/depositaja/v1/threshold_pb.js';
 import { streamTopic, tableTopic } from '../streams/index.js';
 
 /**
@@ -24,6 +24,8 @@ export const topics = {
   balanceKeys: tableTopic('balance-keys-table', DepositRecordSchema),
   /** Group threshold: wallet id → the deposits of its current window, and whether it is flagged. */
   thresholdTable: tableTopic('threshold-table', WindowStateSchema),
+  /** Group threshold, read back by it: "<wallet>/k/<deposit id>" → a counted deposit that came with an Idempotency-Key. */
+  thresholdKeys: tableTopic('threshold-keys-table', WindowEntrySchema),
   /** Group flagger: wallet id → flag, its source and time. */
   flaggerTable: tableTopic('flagger-table', FlagValueSchema),
 };

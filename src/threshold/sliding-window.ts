@@ -22,12 +22,7 @@ export interface WindowVerdict {
 const NOT_CROSSED = (sumMinor: bigint): WindowVerdict => ({ crossed: false, sumMinor, startMs: 0n });
 
 /** A window entry. Written out rather than through protobuf-es's `create`, which is reflective: this runs per deposit. */
-const windowEntry = (atMs: bigint, amountMinor: bigint, depositId: string): WindowEntry => ({ $typeName: 'depositaja.v1.WindowEntry', atMs, amountMinor, depositId });
-
-/** Whether the window holds the deposit with this id (a retry of a deposit sent with a key). */
-export function holdsDeposit(state: WindowState, depositId: string): boolean {
-  return state.entries.some((entry) => entry.depositId === depositId) || state.retiredKeyed.some((entry) => entry.depositId === depositId);
-}
+export const windowEntry = (atMs: bigint, amountMinor: bigint): WindowEntry => ({ $typeName: 'depositaja.v1.WindowEntry', atMs, amountMinor });
 
 /**
  * Adds a deposit at event time `atMs` to the wallet's window, in place, and evaluates every
@@ -41,9 +36,9 @@ export function holdsDeposit(state: WindowState, depositId: string): boolean {
  * every window ending at a retained deposit in [atMs, atMs + window).
  * A deposit accepted no later than the last manual unflag is not counted: the admin saw it.
  */
-export function addToWindow(state: WindowState, atMs: bigint, amountMinor: bigint, rule: WindowRule, depositId = ''): WindowVerdict {
+export function addToWindow(state: WindowState, atMs: bigint, amountMinor: bigint, rule: WindowRule): WindowVerdict {
   if (atMs <= state.resetAtMs) return NOT_CROSSED(0n);
-  const entry = windowEntry(atMs, amountMinor, depositId);
+  const entry = windowEntry(atMs, amountMinor);
 
   if (atMs >= state.maxAtMs) {
     state.entries.push(entry);
@@ -53,7 +48,6 @@ export function addToWindow(state: WindowState, atMs: bigint, amountMinor: bigin
     let fallenOut = 0;
     while (fallenOut < state.entries.length && state.entries[fallenOut].atMs <= boundaryMs) state.windowSumMinor -= state.entries[fallenOut++].amountMinor;
     if (fallenOut > 0) state.entries.splice(0, fallenOut);
-    if (state.retiredKeyed.length > 0 && state.retiredKeyed[0].atMs <= boundaryMs) state.retiredKeyed = state.retiredKeyed.filter((kept) => kept.atMs > boundaryMs);
     const sumMinor = state.windowSumMinor;
     if (sumMinor <= rule.thresholdMinor) return NOT_CROSSED(sumMinor);
     keepShortestCrossing(state, rule);
@@ -87,10 +81,7 @@ export function addToWindow(state: WindowState, atMs: bigint, amountMinor: bigin
   return verdict;
 }
 
-/**
- * A manual unflag at `resetAtMs`: the deposits accepted up to then no longer count. The ids of
- * those sent with a key are kept while they are inside the window.
- */
+/** A manual unflag at `resetAtMs`: the deposits accepted up to then no longer count. */
 export function forgetUntil(state: WindowState, resetAtMs: bigint): void {
   let count = 0;
   while (count < state.entries.length && state.entries[count].atMs <= resetAtMs) count++;
@@ -105,13 +96,9 @@ function keepShortestCrossing(state: WindowState, rule: WindowRule): void {
   retire(state, count);
 }
 
-/** Takes the `count` oldest entries out of the window's sum; keeps the ids of those sent with a key. */
+/** Takes the `count` oldest entries out of the window and its sum. */
 function retire(state: WindowState, count: number): void {
   if (count === 0) return;
-  for (let i = 0; i < count; i++) {
-    const oldest = state.entries[i];
-    state.windowSumMinor -= oldest.amountMinor;
-    if (oldest.depositId) state.retiredKeyed.push(oldest);
-  }
+  for (let i = 0; i < count; i++) state.windowSumMinor -= state.entries[i].amountMinor;
   state.entries.splice(0, count);
 }

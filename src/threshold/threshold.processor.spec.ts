@@ -1,7 +1,8 @@
 import { create } from '@bufbuild/protobuf';
 import type { AppConfigShape } from '../config/app-config.js';
 import { ConfigModule } from '../config/config.module.js';
-import { newDeposit } from '../contracts/deposit-event.js';
+import { depositIdFor, newDeposit } from '../contracts/deposit-event.js';
+import { idempotencyKey } from '../contracts/deposit-keys.js';
 import { manualFlagEvent } from '../contracts/flag-event.js';
 import { topics } from '../contracts/topic-map.js';
 import { FlagSource } from '../gen/depositaja/v1/flag_pb.js';
@@ -196,6 +197,19 @@ describe(ThresholdProcessor.name, () => {
 
     expect(flags()).toHaveLength(1);
     expect(sut.value('w1')?.windowSumMinor).toBe(4_000_01n);
+  });
+
+  it('recognises a retry of a keyed deposit that reaches it after the first attempt left the window', async () => {
+    // The client got no answer (the API died, or the broker restarted), so it retried after the
+    // window moved on; the API saw no trace of the first attempt and sent it again, later.
+    await sut.feed(topics.deposit, 'w1', newDeposit('w1', 6_000_00n, T0, 'order-1'));
+    await deposit(1_00n, WINDOW_MS + 10_000);
+    await sut.feed(topics.deposit, 'w1', newDeposit('w1', 6_000_00n, T0 + WINDOW_MS + 11_000, 'order-1'));
+    await deposit(4_000_01n, WINDOW_MS + 12_000);
+
+    expect(flags()).toEqual([]);
+    expect(sut.value('w1')?.windowSumMinor).toBe(4_001_01n);
+    expect(sut.keptStoreKeys(topics.thresholdKeys)).toEqual([idempotencyKey('w1', depositIdFor('w1', 'order-1'))]);
   });
 
   it('counts a replayed deposit once', async () => {

@@ -3,6 +3,7 @@ import { Controller } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { AppConfig } from '../config/app-config.js';
 import { checkDeposit } from '../contracts/deposit-event.js';
+import { idempotencyKey } from '../contracts/deposit-keys.js';
 import { checkFlagEvent } from '../contracts/flag-event.js';
 import { topics } from '../contracts/topic-map.js';
 import type { Deposit } from '../gen/depositaja/v1/deposit_pb.js';
@@ -10,7 +11,7 @@ import { type FlagEvent, FlagEventSchema, FlagSource } from '../gen/depositaja/v
 import { type WindowState, WindowStateSchema } from '../gen/depositaja/v1/threshold_pb.js';
 import { formatMinor } from '../money/money.js';
 import { GroupHandler, type ProcessorContext } from '../streams/index.js';
-import { type WindowRule, addToWindow, forgetUntil, holdsDeposit } from './sliding-window.js';
+import { type WindowRule, addToWindow, forgetUntil, windowEntry } from './sliding-window.js';
 import { thresholdGroup } from './threshold.group.js';
 
 /**
@@ -29,24 +30,22 @@ export class ThresholdProcessor {
     this.rule = { thresholdMinor: config.threshold.amountMinor, windowMs: BigInt(config.threshold.windowMs) };
   }
 
+  /**
+   * A deposit sent with an Idempotency-Key is looked up among the keys first: a retry that
+   * reached Kafka twice carries the first attempt's deposit id and a later accepted_at, and the
+   * balance counts it once, at the first attempt's time; so does the window.
+   */
   @GroupHandler(thresholdGroup, topics.deposit)
-  deposit(@Payload() deposit: Deposit, @Ctx() ctx: ProcessorContext<WindowState>): void {
+  deposit(@Payload() deposit: Deposit, @Ctx() ctx: ProcessorContext<WindowState>): void | Promise<void> {
     checkDeposit(deposit, ctx.key);
-    const state = ctx.value() ?? create(WindowStateSchema);
-    // A retry that reached Kafka twice: the balance counts it once, and so does the window.
-    const retry = deposit.idempotencyKey !== '' && holdsDeposit(state, deposit.depositId);
-    if (!retry) {
-      const verdict = addToWindow(state, deposit.acceptedAtMs, deposit.amountMinor, this.rule, deposit.idempotencyKey ? deposit.depositId : '');
-      if (verdict.crossed && verdict.startMs > state.crossingStartMs) {
-        state.crossingStartMs = verdict.startMs;
-        state.crossingAtMs = deposit.acceptedAtMs;
-        state.crossingOffset = BigInt(ctx.offset);
-      }
-      if (verdict.crossed && !state.flagged) {
-        this.flagAuto(state, ctx, `deposits of ${formatMinor(verdict.sumMinor)} within ${this.rule.windowMs / 1000n} s exceed ${formatMinor(this.rule.thresholdMinor)}`);
-      }
-    }
-    ctx.setValue(state);
+    if (!deposit.idempotencyKey) return this.count(deposit, ctx);
+    const key = idempotencyKey(deposit.walletId, deposit.depositId);
+    const keys = ctx.store(topics.thresholdKeys);
+    return keys.get(key).then((counted) => {
+      if (counted) return;
+      keys.put(key, windowEntry(deposit.acceptedAtMs, deposit.amountMinor));
+      this.count(deposit, ctx);
+    });
   }
 
   @GroupHandler(thresholdGroup, topics.flagWallet)
@@ -65,6 +64,21 @@ export class ThresholdProcessor {
     } else if (event.atMs > state.resetAtMs) {
       // Our own auto flag coming back: already applied, unless an unflag came after its cause.
       state.flagged = true;
+    }
+    ctx.setValue(state);
+  }
+
+  /** Adds the deposit to its wallet's window, and flags the wallet when a window crossed. */
+  private count(deposit: Deposit, ctx: ProcessorContext<WindowState>): void {
+    const state = ctx.value() ?? create(WindowStateSchema);
+    const verdict = addToWindow(state, deposit.acceptedAtMs, deposit.amountMinor, this.rule);
+    if (verdict.crossed && verdict.startMs > state.crossingStartMs) {
+      state.crossingStartMs = verdict.startMs;
+      state.crossingAtMs = deposit.acceptedAtMs;
+      state.crossingOffset = BigInt(ctx.offset);
+    }
+    if (verdict.crossed && !state.flagged) {
+      this.flagAuto(state, ctx, `deposits of ${formatMinor(verdict.sumMinor)} within ${this.rule.windowMs / 1000n} s exceed ${formatMinor(this.rule.thresholdMinor)}`);
     }
     ctx.setValue(state);
   }

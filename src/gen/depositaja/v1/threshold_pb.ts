@@ -10,10 +10,12 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file depositaja/v1/threshold.proto.
  */
 export const file_depositaja_v1_threshold: GenFile = /*@__PURE__*/
-  fileDesc("Ch1kZXBvc2l0YWphL3YxL3RocmVzaG9sZC5wcm90bxINZGVwb3NpdGFqYS52MSJGCgtXaW5kb3dFbnRyeRINCgVhdF9tcxgBIAEoAxIUCgxhbW91bnRfbWlub3IYAiABKAMSEgoKZGVwb3NpdF9pZBgDIAEoCSLCAgoLV2luZG93U3RhdGUSKwoHZW50cmllcxgBIAMoCzIaLmRlcG9zaXRhamEudjEuV2luZG93RW50cnkSDwoHZmxhZ2dlZBgCIAEoCBIRCgltYXhfYXRfbXMYAyABKAMSHgoRZmxhZ19jYXVzZV9vZmZzZXQYBCABKANIAIgBARITCgtyZXNldF9hdF9tcxgFIAEoAxIYChB3aW5kb3dfc3VtX21pbm9yGAYgASgDEhkKEWNyb3NzaW5nX3N0YXJ0X21zGAcgASgDEhYKDmNyb3NzaW5nX2F0X21zGAggASgDEhcKD2Nyb3NzaW5nX29mZnNldBgJIAEoAxIxCg1yZXRpcmVkX2tleWVkGAogAygLMhouZGVwb3NpdGFqYS52MS5XaW5kb3dFbnRyeUIUChJfZmxhZ19jYXVzZV9vZmZzZXRiBnByb3RvMw");
+  fileDesc("Ch1kZXBvc2l0YWphL3YxL3RocmVzaG9sZC5wcm90bxINZGVwb3NpdGFqYS52MSJECgtXaW5kb3dFbnRyeRINCgVhdF9tcxgBIAEoAxIUCgxhbW91bnRfbWlub3IYAiABKANKBAgDEARSCmRlcG9zaXRfaWQipAIKC1dpbmRvd1N0YXRlEisKB2VudHJpZXMYASADKAsyGi5kZXBvc2l0YWphLnYxLldpbmRvd0VudHJ5Eg8KB2ZsYWdnZWQYAiABKAgSEQoJbWF4X2F0X21zGAMgASgDEh4KEWZsYWdfY2F1c2Vfb2Zmc2V0GAQgASgDSACIAQESEwoLcmVzZXRfYXRfbXMYBSABKAMSGAoQd2luZG93X3N1bV9taW5vchgGIAEoAxIZChFjcm9zc2luZ19zdGFydF9tcxgHIAEoAxIWCg5jcm9zc2luZ19hdF9tcxgIIAEoAxIXCg9jcm9zc2luZ19vZmZzZXQYCSABKANCFAoSX2ZsYWdfY2F1c2Vfb2Zmc2V0SgQIChALUg1yZXRpcmVkX2tleWVkYgZwcm90bzM");
 
 /**
- * A deposit kept in a wallet's window.
+ * A deposit as the window counted it: an entry of a wallet's window, and the value of the
+ * group's store of Idempotency-Keys (changelog `threshold-keys-table`), under which a retry of a
+ * deposit that reached Kafka twice is recognised and not counted again.
  *
  * @generated from message depositaja.v1.WindowEntry
  */
@@ -29,14 +31,6 @@ export type WindowEntry = Message<"depositaja.v1.WindowEntry"> & {
    * @generated from field: int64 amount_minor = 2;
    */
   amountMinor: bigint;
-
-  /**
-   * The deposit's id when it came with an Idempotency-Key (empty otherwise): a retry that
-   * reached Kafka as a second event carries the same id and is not counted again.
-   *
-   * @generated from field: string deposit_id = 3;
-   */
-  depositId: string;
 };
 
 /**
@@ -122,15 +116,6 @@ export type WindowState = Message<"depositaja.v1.WindowState"> & {
    * @generated from field: int64 crossing_offset = 9;
    */
   crossingOffset: bigint;
-
-  /**
-   * Deposits sent with an Idempotency-Key that left `entries` while still inside the window
-   * (older than the latest crossing, or before a manual unflag): kept so that a retry of one is
-   * still recognised.
-   *
-   * @generated from field: repeated depositaja.v1.WindowEntry retired_keyed = 10;
-   */
-  retiredKeyed: WindowEntry[];
 };
 
 /**
