@@ -326,7 +326,10 @@ export class ProcessorGroup {
 
   status(): GroupStatus {
     const now = Date.now();
-    const recent = this.rate.filter((entry) => entry.at >= now - 10_000).reduce((sum, entry) => sum + entry.count, 0);
+    // A loop, not closures made per call (the status is read every 50 ms): V8 optimizes such a
+    // closure anew after every full collection.
+    let recent = 0;
+    for (const entry of this.rate) if (entry.at >= now - 10_000) recent += entry.count;
     return {
       group: this.definition.name,
       running: this.running,

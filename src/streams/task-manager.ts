@@ -11,6 +11,10 @@ import { Task, partitionRuns, taskTransactionalId } from './task.js';
 
 const MEMBER_ID = 'member-id';
 
+// Made once: a comparator made per call (statuses are read every 50 ms) is optimized by V8 anew
+// after every full collection.
+const byPartition = (a: PartitionStatus, b: PartitionStatus) => a.partition - b.partition;
+
 /** What an operator wants to know about one partition a group instance owns. */
 export interface PartitionStatus {
   partition: number;
@@ -173,7 +177,7 @@ export class TaskManager {
   statuses(): PartitionStatus[] {
     return [...this.owned.values()]
       .map((owned) => ({ ...owned.status, lag: { ...owned.status.lag }, restore: owned.state.restore }))
-      .sort((a, b) => a.partition - b.partition);
+      .sort(byPartition);
   }
 
   /** Store sizes per owned partition, in bytes. */
