@@ -178,8 +178,13 @@ export class PartitionState implements StateSource {
     return this.opened;
   }
 
+  /**
+   * A store's value, read synchronously: the processor thread has nothing else to do while its
+   * batch waits for the read, and a read through libuv's pool costs a round trip and a turn of
+   * the event loop per record.
+   */
   getStore(store: string, key: string): Promise<Uint8Array | undefined> {
-    return this.open().get(this.storeSpace(store), key);
+    return Promise.resolve(this.open().getSync(this.storeSpace(store), key));
   }
 
   /**
