@@ -18,7 +18,7 @@ const sum: RecordHandler = (payload, context) => {
   ctx.store(log).publish(`${ctx.key}/${ctx.offset}`, create(Int64ValueSchema, { value: number }));
 };
 
-const empty: StateSource = { loadTable: async () => new Map(), getStore: async () => undefined };
+const empty: StateSource = { loadTable: async () => new Map(), getStore: () => undefined };
 const noRetry = async (error: unknown) => {
   throw error;
 };

@@ -56,7 +56,8 @@ export type RecordHandler = (payload: unknown, context: ProcessorContext<unknown
 /** Where a batch reads state it has not touched yet. */
 export interface StateSource {
   loadTable(keys: string[]): Promise<Map<string, StoredValue>>;
-  getStore(store: string, key: string): Promise<Uint8Array | undefined>;
+  /** A store's value, read synchronously: one key per call, as a handler asks. */
+  getStore(store: string, key: string): Uint8Array | undefined;
 }
 
 /**
@@ -313,7 +314,7 @@ class RecordStore implements StoreAccess<unknown> {
     }
     const committed = this.context.storeChanges.kept.get(name);
     if (committed?.has(key)) return committed.get(key);
-    const bytes = await this.context.source.getStore(name, key);
+    const bytes = this.context.source.getStore(name, key);
     return bytes === undefined ? undefined : this.definition.topic.codec.decode(bytes);
   }
 

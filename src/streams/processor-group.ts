@@ -357,7 +357,7 @@ export class ProcessorGroup {
     }
     const store = (this.definition.stores ?? []).find((candidate) => candidate.name === table);
     if (!store) return undefined;
-    const bytes = await owned.state.getStore(table, key);
+    const bytes = owned.state.getStore(table, key);
     return bytes && { value: store.codec.decode(bytes), partition };
   }
 

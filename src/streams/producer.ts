@@ -265,15 +265,9 @@ function toAcks(metadata: RecordMetadata[], records: readonly OutgoingRecord[]):
     baseOffset: Number(baseOffset),
     count: counts.get(topicName)?.get(partition) ?? 0,
   }));
-  // Loops, not closures made per send: V8 optimizes such a closure anew after every full collection.
-  const missing: string[] = [];
-  for (const [topic, byPartition] of counts) {
-    for (const partition of byPartition.keys()) {
-      let acknowledged = false;
-      for (const ack of acks) acknowledged ||= ack.topic === topic && ack.partition === partition;
-      if (!acknowledged) missing.push(`${topic}/${partition}`);
-    }
-  }
+  const missing = [...counts].flatMap(([topic, byPartition]) =>
+    [...byPartition.keys()].filter((partition) => !acks.some((ack) => ack.topic === topic && ack.partition === partition)).map((partition) => `${topic}/${partition}`),
+  );
   if (missing.length > 0) throw new UnacknowledgedError(`no acknowledgement for ${missing.join(', ')}`);
   return acks;
 }

@@ -139,7 +139,7 @@ export class StreamsTester<V> {
     this.history.push(...records);
     const source: StateSource = {
       loadTable: async (keys) => new Map(keys.filter((key) => this.table.has(key)).map((key) => [key, this.table.get(key)!])),
-      getStore: async (store, key) => this.stores.get(store)?.get(key),
+      getStore: (store, key) => this.stores.get(store)?.get(key),
     };
     const result = await this.processor.process(records, source, async (error) => {
       throw error;
