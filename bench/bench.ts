@@ -24,7 +24,7 @@ export interface BenchPlan {
   reps: number;
   ceiling: { count: number; perSend: number };
   core: { count: number; keys: number };
-  b1: { connections: readonly number[]; durationSeconds: number; warmUpSeconds: number; wallets: number; layouts: readonly IngestLayout[] };
+  b1: { connections: readonly number[]; durationSeconds: number; warmUpSeconds: number; wallets: number; layouts: readonly IngestLayout[]; keyedConnections: readonly number[] };
   b2: { count: number; wallets: number };
   b3: { count: number; wallets: number; slices: number };
   b6: { count: number; wallets: number };
@@ -39,7 +39,7 @@ export const defaultPlan = (): BenchPlan => ({
   reps: 3,
   ceiling: { count: 300_000, perSend: 5000 },
   core: { count: 200_000, keys: 20_000 },
-  b1: { connections: [100, 1000, 2000], durationSeconds: 20, warmUpSeconds: 10, wallets: 100_000, layouts: ['default', 'split'] },
+  b1: { connections: [100, 1000, 2000], durationSeconds: 20, warmUpSeconds: 10, wallets: 100_000, layouts: ['default', 'split'], keyedConnections: [1000] },
   b2: { count: 1_000_000, wallets: 100_000 },
   b3: { count: 200_000, wallets: 100, slices: 5 },
   b6: { count: 1_000_000, wallets: 100_000 },

@@ -21,7 +21,8 @@ A full run (every scenario) takes about 25 minutes on a 2-core machine.
 Scenarios (default: all): ${SCENARIOS.join(', ')}
   ceiling  raw kafkajs producer and eachBatch consumer on the same broker
   core     the streams core alone (its sum test group): records/s processed, restored cold
-  B1       POST /deposit, 100, 1,000 and 2,000 connections, 20 s, as npm start runs it and split
+  B1       POST /deposit, 100, 1,000 and 2,000 connections, 20 s, as npm start runs it and split;
+           at 1,000 also npm start with an Idempotency-Key on every deposit
   B2       1M deposits over 100k wallets, the service as npm start runs it, empty stores, to lag 0
   B3       200k deposits over 100 wallets, the rate in slices
   B4       cold restore of the B2 tables (runs B2)

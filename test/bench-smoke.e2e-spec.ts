@@ -12,7 +12,7 @@ describe('npm run bench (smoke)', () => {
       ...defaultPlan(),
       reps: 1,
       core: { count: 3000, keys: 300 },
-      b1: { connections: [10], durationSeconds: 1, warmUpSeconds: 1, wallets: 50, layouts: ['default', 'split'] },
+      b1: { connections: [10], durationSeconds: 1, warmUpSeconds: 1, wallets: 50, layouts: ['default', 'split'], keyedConnections: [10] },
       b2: { count: 3000, wallets: 300 },
       b6: { count: 10_000, wallets: 300 },
     };
@@ -38,6 +38,8 @@ describe('npm run bench (smoke)', () => {
       for (const figure of result.figures) expect(figure.values.every(Number.isFinite)).toBe(true);
     }
     expect(outcome.ok).toBe(true);
+    const b1 = outcome.results.find((result) => result.id === 'B1')!;
+    expect(b1.figures.map((figure) => figure.label)).toContain('req/s, npm start, keyed, 10 conn.');
     const b6 = outcome.results.find((result) => result.id === 'B6')!;
     expect(b6.figures.find((figure) => figure.label === 'wallets wrong after the restart')?.values).toEqual([0]);
 

@@ -33,8 +33,8 @@ export interface LoadOptions<Context> {
   connections: number;
   durationSeconds: number;
   method: 'GET' | 'POST';
-  /** The request to send: path and body; what it returns is handed to `onResponse` with the answer. */
-  next: () => { path: string; body?: string; context: Context };
+  /** The request to send: path, body and headers of its own; its context is handed to `onResponse` with the answer. */
+  next: () => { path: string; body?: string; headers?: Record<string, string>; context: Context };
   onResponse?: (status: number, body: string, context: Context) => void;
 }
 
@@ -54,13 +54,13 @@ export async function closedLoop<Context>(options: LoadOptions<Context>): Promis
         method: options.method,
         headers: options.method === 'POST' ? { 'content-type': 'application/json' } : {},
         setupRequest: (req, context) => {
-          const { path, body, context: mine } = options.next();
+          const { path, body, headers, context: mine } = options.next();
           const slot = context as Slot;
           slot.context = mine;
           // The first request of each connection is set up while autocannon creates its clients.
           slot.first = ++setups <= options.connections;
           slot.sentAt = performance.now();
-          return { ...req, path, ...(body !== undefined ? { body } : {}) };
+          return { ...req, path, ...(body !== undefined ? { body } : {}), ...(headers ? { headers: { ...req.headers, ...headers } } : {}) };
         },
         onResponse: (status: number, body: string, context: object) => {
           const slot = context as Slot;

@@ -4,7 +4,9 @@
  * logs) and split in two processes (API, processor), at each number of connections, each run
  * after a warm-up of the same load on the same process (its figures reported apart). Per run:
  * the rate, latencies, refusals and timeouts, how long the processors take to catch up once the
- * load stops, and the CPU each process spent per 1,000 accepted deposits. Verified: every 2xx's
+ * load stops, and the CPU each process spent per 1,000 accepted deposits. At the numbers of
+ * connections `keyedConnections` names, the `npm start` layout runs once more with an
+ * Idempotency-Key on every deposit, as the README asks clients to send. Verified: every 2xx's
  * deposit is on the topic with its wallet and amount, and every wallet's balance and flag.
  */
 import { topics } from '../../src/contracts/topic-map';
@@ -30,6 +32,12 @@ export interface IngestOptions {
   warmUpSeconds: number;
   wallets: number;
   layouts: readonly IngestLayout[];
+  /**
+   * Numbers of connections at which the `npm start` layout also runs with a fresh
+   * Idempotency-Key on every deposit: a keyed deposit costs the API a lookup in its view of the
+   * balance group's keys, and the groups a store of keys each.
+   */
+  keyedConnections: readonly number[];
   /** The raw kafkajs producer rate measured in this run (rec/s), the ceiling. */
   produceCeiling?: number;
 }
@@ -45,6 +53,19 @@ const GOAL_OVER_ORIGINAL = 1.5;
 
 const LAYOUT_NAMES: Record<IngestLayout, string> = { default: 'npm start', split: 'API + processor.js' };
 
+/** One measured run's shape: a layout, and whether every deposit carries an Idempotency-Key. */
+interface Variant {
+  layout: IngestLayout;
+  keyed: boolean;
+  name: string;
+}
+
+function variantsAt(connections: number, options: IngestOptions): Variant[] {
+  const variants: Variant[] = options.layouts.map((layout) => ({ layout, keyed: false, name: LAYOUT_NAMES[layout] }));
+  if (options.keyedConnections.includes(connections)) variants.push({ layout: 'default', keyed: true, name: `${LAYOUT_NAMES.default}, keyed` });
+  return variants;
+}
+
 interface Processes {
   /** Every process of the layout, by the name its CPU is reported under. */
   parts: Array<{ name: string; process: ServiceProcess }>;
@@ -59,18 +80,21 @@ export interface SentDeposit {
 
 /**
  * B1's load: `connections` clients, each posting its next deposit (a wallet random over
- * `wallets`, a random amount) when the last is answered. Returns a run of it for a number of
- * seconds; successive runs carry on the same random sequence.
+ * `wallets`, a random amount; `keyed`: with an Idempotency-Key of its own) when the last is
+ * answered. Returns a run of it for a number of seconds; successive runs carry on the same
+ * random sequence.
  */
 export function depositLoad(options: {
   url: string;
   connections: number;
   wallets: number;
   seed: number;
+  keyed?: boolean;
   onSent?: (sent: SentDeposit) => void;
   onResponse?: (status: number, body: string, sent: SentDeposit) => void;
 }): (durationSeconds: number) => Promise<LoadResult> {
   const next = random(options.seed);
+  let sentCount = 0;
   return (durationSeconds) =>
     closedLoop<SentDeposit>({
       url: options.url,
@@ -80,7 +104,8 @@ export function depositLoad(options: {
       next: () => {
         const sent = { walletId: walletName(Math.floor(next() * options.wallets)), amountMinor: 1 + Math.floor(next() * MAX_AMOUNT_MINOR), sentAtMs: Date.now() };
         options.onSent?.(sent);
-        return { path: '/deposit', body: depositBody(sent.walletId, sent.amountMinor), context: sent };
+        const headers = options.keyed ? { 'idempotency-key': `bench-${options.seed}-${++sentCount}` } : undefined;
+        return { path: '/deposit', body: depositBody(sent.walletId, sent.amountMinor), headers, context: sent };
       },
       ...(options.onResponse ? { onResponse: options.onResponse } : {}),
     });
@@ -151,15 +176,16 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
     'B1',
     'Ingest: POST /deposit',
     `autocannon, ${options.connections.join(', ')} connections, ${options.durationSeconds} s each after ${options.warmUpSeconds} s of the same load on the same process, wallet ids random over ${options.wallets.toLocaleString('en')}, ` +
-      `amounts as decimal strings; processors running; layouts: ${options.layouts.map((layout) => LAYOUT_NAMES[layout]).join(', ')}`,
+      `amounts as decimal strings; processors running; layouts: ${options.layouts.map((layout) => LAYOUT_NAMES[layout]).join(', ')}` +
+      (options.keyedConnections.length > 0 ? `; at ${options.keyedConnections.join(', ')} connections also npm start, keyed: every deposit with an Idempotency-Key of its own` : ''),
   );
   for (const connections of options.connections) {
     for (let rep = 0; rep < options.reps; rep++) {
       // The layouts take turns within each repetition, so that neither meets a warmer broker (its
       // JIT compiles for minutes) or a quieter minute of the machine more often than the other.
-      for (const layout of options.layouts) {
-        const mode = `${LAYOUT_NAMES[layout]}, ${connections.toLocaleString('en')} conn.`;
-        const original = layout === 'default' ? ORIGINAL[connections] : undefined;
+      for (const { layout, keyed, name } of variantsAt(connections, options)) {
+        const mode = `${name}, ${connections.toLocaleString('en')} conn.`;
+        const original = layout === 'default' && !keyed ? ORIGINAL[connections] : undefined;
         const rate: Omit<Figure, 'values'> = {
           label: `req/s, ${mode}`,
           unit: 'req/s',
@@ -168,7 +194,7 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
           ...(original ? { original: original.rate } : {}),
           ...(connections === 1000 && original ? { goal: Math.round(original.rate * GOAL_OVER_ORIGINAL) } : {}),
         };
-        const prefix = env.prefix(`b1-${layout}-${connections}`);
+        const prefix = env.prefix(`b1-${layout}${keyed ? '-keyed' : ''}-${connections}`);
         const processes = await startLayout(env, layout, prefix);
         const processor = processes.parts.at(-1)!.process;
         const api = processes.api;
@@ -183,6 +209,7 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
             connections,
             wallets: options.wallets,
             seed: 100 + rep,
+            keyed,
             onSent: (sent) => unanswered.add(sent),
             onResponse: (status, body, sent) => {
               if (status !== 202) return;
@@ -239,11 +266,13 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
           // Every acknowledged deposit must be on the topic, as acknowledged.
           const onTopic = new Map<string, { walletId: string; amountMinor: bigint }>();
           let records = 0;
+          let keyedRecords = 0;
           await readTopic(env.kafka, env.admin, `${prefix}deposit`, (batch) => {
             for (const { value } of batch) {
               const deposit = topics.deposit.codec.decode(value!);
               onTopic.set(deposit.depositId, { walletId: deposit.walletId, amountMinor: deposit.amountMinor });
               records++;
+              if (deposit.idempotencyKey !== '') keyedRecords++;
             }
           });
           const missing = [...acked].filter(([id, want]) => {
@@ -254,6 +283,7 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
             ...(unreadable > 0 ? [`${unreadable} 202 answers without a deposit_id`] : []),
             ...(missing.length > 0 ? [`${missing.length} of ${acked.size} acknowledged deposits not on the topic as acknowledged (e.g. ${missing[0][0]})`] : []),
             ...(onTopic.size !== records ? [`${records - onTopic.size} deposit ids twice on the topic`] : []),
+            ...(keyedRecords !== (keyed ? records : 0) ? [`${keyedRecords} of ${records} deposits on the topic with an Idempotency-Key, ${keyed ? 'every one' : 'none'} sent with one`] : []),
           ];
           const expectation = new Expectation();
           const spec = ({ walletId, amountMinor, sentAtMs }: SentDeposit) => ({ walletId, amountMinor: BigInt(amountMinor), acceptedAtMs: sentAtMs });
@@ -264,7 +294,7 @@ export async function ingest(env: BenchEnv, options: IngestOptions): Promise<Sce
           const processed = `; processed: ${verdict.wallets - verdict.wrong} of ${verdict.wallets} wallets exact, counting every 202 once and ${verdict.uncertainCounted} of the ${verdict.uncertain} unanswered at most once (${verdict.flagged} flagged, as the rule says)`;
           const statuses = (phase: LoadResult) => Object.entries(phase.statuses).map(([status, count]) => `${status}×${count}`).join(', ');
           result.checks.push(
-            `${mode}, run ${rep + 1}: ${acked.size} acknowledged (warm-up ${statuses(warmUp)}; run ${statuses(load)}), ${unanswered.size} without an answer when a load stopped; ${records} deposits on the topic, every 2xx on it: ${missing.length === 0 ? 'yes' : 'NO'}${processed}`,
+            `${mode}, run ${rep + 1}: ${acked.size} acknowledged (warm-up ${statuses(warmUp)}; run ${statuses(load)}), ${unanswered.size} without an answer when a load stopped; ${records} deposits on the topic (${keyedRecords} with an Idempotency-Key), every 2xx on it: ${missing.length === 0 ? 'yes' : 'NO'}${processed}`,
           );
           result.failures.push(...problems.map((problem) => `${mode}, run ${rep + 1}: ${problem}`));
         } finally {
