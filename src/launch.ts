@@ -20,7 +20,7 @@ export function launch(options: ServiceOptions): void {
     if (existsSync('.env')) process.loadEnvFile('.env');
     const config = loadConfig();
     const count = options.processors.length > 0 ? processorThreadCount(config.processorThreads, options.api) : 0;
-    launched = { config, threads: count > 0 ? ProcessorThreads.start(count, options.processors, config) : undefined };
+    launched = { config, threads: count > 0 ? ProcessorThreads.start(count, options.processors, config, options.api ? config.processorThreadNice : 0) : undefined };
   } catch (failure) {
     // A bad configuration, or a thread that could not even be spawned: never run on without it.
     launched = { failure };

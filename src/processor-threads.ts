@@ -9,6 +9,8 @@ import { type GroupSource, RemoteGroups } from './streams/group-port.js';
 export interface ProcessorThreadData {
   index: number;
   processors: readonly ProcessorName[];
+  /** The thread's niceness (0: as the process's); see AppConfigShape.processorThreadNice. */
+  nice: number;
   /**
    * The configuration the main thread validated, with this thread's data folder: the thread
    * does not read it again (it would load class-validator to do so, and its log format would
@@ -66,11 +68,13 @@ export class ProcessorThreads {
     readonly count: number,
     readonly processors: readonly ProcessorName[],
     config: AppConfigShape,
+    nice: number,
   ) {
     const spawned = Array.from({ length: count }, (_, index) =>
       this.spawn({
         index,
         processors,
+        nice,
         // Thread 0 keeps the folder the service used before it had threads, so restarts stay warm.
         config: { ...config, dataDir: index === 0 ? config.dataDir : join(config.dataDir, `thread-${index}`) },
       }),
@@ -86,9 +90,12 @@ export class ProcessorThreads {
     this.started.catch(() => undefined);
   }
 
-  /** Spawns `count` threads; they boot and join their groups while the caller goes on. */
-  static start(count: number, processors: readonly ProcessorName[], config: AppConfigShape): ProcessorThreads {
-    return new ProcessorThreads(count, processors, config);
+  /**
+   * Spawns `count` threads at niceness `nice`; they boot and join their groups while the caller
+   * goes on.
+   */
+  static start(count: number, processors: readonly ProcessorName[], config: AppConfigShape, nice = 0): ProcessorThreads {
+    return new ProcessorThreads(count, processors, config, nice);
   }
 
   /** Calls `handler` once when a started thread dies (at once if one died already). */

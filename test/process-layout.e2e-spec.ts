@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
@@ -7,6 +7,17 @@ import { eventually, testKafka, uniquePrefix } from './support/kafka.js';
 import { Service, freePort, scratchDir } from './support/service.js';
 import { TestProcess } from './support/processes.js';
 import { brokers } from './support/kafka.js';
+
+/** Each thread's niceness (field 19 of /proc/<pid>/task/<tid>/stat), by thread id. */
+function threadNiceness(pid: number): Map<number, number> {
+  const niceness = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    // The fields after the command's closing parenthesis start with field 3.
+    niceness.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+  }
+  return niceness;
+}
 
 /**
  * `node dist/main.js` as `npm start` runs it: the API on the main thread, the processor groups
@@ -45,6 +56,13 @@ describe('the default process layout', () => {
         expect(metrics).toMatch(new RegExp(`stream_group_partitions\\{group="${group}",state="running"\\} 6`));
       }
       expect(sut.process.lines(/running on 1 worker thread/)).toHaveLength(1);
+      // The processor thread yields to HTTP (PROCESSOR_THREAD_NICE, 10 by default) once its
+      // partitions are restored; the main thread, libuv's pool and V8's helpers keep the
+      // process's priority.
+      await eventually('the processor thread at a lower priority', () => [...threadNiceness(sut.process.pid).values()].some((nice) => nice !== 0));
+      const niceness = threadNiceness(sut.process.pid);
+      expect(niceness.get(sut.process.pid)).toBe(0);
+      expect([...niceness.values()].filter((nice) => nice !== 0)).toEqual([10]);
       // Where it answers, said once it does, and when all of it is up.
       expect(sut.process.lines(new RegExp(`"msg":"listening on ${sut.url.replaceAll('.', '\\.')} \\(Swagger UI at /docs\\)"`))).toHaveLength(1);
       expect(sut.process.lines(/"msg":"started in \d+\.\d s;/)).toHaveLength(1);

@@ -34,6 +34,11 @@ export interface AppConfigShape {
    * 0 runs them on the main thread. From PROCESSOR_THREADS; see `processorThreadCount`.
    */
   processorThreads: number | 'auto';
+  /**
+   * The niceness of the processor threads of a process that serves the API (Linux): when they
+   * and the HTTP thread want the same core, HTTP comes first. From PROCESSOR_THREAD_NICE.
+   */
+  processorThreadNice: number;
   threshold: { amountMinor: bigint; windowMs: number };
   admin: { token?: string };
   log: { level: LogLevel; format: 'json' | 'pretty' };
@@ -46,6 +51,7 @@ export abstract class AppConfig implements AppConfigShape {
   abstract dataDir: string;
   abstract viewCacheValues: number;
   abstract processorThreads: number | 'auto';
+  abstract processorThreadNice: number;
   abstract threshold: AppConfigShape['threshold'];
   abstract admin: AppConfigShape['admin'];
   abstract log: AppConfigShape['log'];

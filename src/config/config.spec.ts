@@ -10,6 +10,8 @@ describe(loadConfig.name, () => {
     expect(config.http.port).toBe(8080);
     expect(config.viewCacheValues).toBe(100_000);
     expect(config.http.acceptQueues).toBe(512);
+    expect(config.processorThreadNice).toBe(10);
+    expect(loadConfig({ PROCESSOR_THREAD_NICE: '0' }).processorThreadNice).toBe(0);
   });
 
   it('waits at least 50 ms under a light load, or the commit interval when that is shorter', () => {
@@ -32,6 +34,8 @@ describe(loadConfig.name, () => {
     [{ KAFKA_CHANGELOG_SEGMENT_BYTES: '1000' }, 'KAFKA_CHANGELOG_SEGMENT_BYTES must be at least 1048576 (1 MiB)'],
     [{ KAFKA_BATCH_BYTES: '4096' }, 'KAFKA_BATCH_BYTES must be at least 65536 (64 KiB)'],
     [{ HTTP_ACCEPT_QUEUES: '0' }, 'HTTP_ACCEPT_QUEUES must not be less than 1'],
+    [{ PROCESSOR_THREAD_NICE: '20' }, 'PROCESSOR_THREAD_NICE must not be greater than 19'],
+    [{ PROCESSOR_THREAD_NICE: '-5' }, 'PROCESSOR_THREAD_NICE must not be less than 0'],
     [{ THRESHOLD_AMOUNT: '10,000' }, 'THRESHOLD_AMOUNT must be plain decimal digits'],
     [{ KAFKA_BROKERS: 'localhost' }, 'KAFKA_BROKERS must be host:port'],
     [{ KAFKA_SASL_MECHANISM: 'plain' }, 'KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD'],

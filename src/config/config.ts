@@ -186,6 +186,12 @@ class Environment {
   @IsString()
   @Matches(/^(auto|\d{1,2})$/, { message: 'PROCESSOR_THREADS must be auto or an integer from 0 to 99' })
   PROCESSOR_THREADS = 'auto';
+
+  @Type(() => Number)
+  @Min(0)
+  @Max(19)
+  @IsInt({ message: 'PROCESSOR_THREAD_NICE must be an integer' })
+  PROCESSOR_THREAD_NICE = 10;
 }
 
 /** The least a processor group's fetch waits under a light load, unless KAFKA_COMMIT_INTERVAL_MS is less. */
@@ -270,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfigShape
     dataDir: parsed.DATA_DIR,
     viewCacheValues: parsed.VIEW_CACHE_VALUES,
     processorThreads: parsed.PROCESSOR_THREADS === 'auto' ? 'auto' : Number(parsed.PROCESSOR_THREADS),
+    processorThreadNice: parsed.PROCESSOR_THREAD_NICE,
     threshold: { amountMinor: thresholdMinor, windowMs: parsed.THRESHOLD_WINDOW_MS },
     admin: { token: parsed.ADMIN_TOKEN },
     log: { level: parsed.LOG_LEVEL, format: parsed.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json') },
