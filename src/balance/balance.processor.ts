@@ -15,23 +15,17 @@ import { balanceGroup } from './balance.group.js';
  * in the `keys` store, which the group reads back: a deposit id found there is a retry, counted
  * once, the first time.
  *
- * Only a keyed deposit waits for a store read: the others are counted without a promise, and the
- * messages are written out rather than made by protobuf-es's `create` (reflective): this runs for
- * every deposit.
+ * Only a keyed deposit reads a store. The messages are written out rather than made by
+ * protobuf-es's `create` (reflective): this runs for every deposit.
  */
 @Controller()
 export class BalanceProcessor {
   @GroupHandler(balanceGroup, topics.deposit)
-  count(@Payload() deposit: Deposit, @Ctx() ctx: ProcessorContext<BalanceState>): void | Promise<void> {
+  count(@Payload() deposit: Deposit, @Ctx() ctx: ProcessorContext<BalanceState>): void {
     checkDeposit(deposit, ctx.key);
     if (!deposit.idempotencyKey) return countOnce(deposit, ctx);
     const key = idempotencyKey(deposit.walletId, deposit.depositId);
-    return ctx
-      .store(topics.balanceKeys)
-      .get(key)
-      .then((counted) => {
-        if (!counted) countOnce(deposit, ctx, key);
-      });
+    if (!ctx.store(topics.balanceKeys).get(key)) countOnce(deposit, ctx, key);
   }
 }
 

@@ -303,7 +303,7 @@ class RecordStore implements StoreAccess<unknown> {
     private readonly definition: StoreDefinition,
   ) {}
 
-  async get(key: string): Promise<unknown> {
+  get(key: string): unknown {
     const name = this.kept('reads');
     const pending = this.context.pendingWrites;
     if (pending) {

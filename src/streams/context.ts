@@ -49,8 +49,11 @@ export interface ProcessorContext<V> {
 
 /** A further store of a group, as seen by a handler. */
 export interface StoreAccess<T> {
-  /** The value under `key`, including what handlers put earlier in the same batch. Not for a published table. */
-  get(key: string): Promise<T | undefined>;
+  /**
+   * The value under `key`, including what handlers put earlier in the same batch. Synchronous,
+   * as `value()` is: a local read (LevelDB's block cache, else its files). Not for a published table.
+   */
+  get(key: string): T | undefined;
   /** Puts a value under `key` when the handler returns. Not for a published table. */
   put(key: string, value: T): void;
   /**

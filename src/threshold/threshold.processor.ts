@@ -36,16 +36,14 @@ export class ThresholdProcessor {
    * balance counts it once, at the first attempt's time; so does the window.
    */
   @GroupHandler(thresholdGroup, topics.deposit)
-  deposit(@Payload() deposit: Deposit, @Ctx() ctx: ProcessorContext<WindowState>): void | Promise<void> {
+  deposit(@Payload() deposit: Deposit, @Ctx() ctx: ProcessorContext<WindowState>): void {
     checkDeposit(deposit, ctx.key);
     if (!deposit.idempotencyKey) return this.count(deposit, ctx);
     const key = idempotencyKey(deposit.walletId, deposit.depositId);
     const keys = ctx.store(topics.thresholdKeys);
-    return keys.get(key).then((counted) => {
-      if (counted) return;
-      keys.put(key, windowEntry(deposit.acceptedAtMs, deposit.amountMinor));
-      this.count(deposit, ctx);
-    });
+    if (keys.get(key)) return;
+    keys.put(key, windowEntry(deposit.acceptedAtMs, deposit.amountMinor));
+    this.count(deposit, ctx);
   }
 
   @GroupHandler(thresholdGroup, topics.flagWallet)
