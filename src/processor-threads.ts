@@ -91,8 +91,8 @@ export class ProcessorThreads {
   }
 
   /**
-   * Spawns `count` threads at niceness `nice`; they boot and join their groups while the caller
-   * goes on.
+   * Spawns `count` threads; they boot and join their groups while the caller goes on, and lower
+   * themselves to niceness `nice` once their partitions are restored (processor-thread.ts).
    */
   static start(count: number, processors: readonly ProcessorName[], config: AppConfigShape, nice = 0): ProcessorThreads {
     return new ProcessorThreads(count, processors, config, nice);
