@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
@@ -7,14 +7,13 @@ import { eventually, testKafka, uniquePrefix } from './support/kafka.js';
 import { Service, freePort, scratchDir } from './support/service.js';
 import { TestProcess } from './support/processes.js';
 import { brokers } from './support/kafka.js';
+import { procStatFields } from '../scripts/lib/proc-stat.js';
 
 /** Each thread's niceness (field 19 of /proc/<pid>/task/<tid>/stat), by thread id. */
 function threadNiceness(pid: number): Map<number, number> {
   const niceness = new Map<number, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    // The fields after the command's closing parenthesis start with field 3.
-    niceness.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+    niceness.set(Number(tid), Number(procStatFields(`/proc/${pid}/task/${tid}/stat`)[16]));
   }
   return niceness;
 }

@@ -12,6 +12,7 @@ import { type LocalKafkaOptions, defaultLocalKafkaOptions, localKafkaPids, start
 import { freePort } from '../../scripts/lib/free-port';
 import { logEndAdmin } from '../../scripts/lib/kafka-admin';
 import { ManagedProcess } from '../../scripts/lib/managed-process';
+import { procStatFields } from '../../scripts/lib/proc-stat';
 
 export interface BenchEnvOptions {
   /** The project root (dist/ and .kafka/ are below it). */
@@ -33,17 +34,15 @@ export interface BenchEnvOptions {
 export function processUsage(pid: number): { peakRssMb: number; cpuSeconds: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const hwmKb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
-  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime is field 14, stime 15.
+  const fields = procStatFields(`/proc/${pid}/stat`);
   const ticks = Number(fields[11]) + Number(fields[12]);
   return { peakRssMb: hwmKb / 1024, cpuSeconds: ticks / CLOCK_TICKS };
 }
 
 /** CPU time of one thread of a live process (its main thread when `tid` is the pid), from /proc. */
 export function threadCpuSeconds(pid: number, tid: number): number {
-  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = procStatFields(`/proc/${pid}/task/${tid}/stat`);
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
