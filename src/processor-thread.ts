@@ -18,7 +18,7 @@ import { type GroupSource, StreamsRuntime, type ThreadPort, serveGroups, startSt
  * Gives this thread (not the process) the niceness `nice`: on Linux, setpriority on a thread id
  * applies to that thread alone. Its groups work in batches that a few milliseconds' wait does not
  * hurt, while every request the HTTP thread waits for a core waits with it: under load on two
- * cores, HTTP first took 2–21 % more deposits/s (docs/streams.md). Done once the groups have
+ * cores, HTTP first took more deposits/s in 9 of 10 pairs (docs/streams.md). Done once the groups have
  * restored their partitions at start, which the views on the main thread do at the same time
  * (and by then the threads this one makes, libuv's pool among them, exist: a thread inherits its
  * creator's niceness). Niceness only goes up without privileges, so restorations after a
