@@ -9,7 +9,7 @@ import { partitionFor } from './murmur2.js';
 import type { OutgoingRecord, PartitionAck } from './producer.js';
 import { retryTransient } from './retry.js';
 import { APPLIED_HEADER, type LocalStore, type StoreWrite, type StoredValue, decodeStored, encodeStored, formatApplied } from './state-store.js';
-import { type EntryVisitor, STORE_BATCH_HEADER, STORE_BATCH_MARK, encodeStoreBatches, forEachChangelogEntry, lastOfEachKey } from './store-batch.js';
+import { type EntryVisitor, STORE_BATCH_HEADER, STORE_BATCH_MARK, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
 /** The offsets a transaction's commit marker takes in each partition it wrote. */
@@ -146,8 +146,7 @@ export class PartitionState implements StateSource {
     const visit: EntryVisitor = isTable
       ? (key, value, appliedText) => write.put(space, key, value === undefined ? undefined : encodeStored(value, appliedText))
       : (key, value) => write.put(space, key, value);
-    const latest = lastOfEachKey(records);
-    for (let i = 0; i < latest.length; i++) forEachChangelogEntry(latest[i], visit);
+    for (let i = 0; i < records.length; i++) forEachChangelogEntry(records[i], visit);
   }
 
   private storeSpace(store: string): string {

@@ -3,7 +3,7 @@ import { StoreBatchSchema } from '../gen/depositaja/v1/store_batch_pb.js';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { StringValueSchema, TimestampSchema } from '@bufbuild/protobuf/wkt';
 import { protobufCodec } from './codec.js';
-import { STORE_BATCH_HEADER, STORE_BATCH_MARK, StoreBatchWriter, encodeStoreBatches, forEachChangelogEntry, forEachStoreEntry, lastOfEachKey } from './store-batch.js';
+import { STORE_BATCH_HEADER, STORE_BATCH_MARK, StoreBatchWriter, encodeStoreBatches, forEachChangelogEntry, forEachStoreEntry } from './store-batch.js';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
@@ -148,23 +148,5 @@ describe(forEachChangelogEntry.name, () => {
     expect(keysRead(older, 'published')).toEqual(['w1/h/1', 'w1/k/x']);
     expect(keysRead(older, '1')).toEqual(['w1/h/1', 'w1/k/x']);
     expect(keysRead(current, STORE_BATCH_MARK)).toEqual(['w1/h/2']);
-  });
-});
-
-describe(lastOfEachKey.name, () => {
-  const record = (offset: number, key: string | null) => ({ offset, key, value: null, header: () => undefined });
-  const offsets = (records: Array<{ offset: number }>) => records.map(({ offset }) => offset);
-
-  it("keeps each key's last record and every record without a key, in order", () => {
-    const records = [record(0, 'a'), record(1, 'b'), record(2, null), record(3, 'a'), record(4, 'c'), record(5, 'b'), record(6, null)];
-
-    expect(offsets(lastOfEachKey(records))).toEqual([2, 3, 4, 5, 6]);
-  });
-
-  it('gives the records themselves when no key comes twice', () => {
-    const records = [record(0, 'a'), record(1, null), record(2, 'b')];
-
-    expect(lastOfEachKey(records)).toBe(records);
-    expect(lastOfEachKey([])).toEqual([]);
   });
 });

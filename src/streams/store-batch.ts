@@ -148,29 +148,3 @@ export function forEachChangelogEntry(record: ChangelogRecord, visit: EntryVisit
   const applied = record.header(APPLIED_HEADER);
   visit(key, record.value ?? undefined, applied == null ? NONE : typeof applied === 'string' ? Buffer.from(applied) : applied);
 }
-
-/**
- * Of `records`, those that are their key's last among them, in order: `records` itself when no key
- * comes twice. A changelog is compacted, so only a key's last record counts; until Kafka has
- * compacted them a key has one per transaction that changed it, and a restoration or a view
- * catching up read each key about twice after a backlog. A `StoreBatch` record has a key of its
- * own (its entries are never taken for one another), and a record without a key is kept.
- */
-export function lastOfEachKey(records: ChangelogRecord[]): ChangelogRecord[] {
-  const keys = new Array<string | null>(records.length);
-  const last = new Map<string, number>();
-  for (let index = 0; index < records.length; index++) {
-    const key = records[index].key;
-    keys[index] = key;
-    if (key !== null) last.set(key, index);
-  }
-  let withoutKey = 0;
-  for (const key of keys) if (key === null) withoutKey++;
-  if (last.size + withoutKey === records.length) return records;
-  const kept: ChangelogRecord[] = [];
-  for (let index = 0; index < records.length; index++) {
-    const key = keys[index];
-    if (key === null || last.get(key) === index) kept.push(records[index]);
-  }
-  return kept;
-}

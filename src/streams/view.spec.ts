@@ -75,23 +75,6 @@ describe(View.name, () => {
     expect(sut.recent().map(({ key, offset }) => `${key}@${offset}`)).toEqual(['a@0', 'a@1', 'b@2', 'b@3']);
   });
 
-  it("writes each key's last change of a fetch while catching up: the value, or none after a tombstone", async () => {
-    await feed.putAll([
-      { key: 'a', value: sum(1), applied: { numbers: 0 } },
-      { key: 'b', value: sum(2), applied: { numbers: 1 } },
-      { key: 'a', value: sum(5), applied: { numbers: 2 } },
-      { key: 'b', value: undefined },
-      { key: 'c', value: undefined },
-      { key: 'c', value: sum(7), applied: { numbers: 4 } },
-    ]);
-
-    expect(sut.ready).toBe(true);
-    expect(sut.entry('a')).toEqual({ value: sum(5), applied: { numbers: 2 } });
-    expect(sut.get('b')).toBeUndefined();
-    expect(sut.entry('c')).toEqual({ value: sum(7), applied: { numbers: 4 } });
-    expect(sut.status()).toMatchObject({ partitions: [{ partition: 0, position: 6, end: 6, lag: 0 }] });
-  });
-
   it('answers a key read before from memory, and never a value older than the store holds', async () => {
     expect(sut.get('a')).toBeUndefined();
     await feed.put('a', sum(1));

@@ -7,7 +7,7 @@ import { NotStartedError } from './not-started.js';
 import { retryTransient } from './retry.js';
 import { type KafkaConnection, type TopicEnds, endOffsets, physicalName } from './kafka-client.js';
 import { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS, secondsSince } from './latency-tally.js';
-import { type EntryVisitor, forEachChangelogEntry, lastOfEachKey } from './store-batch.js';
+import { type EntryVisitor, forEachChangelogEntry } from './store-batch.js';
 import { LocalStore, decodeStored, encodeStored, storedValueBytes } from './state-store.js';
 import type { TableTopic } from './topics.js';
 
@@ -176,11 +176,9 @@ export class View<T> {
       keys.push(key);
       offsets.push(offset);
     };
-    // Catching up, a fetch can hold a key's value more than once: only the last is written.
-    const latest = live ? records : lastOfEachKey(records);
-    for (let i = 0; i < latest.length; i++) {
-      offset = latest[i].offset;
-      forEachChangelogEntry(latest[i], visit);
+    for (let i = 0; i < records.length; i++) {
+      offset = records[i].offset;
+      forEachChangelogEntry(records[i], visit);
     }
     // Before LevelDB has the batch: from then on, a cached value of these keys may be stale.
     const inFlight = this.startWriting(keys);

@@ -51,19 +51,15 @@ export class ViewFeed<T> {
 
   /** Writes the key's value (a tombstone when `undefined`) with the input offsets it reflects. */
   async put(key: string, value: T | undefined, applied: AppliedOffsets = {}): Promise<void> {
-    await this.putAll([{ key, value, applied }]);
-  }
-
-  /** Writes several changes as one fetch of the changelog brings them, in order. */
-  async putAll(changes: ReadonlyArray<{ key: string; value: T | undefined; applied?: AppliedOffsets }>): Promise<void> {
-    const records = changes.map(({ key, value, applied = {} }) => ({
-      offset: this.next++,
+    const offset = this.next++;
+    this.end = Math.max(this.end, offset + 1);
+    const record = {
+      offset,
       key,
       value: value === undefined ? null : Buffer.from(this.view.table.codec.encode(value)),
       header: (name: string) => (name === APPLIED_HEADER ? Buffer.from(formatApplied(applied)) : undefined),
-    }));
-    this.end = Math.max(this.end, this.next);
-    await this.reader.onBatch!(this.view.table.name, 0, records, this.next, this.end);
+    };
+    await this.reader.onBatch!(this.view.table.name, 0, [record], offset + 1, this.end);
   }
 
   async stop(): Promise<void> {
