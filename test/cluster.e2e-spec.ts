@@ -95,7 +95,8 @@ async function changelogSays(brokers: string[], prefix: string, problems: string
     const history = new Map<string, Set<string>>();
     await readTopic(kafka, admin, `${prefix}${topics.balanceDeposits.name}`, (records) => {
       for (const record of records) {
-        forEachChangelogEntry(record, (key) => {
+        forEachChangelogEntry(record, (entry) => {
+          const key = entry.key;
           if (!key.includes('/h/')) return;
           const walletId = key.slice(0, key.indexOf('/'));
           (history.get(walletId) ?? history.set(walletId, new Set()).get(walletId)!).add(key.slice(key.lastIndexOf('/') + 1));

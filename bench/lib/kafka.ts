@@ -9,7 +9,8 @@ import { type Admin, type Kafka, Partitioners } from 'kafkajs';
 import { newDeposit } from '../../src/contracts/deposit-event';
 import { topics } from '../../src/contracts/topic-map';
 import { partitionFor } from '../../src/streams/index';
-import { fetchedHeader } from '../../src/streams/kafkajs-records';
+import type { ChangelogEntry } from '../../src/streams/changelog-reader';
+import { locateFetched } from '../../src/streams/kafkajs-records';
 
 /** The service's groups and the topics each consumes (SPEC §3). */
 export const GROUP_INPUTS: GroupInputs = [
@@ -176,8 +177,8 @@ export interface ReadRecord {
   offset: number;
   key: string | null;
   value: Buffer | null;
-  /** The value of its first header named `name`, as the service's changelog readers ask for it. */
-  header(name: string): Buffer | string | null | undefined;
+  /** Where its parts lie, as the service's changelog readers ask for them (`ChangelogRecord.locate`). */
+  locate(into: ChangelogEntry, header: Buffer, mark: Buffer): boolean;
 }
 
 /**
@@ -215,7 +216,7 @@ export async function readTopic(kafka: Kafka, admin: Admin, topic: string, onRec
             offset: Number(message.offset),
             key: message.key ? message.key.toString() : null,
             value: message.value,
-            header: (name: string) => fetchedHeader(message, name),
+            locate: (into: ChangelogEntry, header: Buffer, mark: Buffer) => locateFetched(message, into, header, mark),
           })),
         );
       },

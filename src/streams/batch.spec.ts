@@ -73,7 +73,7 @@ describe(BatchProcessor.name, () => {
 
     const entries: Array<[string, bigint]> = [];
     for (const batch of result.storeBatches.get(log.name) ?? []) {
-      forEachStoreEntry(batch, (key, value) => entries.push([key, log.codec.decode(value!).value]));
+      forEachStoreEntry(batch, ({ key, value }) => entries.push([key, log.codec.decode(value!).value]));
     }
     expect(entries).toEqual([
       ['a/0', 5n],

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import { batchInNumbers, decodeFetchedValue, fetchedHeader, fetchedKeyText, fetchedOffset, fetchedTimestamp, recordBatchDecoder, recordDecoder } from './kafkajs-records.js';
+import { ChangelogEntry } from './changelog-reader.js';
+import { batchInNumbers, decodeFetchedValue, fetchedKeyText, fetchedOffset, fetchedTimestamp, locateFetched, recordBatchDecoder, recordDecoder } from './kafkajs-records.js';
 
 // kafkajs's own modules, loaded as they are (CommonJS), to compare with.
 const load = createRequire(`${process.cwd()}/package.json`);
@@ -76,23 +77,30 @@ describe(decodeFetchedValue.name, () => {
   });
 });
 
-describe(fetchedHeader.name, () => {
+describe(locateFetched.name, () => {
   const decodeRecord = recordDecoder(Long, Decoder);
   const read = (decode: (decoder: unknown, context: unknown) => unknown, record: object) =>
-    decode(new Decoder(new Decoder(original(record).buffer).readVarIntBytes()), { firstOffset: '0', firstTimestamp: '0' }) as object;
-  const names = ['applied', 'a', 'b', 'c', 'appliedx', 'applie', '', 'é'];
+    decode(new Decoder(new Decoder(original(record).buffer).readVarIntBytes()), { firstOffset: '0', firstTimestamp: '0' }) as { key: Buffer | null; value: Buffer | null; headers: Record<string, unknown> };
+  // What an entry's ranges say, as values.
+  const located = (message: object, header: string, mark: string) => {
+    const entry = new ChangelogEntry();
+    const marked = locateFetched(message as never, entry, Buffer.from(header), Buffer.from(mark));
+    return { key: entry.keyEnd === -1 ? null : entry.key, value: entry.value ?? null, applied: entry.appliedText.toString(), marked };
+  };
 
   it.each([
-    ['one header', { key: 'k', value: 'v', headers: { applied: 'deposit=12345' } }],
-    ['a repeated header, an empty one, a name not ASCII', { key: 'k', value: Buffer.alloc(300, 1), headers: { a: ['1', '2', '3'], b: '', é: 'x', applied: 'deposit=1' } }],
-    ['no headers', { key: 'k', value: 'v' }],
-  ])("gives the first value kafkajs's headers hold under each name, read from the bytes: %s", (_case, record) => {
-    const theirs = read(originalDecoder, record) as { headers: Record<string, unknown> };
-    const ours = read(decodeRecord as never, record);
-    const first = (value: unknown) => (Array.isArray(value) ? value[0] : value);
-    expect(names.map((name) => fetchedHeader(ours, name))).toEqual(names.map((name) => first(theirs.headers[name])));
-    // kafkajs's own records: read from their headers object.
-    expect(names.map((name) => fetchedHeader(theirs, name))).toEqual(names.map((name) => first(theirs.headers[name])));
+    ['a key, a value and the header', { key: 'k', value: 'v', headers: { applied: 'deposit=12345' } }, 'applied', 'store-batch'],
+    ['a repeated header, an empty one, names not ASCII, the mark', { key: 'clé', value: Buffer.alloc(300, 1), headers: { a: ['1', '2', '3'], b: '', é: 'x', applied: 'deposit=1', 'store-batch': '1' } }, 'applied', 'store-batch'],
+    ['the first of a repeated header, a name that only starts like it', { key: 'k', value: 'v', headers: { appliedx: 'no', applied: ['first', 'second'] } }, 'applied', 'store-batch'],
+    ['a header with no value, named as asked for', { key: 'k', value: 'v', headers: { b: '' } }, 'b', 'a'],
+    ['no key, no value, no headers', { key: null, value: null }, 'applied', 'store-batch'],
+    ['an empty key and value', { key: '', value: Buffer.alloc(0) }, 'applied', 'store-batch'],
+  ])("finds the key, the value and the first header kafkajs reads, in the fetched bytes and in kafkajs's own records: %s", (_case, record, header, mark) => {
+    const theirs = read(originalDecoder, record);
+    const first = (value: unknown) => (Array.isArray(value) ? value[0] : value) as Buffer | null | undefined;
+    const expected = { key: theirs.key?.toString() ?? null, value: theirs.value, applied: first(theirs.headers[header])?.toString() ?? '', marked: first(theirs.headers[mark]) !== undefined };
+    expect(located(read(decodeRecord as never, record), header, mark)).toEqual(expected);
+    expect(located(theirs, header, mark)).toEqual(expected);
   });
 });
 

@@ -141,22 +141,36 @@ export function recordDecoder(Long: KafkaLong, Decoder: KafkaDecoderClass) {
       return length === -1 ? null : this.bytes.toString('utf8', afterVarInt, afterVarInt + length);
     }
 
-    /** The value of its first header named `name` (see {@link fetchedHeader}), without a headers object. */
-    header(name: string): Buffer | null | undefined {
+    /** See {@link locateFetched}. */
+    locate(into: LocatedParts, header: Buffer, mark: Buffer): boolean {
       const bytes = this.bytes;
-      const wanted = headerNameBytes(name);
-      const count = varIntAt(bytes, endOfBytes(bytes, endOfBytes(bytes, this.keyAt)));
+      into.bytes = bytes;
+      const keyLength = varIntAt(bytes, this.keyAt);
+      into.keyStart = afterVarInt;
+      into.keyEnd = keyLength === -1 ? -1 : afterVarInt + keyLength;
+      const valueLength = varIntAt(bytes, keyLength === -1 ? afterVarInt : afterVarInt + keyLength);
+      into.valueStart = afterVarInt;
+      into.valueEnd = valueLength === -1 ? -1 : afterVarInt + valueLength;
+      const count = varIntAt(bytes, valueLength === -1 ? afterVarInt : afterVarInt + valueLength);
       let at = afterVarInt;
+      into.appliedStart = 0;
+      into.appliedEnd = 0;
+      let found = false;
+      let marked = false;
       for (let index = 0; index < count; index++) {
-        const length = varIntAt(bytes, at);
-        at = afterVarInt;
-        let matches = length === wanted.length;
-        for (let byte = 0; matches && byte < length; byte++) matches = bytes[at + byte] === wanted[byte];
-        if (length > 0) at += length;
-        if (matches) return bytesAt(bytes, at);
-        at = endOfBytes(bytes, at);
+        const nameLength = varIntAt(bytes, at);
+        const nameAt = afterVarInt;
+        const length = varIntAt(bytes, nameLength > 0 ? nameAt + nameLength : nameAt);
+        const start = afterVarInt;
+        at = length === -1 ? start : start + length;
+        if (!marked && isNamed(bytes, nameAt, nameLength, mark)) marked = true;
+        else if (!found && isNamed(bytes, nameAt, nameLength, header)) {
+          found = true;
+          into.appliedStart = start;
+          into.appliedEnd = length === -1 ? start : start + length;
+        }
       }
-      return undefined;
+      return marked;
     }
 
     get headers(): Headers {
@@ -304,7 +318,7 @@ interface FetchedNumbers {
   readonly offsetNumber?: number;
   readonly timestampNumber?: number;
   readonly keyText?: string | null;
-  readonly header?: (name: string) => Buffer | null | undefined;
+  readonly locate?: (into: LocatedParts, header: Buffer, mark: Buffer) => boolean;
   readonly decodeValue?: <T>(decoder: ValueDecoder<T>) => T;
 }
 
@@ -323,26 +337,50 @@ export function decodeFetchedValue<T>(message: { value: Buffer | null }, decoder
   return decodeValue !== undefined ? decodeValue.call(message, decoder) as T : decoder.decode(message.value ?? NO_BYTES);
 }
 
+/** Where a fetched record's key, value and one header's value lie: see `ChangelogEntry`. */
+export interface LocatedParts {
+  bytes: Buffer;
+  keyStart: number;
+  keyEnd: number;
+  valueStart: number;
+  valueEnd: number;
+  appliedStart: number;
+  appliedEnd: number;
+  assign(key: Uint8Array | null, value: Uint8Array | null, applied: Uint8Array | null): unknown;
+}
+
+/**
+ * Sets `into` to where a fetched message's key, value and first header named `header` lie in the
+ * fetched bytes (a key or value of -1 at its end: null; no such header: an empty range), in one
+ * pass and without a Buffer of any of them; true when it has a header named `mark`. A message of
+ * kafkajs's own decoder has its parts copied (`assign`).
+ */
+export function locateFetched(message: KafkaMessageLike, into: LocatedParts, header: Buffer, mark: Buffer): boolean {
+  const locate = (message as FetchedNumbers).locate;
+  if (locate !== undefined) return locate.call(message, into, header, mark);
+  const headers = message.headers ?? {};
+  const first = (name: string): Buffer | string | null | undefined => {
+    const value = headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const applied = first(header.toString());
+  into.assign(message.key, message.value, applied == null ? null : Buffer.from(applied));
+  return first(mark.toString()) !== undefined;
+}
+
+type KafkaMessageLike = { key: Buffer | null; value: Buffer | null; headers?: Record<string, Buffer | string | null | Array<Buffer | string | null> | undefined> };
+
+/** Whether the `length` bytes at `at` are `name`'s. */
+function isNamed(bytes: Buffer, at: number, length: number, name: Buffer): boolean {
+  if (length !== name.length) return false;
+  for (let index = 0; index < length; index++) if (bytes[at + index] !== name[index]) return false;
+  return true;
+}
+
 /** A fetched message's key as UTF-8 text (as `key.toString()` reads it), null without one. */
 export function fetchedKeyText(message: { key: Buffer | null }): string | null {
   const text = (message as FetchedNumbers).keyText;
   return text !== undefined ? text : (message.key?.toString() ?? null);
-}
-
-/** The UTF-8 bytes of header names asked for by {@link fetchedHeader}: a few constants. */
-const headerNames = new Map<string, Buffer>();
-const headerNameBytes = (name: string): Buffer => headerNames.get(name) ?? headerNames.set(name, Buffer.from(name)).get(name)!;
-
-/**
- * The value of a fetched message's first header named `name` (null for a header without a
- * value), undefined when it has none: what `message.headers[name]` gives (its first value when
- * repeated), read from the record's bytes without the headers object kafkajs would make.
- */
-export function fetchedHeader(message: object, name: string): Buffer | string | null | undefined {
-  const header = (message as FetchedNumbers).header;
-  if (header !== undefined) return header.call(message, name);
-  const value = (message as { headers?: Record<string, Buffer | string | null | Array<Buffer | string | null>> }).headers?.[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** A fetched message's offset as a number: kafkajs gives it as decimal text. */

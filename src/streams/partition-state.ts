@@ -8,7 +8,7 @@ import { type KafkaConnection, type TopicEnds, endOffsets, physicalName } from '
 import { partitionFor } from './murmur2.js';
 import type { OutgoingRecord, PartitionAck } from './producer.js';
 import { retryTransient } from './retry.js';
-import { APPLIED_HEADER, type LocalStore, type StoreWrite, type StoredValue, decodeStored, encodeStored, formatApplied } from './state-store.js';
+import { APPLIED_HEADER, type LocalStore, type StoreWrite, type StoredValue, decodeStored, encodeStored, formatApplied, keyspacePrefix } from './state-store.js';
 import { type EntryVisitor, STORE_BATCH_HEADER, STORE_BATCH_MARK, encodeStoreBatches, forEachChangelogEntry } from './store-batch.js';
 import { deadLetterTopicName } from './topics.js';
 
@@ -141,11 +141,10 @@ export class PartitionState implements StateSource {
   }
 
   private putRestored(write: StoreWrite, topic: string, records: ChangelogRecord[]): void {
+    // A table's values are stored with the offsets they reflect; a store's as they are.
     const isTable = topic === this.changelogs[0];
-    const space = isTable ? this.tableSpace : this.storeSpace(this.logicalStore(topic));
-    const visit: EntryVisitor = isTable
-      ? (key, value, appliedText) => write.put(space, key, value === undefined ? undefined : encodeStored(value, appliedText))
-      : (key, value) => write.put(space, key, value);
+    const prefix = keyspacePrefix(isTable ? this.tableSpace : this.storeSpace(this.logicalStore(topic)));
+    const visit: EntryVisitor = (entry) => write.putEntry(prefix, entry, isTable);
     for (let i = 0; i < records.length; i++) forEachChangelogEntry(records[i], visit);
   }
 

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import * as fc from 'fast-check';
-import { type AppliedOffsets, LocalStore, StoreInUseError, decodeStored, encodeStored, formatApplied, parseAppliedBytes } from './state-store.js';
+import { ChangelogEntry } from './changelog-reader.js';
+import { type AppliedOffsets, LocalStore, StoreInUseError, decodeStored, encodeStored, formatApplied, keyspacePrefix, parseAppliedBytes } from './state-store.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
@@ -31,6 +32,38 @@ describe(LocalStore.name, () => {
   const put = (space: string, ...keys: string[]) => write(keys.map((key) => ({ space, key, value: bytes(`${space}:${key}`) })), []);
   const keysOf = async (space: string, prefix: string, options: { reverse?: boolean; limit?: number; from?: string } = {}) =>
     (await sut.entries(space, prefix, options)).map(([key]) => key);
+
+  describe('putEntry', () => {
+    const entryOf = (key: string, value: string | null, applied: string | null = null) =>
+      new ChangelogEntry().assign(Buffer.from(key), value === null ? null : bytes(value), applied === null ? null : bytes(applied));
+
+    it('writes changes read from a changelog under their keys as text reads them, with their applied offsets or as they are', async () => {
+      await put('t', 'gone');
+      const batch = sut.startWrite();
+      batch.putEntry(keyspacePrefix('t'), entryOf('w1', 'v1', 'deposit=41,flag_wallet=3'), true);
+      batch.putEntry(keyspacePrefix('t'), entryOf('clé-ä', 'v2'), true);
+      batch.putEntry(keyspacePrefix('s'), entryOf('w1', 'raw'), false);
+      // Only values, no checkpoint: the write must still happen.
+      await batch.write([]);
+      const deletion = sut.startWrite();
+      deletion.putEntry(keyspacePrefix('t'), entryOf('gone', null), true);
+      await deletion.write([]);
+
+      expect(decodeStored(sut.getSync('t', 'w1')!)).toEqual({ bytes: bytes('v1'), applied: { deposit: 41, flag_wallet: 3 } });
+      expect(decodeStored(sut.getSync('t', 'clé-ä')!)).toEqual({ bytes: bytes('v2'), applied: {} });
+      expect(text(sut.getSync('s', 'w1'))).toBe('raw');
+      expect(sut.getSync('t', 'gone')).toBeUndefined();
+      expect(await keysOf('t', '')).toEqual(['clé-ä', 'w1']);
+    });
+
+    it('stores what encodeStored lays out, and says what it stored', () => {
+      const batch = sut.startWrite();
+      const stored = batch.putEntry(keyspacePrefix('t'), entryOf('w1', 'v1', 'deposit=7'), true);
+
+      expect(stored).toEqual(encodeStored(bytes('v1'), bytes('deposit=7')));
+      expect(batch.putEntry(keyspacePrefix('t'), entryOf('w2', null), true)).toBeUndefined();
+    });
+  });
 
   describe('entries', () => {
     beforeEach(async () => {

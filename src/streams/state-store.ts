@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
+import type { ChangelogEntry } from './changelog-reader.js';
 
 /** The local store is open in another process. */
 export class StoreInUseError extends Error {
@@ -169,6 +170,44 @@ export class StoreWrite {
     else this.batch.put(`${space}/${key}`, value);
   }
 
+  /**
+   * Puts a change read from a changelog under its key in the keyspace whose {@link keyspacePrefix}
+   * is `prefix`, the key taken as bytes: restorations
+   * and views write hundreds of thousands a second, and a key as text would be decoded, joined to
+   * its prefix and encoded again. The value is stored with its applied offsets' text when
+   * `withApplied` (as `encodeStored` lays it out), as it is otherwise; no value deletes. Returns
+   * the value as stored (undefined for a deletion; without `withApplied`, a view of the entry's bytes).
+   */
+  putEntry(prefix: Uint8Array, entry: ChangelogEntry, withApplied: boolean): Uint8Array | undefined {
+    const { bytes, keyStart, keyEnd, valueStart, valueEnd } = entry;
+    const key = Buffer.allocUnsafe(prefix.length + keyEnd - keyStart);
+    key.set(prefix);
+    copyBytes(bytes, keyStart, keyEnd, key, prefix.length);
+    if (valueEnd === -1) {
+      this.batch.del(key.toString());
+      return undefined;
+    }
+    let value: Buffer;
+    if (withApplied) {
+      const appliedLength = entry.appliedEnd - entry.appliedStart;
+      value = Buffer.allocUnsafe(2 + appliedLength + valueEnd - valueStart);
+      value[0] = appliedLength >> 8;
+      value[1] = appliedLength & 0xff;
+      copyBytes(bytes, entry.appliedStart, entry.appliedEnd, value, 2);
+      copyBytes(bytes, valueStart, valueEnd, value, 2 + appliedLength);
+    } else {
+      // LevelDB copies what it is given at once: a view of the fetched bytes will do.
+      value = bytes.subarray(valueStart, valueEnd);
+    }
+    // abstract-level's put would turn a key given as bytes back into text (the store's keys are
+    // text) and make two objects per call; classic-level's own method takes the bytes as they
+    // are. A batch writes only if it counts an operation, and it counts only those put through
+    // its own methods: the first of a write goes that way.
+    if (this.batch.length > 0) (this.batch as unknown as { _put(key: Uint8Array, value: Uint8Array): void })._put(key, value);
+    else this.batch.put(key.toString(), value);
+    return value;
+  }
+
   /** Writes what was put and the checkpoints, all or nothing, so a checkpoint never claims more than the values hold. */
   async write(checkpoints: Iterable<{ topic: string; partition: number; next: number }>): Promise<void> {
     const written: Array<[string, number]> = [];
@@ -241,6 +280,20 @@ export function encodeStored(bytes: Uint8Array, appliedText: Uint8Array): Uint8A
   out.set(appliedText, 2);
   out.set(bytes, 2 + appliedText.length);
   return out;
+}
+
+/** The bytes that begin every key of a keyspace (see {@link StoreWrite.putEntry}). */
+export function keyspacePrefix(space: string): Buffer {
+  return Buffer.from(`${space}/`);
+}
+
+/**
+ * Copies `from[start..end)` into `to` at `at`: a loop for a few bytes (a key; ~90 against ~130 ns
+ * for 16 bytes), Buffer's copy beyond (a value; ~140 against ~690 ns for 200).
+ */
+function copyBytes(from: Buffer, start: number, end: number, to: Buffer, at: number): void {
+  if (end - start > 32) from.copy(to, at, start, end);
+  else for (let index = start; index < end; index++) to[at++] = from[index];
 }
 
 /** A stored table value's own bytes, its applied offsets skipped. */

@@ -3,14 +3,15 @@ import { StoreBatchSchema } from '../gen/depositaja/v1/store_batch_pb.js';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { StringValueSchema, TimestampSchema } from '@bufbuild/protobuf/wkt';
 import { protobufCodec } from './codec.js';
-import { STORE_BATCH_HEADER, STORE_BATCH_MARK, StoreBatchWriter, encodeStoreBatches, forEachChangelogEntry, forEachStoreEntry } from './store-batch.js';
+import { changelogRecordOf } from './changelog-reader.js';
+import { type EntryVisitor, STORE_BATCH_HEADER, STORE_BATCH_MARK, StoreBatchWriter, encodeStoreBatches, forEachChangelogEntry, forEachStoreEntry } from './store-batch.js';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
 /** What a visitor is given, as plain values. */
-function collect(read: (visit: (key: string, value: Uint8Array | undefined, appliedText: Uint8Array) => void) => void) {
+function collect(read: (visit: EntryVisitor) => void) {
   const seen: Array<{ key: string; value: Uint8Array | undefined; appliedText: Uint8Array }> = [];
-  read((key, value, appliedText) => seen.push({ key, value: value && new Uint8Array(value), appliedText: new Uint8Array(appliedText) }));
+  read(({ key, value, appliedText }) => seen.push({ key, value: value && new Uint8Array(value), appliedText: new Uint8Array(appliedText) }));
   return seen;
 }
 const changes = (entries: Array<{ key: string; value: Uint8Array }>) => new Map(entries.map(({ key, value }) => [key, value]));
@@ -115,12 +116,7 @@ describe(StoreBatchWriter.name, () => {
 });
 
 describe(forEachChangelogEntry.name, () => {
-  const record = (key: string | null, value: Uint8Array | null, headers: Record<string, string> = {}) => ({
-    offset: 7,
-    key,
-    value: value && Buffer.from(value),
-    header: (name: string) => (Object.hasOwn(headers, name) ? Buffer.from(headers[name]) : undefined),
-  });
+  const record = (key: string | null, value: Uint8Array | null, headers: Record<string, string> = {}) => changelogRecordOf(7, key, value, headers);
 
   it('reads a table value with its applied offsets, a deletion, and every entry of a StoreBatch', () => {
     const [batch] = [...encodeStoreBatches(changes([{ key: 'w1/h/1', value: bytes(1) }, { key: 'w1/h/2', value: bytes(2) }]))];
@@ -141,7 +137,7 @@ describe(forEachChangelogEntry.name, () => {
     const [current] = [...encodeStoreBatches(changes([{ key: 'w1/h/2', value: bytes(3) }]))];
     const keysRead = (value: Uint8Array, marker: string) => {
       const keys: string[] = [];
-      forEachChangelogEntry(record('any-id', value, { [STORE_BATCH_HEADER]: marker }), (key) => keys.push(key));
+      forEachChangelogEntry(record('any-id', value, { [STORE_BATCH_HEADER]: marker }), ({ key }) => keys.push(key));
       return keys;
     };
 

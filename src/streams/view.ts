@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { AppliedOffsets } from './state-store.js';
-import type { ChangelogReader, ChangelogRecord } from './changelog-reader.js';
+import type { ChangelogEntry, ChangelogReader, ChangelogRecord } from './changelog-reader.js';
 import { errorMessage } from './context.js';
 import { NotStartedError } from './not-started.js';
 import { retryTransient } from './retry.js';
 import { type KafkaConnection, type TopicEnds, endOffsets, physicalName } from './kafka-client.js';
 import { type LatencyCounts, LatencyTally, RECORD_LATENCY_BOUNDS, secondsSince } from './latency-tally.js';
 import { type EntryVisitor, forEachChangelogEntry } from './store-batch.js';
-import { LocalStore, decodeStored, encodeStored, storedValueBytes } from './state-store.js';
+import { LocalStore, decodeStored, keyspacePrefix, storedValueBytes } from './state-store.js';
 import type { TableTopic } from './topics.js';
 
 /** A table value with the input offsets it reflects. */
@@ -64,14 +64,49 @@ interface Waiter<T> {
 }
 
 const SPACE = 'v';
+const KEYSPACE = keyspacePrefix(SPACE);
 
 /** A key the view's store does not hold, remembered as such. */
 const ABSENT = Symbol('absent');
 
 /** A batch being written to a view's store: its keys, and (built when first asked) the same as a set. */
 interface WriteInFlight {
-  readonly keys: string[];
+  readonly keys: WrittenKeys;
   lookup?: Set<string>;
+}
+
+/**
+ * The keys of a write to a view's store, kept as where their bytes lie and made text only when
+ * asked: a view catching up, with no reader and nothing cached, asks for a few (its recent changes).
+ */
+class WrittenKeys {
+  private readonly sources: Buffer[] = [];
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private decoded?: string[];
+
+  get length(): number {
+    return this.starts.length;
+  }
+
+  add(entry: ChangelogEntry): void {
+    this.sources.push(entry.bytes);
+    this.starts.push(entry.keyStart);
+    this.ends.push(entry.keyEnd);
+  }
+
+  text(index: number): string {
+    return this.decoded?.[index] ?? this.sources[index].toString('utf8', this.starts[index], this.ends[index]);
+  }
+
+  /** Every key as text, in the order added (made once). */
+  texts(): string[] {
+    if (!this.decoded) {
+      this.decoded = new Array<string>(this.starts.length);
+      for (let index = 0; index < this.starts.length; index++) this.decoded[index] = this.sources[index].toString('utf8', this.starts[index], this.ends[index]);
+    }
+    return this.decoded;
+  }
 }
 
 /**
@@ -162,18 +197,20 @@ export class View<T> {
     const store = this.open();
     // Keys and offsets side by side, not an object per change: a view catching up applies
     // hundreds of thousands of changes a second.
-    const keys: string[] = [];
+    const keys = new WrittenKeys();
     const offsets: number[] = [];
     const write = store.startWrite();
     // What this write leaves for the keys that readers wait for: they are woken with it, not
     // with a read of LevelDB.
     const awaited = this.waiters.size > 0 ? new Map<string, Uint8Array | undefined>() : undefined;
     let offset = 0;
-    const visit: EntryVisitor = (key, value, appliedText) => {
-      const stored = value && encodeStored(value, appliedText);
-      write.put(SPACE, key, stored);
-      if (awaited && this.waiters.has(key)) awaited.set(key, stored);
-      keys.push(key);
+    const visit: EntryVisitor = (entry) => {
+      const stored = write.putEntry(KEYSPACE, entry, true);
+      if (awaited) {
+        const key = entry.key;
+        if (this.waiters.has(key)) awaited.set(key, stored);
+      }
+      keys.add(entry);
       offsets.push(offset);
     };
     for (let i = 0; i < records.length; i++) {
@@ -189,11 +226,11 @@ export class View<T> {
     }
     this.positions.set(partition, next);
     const readAt = Date.now();
-    for (let i = Math.max(0, keys.length - RECENT_CHANGES); i < keys.length; i++) this.changes.push({ key: keys[i], partition, offset: offsets[i], readAt });
+    for (let i = Math.max(0, keys.length - RECENT_CHANGES); i < keys.length; i++) this.changes.push({ key: keys.text(i), partition, offset: offsets[i], readAt });
     if (this.changes.length > RECENT_CHANGES) this.changes.splice(0, this.changes.length - RECENT_CHANGES);
     this.ends.set(partition, Math.max(highWatermark, next));
     if (this.waiters.size > 0) {
-      for (const key of keys) {
+      for (const key of keys.texts()) {
         const waiting = this.waiters.get(key);
         if (!waiting) continue;
         // A reader that began waiting while the write was in flight may have read the value
@@ -255,8 +292,8 @@ export class View<T> {
     return value;
   }
 
-  private startWriting(keys: string[]): WriteInFlight {
-    if (this.cache.size > 0) for (const key of keys) this.cache.delete(key);
+  private startWriting(keys: WrittenKeys): WriteInFlight {
+    if (this.cache.size > 0) for (const key of keys.texts()) this.cache.delete(key);
     const write: WriteInFlight = { keys };
     this.writing.add(write);
     return write;
@@ -265,7 +302,7 @@ export class View<T> {
   /** Whether a write in flight holds the key. Its keys are looked up as a set only when a read asks. */
   private isBeingWritten(key: string): boolean {
     for (const write of this.writing) {
-      write.lookup ??= new Set(write.keys);
+      write.lookup ??= new Set(write.keys.texts());
       if (write.lookup.has(key)) return true;
     }
     return false;

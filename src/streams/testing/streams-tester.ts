@@ -152,7 +152,7 @@ export class StreamsTester<V> {
     result.storeBatches.forEach((batches, storeName) => {
       const changelog = this.storeChangelogs.get(storeName) ?? new Map<string, Uint8Array>();
       this.storeChangelogs.set(storeName, changelog);
-      for (const batch of batches) forEachStoreEntry(batch, (key, value) => (value === undefined ? changelog.delete(key) : changelog.set(key, value)));
+      for (const batch of batches) forEachStoreEntry(batch, ({ key, value }) => (value === undefined ? changelog.delete(key) : changelog.set(key, value)));
     });
     for (const { record, error } of result.deadLetters) {
       this.dead.push({ topic: record.topic, offset: record.offset, key: record.key, error });

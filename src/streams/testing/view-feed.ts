@@ -1,5 +1,5 @@
 import type { AppliedOffsets } from '../state-store.js';
-import type { ChangelogBatchHandler } from '../changelog-reader.js';
+import { type ChangelogBatchHandler, changelogRecordOf } from '../changelog-reader.js';
 import { APPLIED_HEADER, formatApplied } from '../state-store.js';
 import type { TableTopic } from '../topics.js';
 import { View } from '../view.js';
@@ -53,12 +53,7 @@ export class ViewFeed<T> {
   async put(key: string, value: T | undefined, applied: AppliedOffsets = {}): Promise<void> {
     const offset = this.next++;
     this.end = Math.max(this.end, offset + 1);
-    const record = {
-      offset,
-      key,
-      value: value === undefined ? null : Buffer.from(this.view.table.codec.encode(value)),
-      header: (name: string) => (name === APPLIED_HEADER ? Buffer.from(formatApplied(applied)) : undefined),
-    };
+    const record = changelogRecordOf(offset, key, value === undefined ? null : this.view.table.codec.encode(value), { [APPLIED_HEADER]: formatApplied(applied) });
     await this.reader.onBatch!(this.view.table.name, 0, [record], offset + 1, this.end);
   }
 
