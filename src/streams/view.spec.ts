@@ -118,6 +118,21 @@ describe(View.name, () => {
     expect(sut.get('a')).toEqual(sum(7));
   });
 
+  it('keeps nothing in memory that it read while a write landed, though nothing was in memory when the write began', async () => {
+    await feed.put('a', sum(1), { numbers: 0 });
+    const seenMeanwhile: Array<Sum | undefined> = [];
+    aroundWrites(() => seenMeanwhile.push(sut.get('a')));
+
+    await feed.put('a', sum(7), { numbers: 1 });
+
+    expect(seenMeanwhile).toEqual([sum(1)]);
+    expect(sut.get('a')).toEqual(sum(7));
+    expect(sut.recent().map(({ key, offset }) => [key, offset])).toEqual([
+      ['a', 0],
+      ['a', 1],
+    ]);
+  });
+
   it('reads the values of a prefix in key order or reversed, after a key', async () => {
     for (const key of ['w1/2', 'w1/1', 'w2/1', 'w1/3']) await feed.put(key, sum(Number(key.at(-1))));
 
