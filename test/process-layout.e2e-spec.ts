@@ -3,7 +3,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
-import { eventually, testKafka, uniquePrefix } from './support/kafka.js';
+import { createTopics, eventually, testKafka, uniquePrefix } from './support/kafka.js';
 import { Service, freePort, scratchDir } from './support/service.js';
 import { TestProcess } from './support/processes.js';
 import { brokers } from './support/kafka.js';
@@ -211,10 +211,7 @@ describe('the default process layout', () => {
     await admin.connect();
     // A group table with a partition count unlike the group's inputs: co-partitioning is the
     // processor thread's check (the main thread only views the table).
-    await admin.createTopics({
-      topics: [{ topic: `${prefix}threshold-table`, numPartitions: 2, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
-      waitForLeaders: true,
-    });
+    await createTopics(admin, [{ topic: `${prefix}threshold-table`, numPartitions: 2, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }]);
     await admin.disconnect();
 
     const service = new TestProcess('service', 'dist/main.js', [], {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Kafka, logLevel } from 'kafkajs';
 import { type Deposit, DepositSchema } from '../src/gen/depositaja/v1/deposit_pb.js';
+import { createTopics } from './support/kafka.js';
 
 describe('a protobuf Deposit through the real broker', () => {
   const kafka = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
@@ -10,7 +11,7 @@ describe('a protobuf Deposit through the real broker', () => {
   it('comes back field for field', async () => {
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await createTopics(admin, [{ topic, numPartitions: 1 }]);
     await admin.disconnect();
 
     const sent = create(DepositSchema, {

@@ -15,7 +15,7 @@ import { Task } from '../src/streams/task.js';
 import { StreamsRuntime } from '../src/streams/streams-runtime.js';
 import type { View } from '../src/streams/view.js';
 import { type Sum, sumTopics } from './apps/sum-group.js';
-import { brokers, endOffsets, eventually, groupLag, testKafka, uniquePrefix } from './support/kafka.js';
+import { brokers, createTopics, endOffsets, eventually, groupLag, testKafka, uniquePrefix } from './support/kafka.js';
 import { TestProcess } from './support/processes.js';
 
 /** A changelog record's value as text. */
@@ -78,7 +78,7 @@ describe('streams core on a real broker', () => {
     const send = async (records: Array<[key: string, value: bigint]>) => {
       if (!inputCreated) {
         // The broker does not create topics on use: the input exists before the first send.
-        await admin.createTopics({ topics: [{ topic: topic('numbers'), numPartitions: partitions }], waitForLeaders: true });
+        await createTopics(admin, [{ topic: topic('numbers'), numPartitions: partitions }]);
         inputCreated = true;
       }
       for (const [key, value] of records) {
@@ -171,7 +171,7 @@ describe('streams core on a real broker', () => {
 
   it('reads changelogs by offset without a consumer group: committed records only, to past the last marker', async () => {
     const topic = `${uniquePrefix('reader')}log`;
-    await admin.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 1 }], waitForLeaders: true });
+    await createTopics(admin, [{ topic, numPartitions: 2, replicationFactor: 1 }]);
     const writer = kafka.producer({ transactionalId: `${topic}-writer`, idempotent: true, maxInFlightRequests: 1 });
     await writer.connect();
     const write = async (values: string[], outcome: 'commit' | 'abort') => {
@@ -239,7 +239,7 @@ describe('streams core on a real broker', () => {
 
   it('follows an idle changelog without asking for metadata before every fetch', async () => {
     const topic = `${uniquePrefix('idle')}log`;
-    await admin.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 1 }], waitForLeaders: true });
+    await createTopics(admin, [{ topic, numPartitions: 2, replicationFactor: 1 }]);
     const { requests, counting } = countingClient();
     const reader = new ChangelogReader(counting);
     await reader.follow(
@@ -258,7 +258,7 @@ describe('streams core on a real broker', () => {
 
   it('reads to an end without asking again for a partition it has fetched to its end', async () => {
     const topic = `${uniquePrefix('toend')}log`;
-    await admin.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 1 }], waitForLeaders: true });
+    await createTopics(admin, [{ topic, numPartitions: 2, replicationFactor: 1 }]);
     await producer.send({ topic, messages: ['a', 'b', 'c', 'd'].map((value, index) => ({ key: value, value, partition: index % 2 })) });
     const ranges = [...(await endOffsets(admin, topic))].map(([partition, to]) => ({ topic, partition, from: 0, to }));
     const { requests, counting } = countingClient();
@@ -284,6 +284,17 @@ describe('streams core on a real broker', () => {
 
     expect(w.differences(view)).toEqual([]);
     expect(w.expected.size).toBe(50);
+  }, 120_000);
+
+  it('commits its offsets as soon as it has worked off a backlog, not at the next tick of its offset commits', async () => {
+    const w = world('caught-up');
+    await w.send(numbers(20_000, 500, 3));
+    // Ticks a minute apart: only committing on catching up brings the lag to 0 within the wait below.
+    const processor = w.startProcessor('a', { SUM_APP_OFFSET_COMMIT_MS: '60000', SUM_APP_BATCH_BYTES: String(64 * 1024) });
+    await processor.waitFor(/joined; owns partitions \[0, 1, 2, 3, 4, 5\]/);
+    const view = await w.openView({ entries: false });
+    await w.settle(view, 30_000);
+    expect(w.differences(view)).toEqual([]);
   }, 120_000);
 
   it('counts every record exactly once while the processor is killed with SIGKILL again and again', async () => {
@@ -471,7 +482,7 @@ describe('streams core on a real broker', () => {
 
   it("claiming a transactional id it holds already waits until the id's last transaction is visible, as a rejoin's restoration needs", async () => {
     const w = world('claim');
-    await admin.createTopics({ topics: [{ topic: w.topic('log'), numPartitions: 1 }], waitForLeaders: true });
+    await createTopics(admin, [{ topic: w.topic('log'), numPartitions: 1 }]);
     // Read-committed end offsets, as a restoration reads to.
     const restoring = kafka.admin();
     await restoring.connect();
@@ -495,7 +506,7 @@ describe('streams core on a real broker', () => {
   it("a task claiming partitions fences the group's transactional ids that overlap them: their open transaction aborted, their producer refused; the others write on", async () => {
     const w = world('fence');
     const log = w.topic('log');
-    await admin.createTopics({ topics: [{ topic: log, numPartitions: 1 }], waitForLeaders: true });
+    await createTopics(admin, [{ topic: log, numPartitions: 1 }]);
     const group = w.topic('sum');
     // An instance that owned all six partitions before, and one that owns the other half now.
     const before = kafka.producer({ transactionalId: `${group}-0-5`, idempotent: true, maxInFlightRequests: 1 });
@@ -528,13 +539,10 @@ describe('streams core on a real broker', () => {
 
   it('refuses to start when a dead-letter topic made by hand has fewer partitions than its input', async () => {
     const w = world('dlq-narrow');
-    await admin.createTopics({
-      topics: [
-        { topic: w.topic('numbers'), numPartitions: 6 },
-        { topic: w.topic('numbers.dlq'), numPartitions: 2 },
-      ],
-      waitForLeaders: true,
-    });
+    await createTopics(admin, [
+      { topic: w.topic('numbers'), numPartitions: 6 },
+      { topic: w.topic('numbers.dlq'), numPartitions: 2 },
+    ]);
     const processor = w.startProcessor('a');
     const { code } = await processor.exited;
 
@@ -544,13 +552,10 @@ describe('streams core on a real broker', () => {
 
   it('refuses to start when a group topic is not co-partitioned, naming topic, expected and found', async () => {
     const w = world('mismatch');
-    await admin.createTopics({
-      topics: [
-        { topic: w.topic('numbers'), numPartitions: 6 },
-        { topic: w.topic('sums'), numPartitions: 4, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-      ],
-      waitForLeaders: true,
-    });
+    await createTopics(admin, [
+      { topic: w.topic('numbers'), numPartitions: 6 },
+      { topic: w.topic('sums'), numPartitions: 4, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+    ]);
     const processor = w.startProcessor('a');
     const { code } = await processor.exited;
 

@@ -55,6 +55,12 @@ export interface KafkaConnection {
    * updates per deposit) for the memory of its records.
    */
   batchBytes?: number;
+  /**
+   * How often a processor group commits its consumer offsets while it keeps working (default
+   * 200 ms). A group that has just caught up with a backlog commits at once. The offsets only say
+   * where a new owner starts reading: a record read again is skipped.
+   */
+  offsetCommitIntervalMs?: number;
   ssl?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized: boolean };
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
 }

@@ -35,7 +35,7 @@ export interface GroupStatus {
   commitLatency: LatencyCounts;
 }
 
-/** How often a group commits its consumer offsets (see `ProcessorGroup.commitOffsets`). */
+/** How often a group commits its consumer offsets by default (see `ProcessorGroup.commitOffsets`). */
 const COMMIT_OFFSETS_MS = 200;
 /** Failed commits in a row said at warn (every this many); a commit pending this long is said to be stuck. */
 const COMMIT_FAILURES_TO_WARN = 25;
@@ -75,6 +75,8 @@ export class ProcessorGroup {
   private committing?: Promise<void>;
   private commits = 0;
   private commitFailures = 0;
+  /** Input partitions (`topic/partition`) whose last batch reached the end its fetch saw, since the group joined. */
+  private readonly atEnd = new Set<string>();
   /** How long records took from their timestamp to being committed (see GroupStatus.commitLatency). */
   private readonly commitLatency = new LatencyTally(RECORD_LATENCY_BOUNDS);
   private readonly rate: Array<{ at: number; count: number }> = [];
@@ -134,6 +136,7 @@ export class ProcessorGroup {
         memberId = payload.memberId;
         this.tasks.rememberMember(memberId).catch((error: unknown) => this.logger.warn(`remembering the member id: ${errorMessage(error)}`));
       }
+      this.atEnd.clear();
       this.tasks.assign(assigned);
       this.running = true;
     });
@@ -151,7 +154,7 @@ export class ProcessorGroup {
     // A tick while a commit is under way leaves its offsets to the next tick.
     this.commitTimer = setInterval(() => {
       if (!this.committing) void this.commitOffsets();
-    }, COMMIT_OFFSETS_MS);
+    }, this.deps.connection.offsetCommitIntervalMs ?? COMMIT_OFFSETS_MS);
     this.commitTimer.unref();
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.running = false;
@@ -172,9 +175,9 @@ export class ProcessorGroup {
 
   /**
    * Commits the group's offsets past what was processed (and past batches that filtering
-   * emptied), every COMMIT_OFFSETS_MS rather than per batch: they only say where a new owner
-   * starts reading, and a record read again is skipped by the offsets applied with its key's
-   * value (see PartitionState). One request for every partition, instead of one per batch, and
+   * emptied), on a tick (COMMIT_OFFSETS_MS) and when a partition has worked off its backlog,
+   * rather than per batch: they only say where a new owner starts reading, and a record read
+   * again is skipped by the offsets applied with its key's value (see PartitionState). One request for every partition, instead of one per batch, and
    * one at a time: kafkajs retries a failing commit for up to ~10 s, and a tick every 200 ms must
    * not pile more of them onto a coordinator that is moving.
    */
@@ -280,8 +283,18 @@ export class ProcessorGroup {
     owned.status.processed += result.handled;
     owned.status.skipped += result.skipped;
     owned.status.deadLettered += result.deadLetters.length;
-    owned.status.lag[topic] = Math.max(0, Number(batch.highWatermark) - next);
+    const lag = Math.max(0, Number(batch.highWatermark) - next);
+    owned.status.lag[topic] = lag;
     this.count(result.handled);
+    // A partition that has just worked off its backlog (or brought its first batch since the
+    // join) has the group's offsets committed now, not at the next tick: the lag operators watch
+    // reads 0 as soon as the work is done. Under steady live load a partition stays at its end,
+    // and the tick alone commits.
+    if (lag > 0) this.atEnd.delete(key);
+    else if (!this.atEnd.has(key)) {
+      this.atEnd.add(key);
+      void this.commitOffsets();
+    }
   }
 
   /** Waits for `promise`, heartbeating so that a long restoration does not cost the membership. */

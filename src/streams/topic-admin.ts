@@ -110,8 +110,9 @@ export async function ensureTopics(admin: Admin, connection: KafkaConnection, ne
         ` with replication factor ${replicationFactor}, min.insync.replicas ${minInsyncReplicas}`,
     );
     // A new topic's leaders reach every broker's metadata a moment after creation: until
-    // then, reading its offsets fails. Wait for that here rather than in every later step.
-    for (const topic of toCreate.keys()) await retryTransient(() => admin.fetchTopicOffsets(topic), 60);
+    // then, reading its offsets fails. Wait for that here rather than in every later step, for
+    // every topic at once and asking again soon: a first start waits on this.
+    await Promise.all([...toCreate.keys()].map((topic) => retryTransient(() => admin.fetchTopicOffsets(topic), 60, (attempt) => Math.min(25 * attempt, 1000))));
     await retryTransient(() => describe([...toCreate.keys()]));
   }
 

@@ -8,6 +8,7 @@
  * (transaction-sent, transaction-committed, store-written, offsets-committed) of its n-th batch:
  * the crashes a counting-once protocol must survive.
  * SUM_APP_BATCH_BYTES caps the bytes fetched per partition and batch (small: many batches).
+ * SUM_APP_OFFSET_COMMIT_MS sets how often the group commits its offsets while it keeps working.
  */
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
@@ -49,6 +50,7 @@ function crashHook(spec: string | undefined): ((step: CommitStep) => void) | und
         changelogSegmentBytes: process.env.KAFKA_CHANGELOG_SEGMENT_BYTES ? Number(process.env.KAFKA_CHANGELOG_SEGMENT_BYTES) : undefined,
         sessionTimeoutMs: Number(env('KAFKA_SESSION_TIMEOUT_MS', '6000')),
         batchBytes: process.env.SUM_APP_BATCH_BYTES ? Number(process.env.SUM_APP_BATCH_BYTES) : undefined,
+        offsetCommitIntervalMs: process.env.SUM_APP_OFFSET_COMMIT_MS ? Number(process.env.SUM_APP_OFFSET_COMMIT_MS) : undefined,
       },
       dataDir: env('DATA_DIR'),
       emitter: { lingerMs: 1, timeoutMs: 5000 },

@@ -20,6 +20,20 @@ export async function eventually(what: string, check: () => Promise<boolean> | b
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+/**
+ * Creates topics and waits until the broker knows their leaders. A KRaft broker learns of a new
+ * topic a little after the controller answered, and kafkajs's `waitForLeaders` gives up on the
+ * UNKNOWN_TOPIC_OR_PARTITION it meanwhile answers (seen on a broker just started).
+ */
+export async function createTopics(admin: Admin, topics: Parameters<Admin['createTopics']>[0]['topics']): Promise<void> {
+  await admin.createTopics({ topics, waitForLeaders: false });
+  const names = topics.map(({ topic }) => topic);
+  await eventually(`the leaders of ${names.join(', ')}`, async () => {
+    const metadata = await admin.fetchTopicMetadata({ topics: names }).catch(() => undefined);
+    return metadata?.topics.every((topic) => topic.partitions.length > 0 && topic.partitions.every((partition) => partition.leader >= 0)) ?? false;
+  });
+}
+
 /** Records of `topic` not yet committed by consumer group `groupId` (every partition); pass an admin from `logEndAdmin`. */
 export async function groupLag(admin: Admin, groupId: string, topic: string): Promise<number> {
   const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
