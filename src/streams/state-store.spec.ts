@@ -58,10 +58,12 @@ describe(LocalStore.name, () => {
 
     it('stores what encodeStored lays out, and says what it stored', () => {
       const batch = sut.startWrite();
-      const stored = batch.putEntry(keyspacePrefix('t'), entryOf('w1', 'v1', 'deposit=7'), true);
+      const stored = batch.putEntry(keyspacePrefix('t'), entryOf('w1', 'v1', 'deposit=7'), true, true);
+      // Bytes of its own: the changes put after it leave it as it was.
+      batch.putEntry(keyspacePrefix('t'), entryOf('w3', 'v3', 'deposit=9'), true);
 
       expect(stored).toEqual(encodeStored(bytes('v1'), bytes('deposit=7')));
-      expect(batch.putEntry(keyspacePrefix('t'), entryOf('w2', null), true)).toBeUndefined();
+      expect(batch.putEntry(keyspacePrefix('t'), entryOf('w2', null), true, true)).toBeUndefined();
     });
   });
 

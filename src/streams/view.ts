@@ -205,11 +205,9 @@ export class View<T> {
     const awaited = this.waiters.size > 0 ? new Map<string, Uint8Array | undefined>() : undefined;
     let offset = 0;
     const visit: EntryVisitor = (entry) => {
-      const stored = write.putEntry(KEYSPACE, entry, true);
-      if (awaited) {
-        const key = entry.key;
-        if (this.waiters.has(key)) awaited.set(key, stored);
-      }
+      const waited = awaited && this.waiters.has(entry.key) ? entry.key : undefined;
+      const stored = write.putEntry(KEYSPACE, entry, true, waited !== undefined);
+      if (waited !== undefined) awaited!.set(waited, stored);
       keys.add(entry);
       offsets.push(offset);
     };
