@@ -177,9 +177,10 @@ export class ProcessorGroup {
    * Commits the group's offsets past what was processed (and past batches that filtering
    * emptied), on a tick (COMMIT_OFFSETS_MS) and when a partition has worked off its backlog,
    * rather than per batch: they only say where a new owner starts reading, and a record read
-   * again is skipped by the offsets applied with its key's value (see PartitionState). One request for every partition, instead of one per batch, and
-   * one at a time: kafkajs retries a failing commit for up to ~10 s, and a tick every 200 ms must
-   * not pile more of them onto a coordinator that is moving.
+   * again is skipped by the offsets applied with its key's value (see PartitionState). One
+   * request for every partition, instead of one per batch, and one at a time: kafkajs retries a
+   * failing commit for up to ~10 s, and a tick every 200 ms must not pile more of them onto a
+   * coordinator that is moving.
    */
   private async commitOffsets(): Promise<void> {
     while (this.committing) await this.committing;
