@@ -205,9 +205,11 @@ export class View<T> {
     const awaited = this.waiters.size > 0 ? new Map<string, Uint8Array | undefined>() : undefined;
     let offset = 0;
     const visit: EntryVisitor = (entry) => {
-      const waited = awaited && this.waiters.has(entry.key) ? entry.key : undefined;
-      const stored = write.putEntry(KEYSPACE, entry, true, waited !== undefined);
-      if (waited !== undefined) awaited!.set(waited, stored);
+      // The key as text (decoded from the entry's bytes) only when some reader waits.
+      const key = awaited ? entry.key : undefined;
+      const waited = key !== undefined && this.waiters.has(key);
+      const stored = write.putEntry(KEYSPACE, entry, true, waited);
+      if (waited) awaited!.set(key, stored);
       keys.add(entry);
       offsets.push(offset);
     };
