@@ -18,7 +18,9 @@ import { eventually } from './support/kafka.js';
 import { throwawayKafkaOptions as instance } from './support/own-broker.js';
 
 // Each suite runs its own throwaway instance on its own ports, apart from the shared test broker
-// (19092): created fresh, stopped and deleted afterwards, also when a test fails.
+// (19092): created fresh, stopped and deleted afterwards, also when a test fails. The ports lie
+// below Linux's ephemeral range (32768-60999), where any client socket of a test running beside
+// it may hold one.
 
 async function fresh(options: LocalKafkaOptions): Promise<string[]> {
   await stopLocalKafka(options);
@@ -196,7 +198,7 @@ describe("the local Kafka launcher's class archive", () => {
   // stays there, and the shared one, which the other suites' brokers start from, is not touched.
   const root = mkdtempSync(join(tmpdir(), 'depositaja-cds-'));
   const shared = defaultLocalKafkaOptions(process.cwd());
-  const options: LocalKafkaOptions = { ...instance('cds', 39292), rootDir: root };
+  const options: LocalKafkaOptions = { ...instance('cds', 19892), rootDir: root };
   const sharedLib = join(process.cwd(), '.kafka', 'lib', shared.version);
   const lib = join(root, '.kafka', 'lib', shared.version);
   const jvmOptions = () => readFileSync(`/proc/${localKafkaPids(options)[0]}/cmdline`, 'utf8').split('\0');
