@@ -65,8 +65,8 @@ export interface PreparedCommit {
  *
  * A crash before 1 commits leaves no trace (readers see committed data only); after it, the
  * changelogs hold the values with their applied offsets, restoration brings them into the
- * local store, and replayed records are skipped. Restoration starts only once the task has
- * fenced every earlier writer of the partition (Task.claim).
+ * local store, and replayed records are skipped. Restoration runs while the task fences every
+ * earlier writer of the partition (Task.claim) and reads once more after it; batches run only then.
  */
 export class PartitionState implements StateSource {
   private readonly logger: Logger;
@@ -99,8 +99,9 @@ export class PartitionState implements StateSource {
 
   /**
    * Opens the local store and reads the changelogs from its checkpoints to their current ends
-   * (cold, from the beginning, when the local data is missing or unusable). Only after the
-   * partition's task has claimed it: nothing else may then land in the changelogs once read.
+   * (cold, from the beginning, when the local data is missing or unusable). Called while the
+   * partition's task claims it and again once it has: after the claim nothing else can land in
+   * the changelogs, so the second read leaves the store complete.
    */
   async catchUp(signal?: AbortSignal): Promise<void> {
     this.opened = true;

@@ -38,6 +38,21 @@ export interface OwnedPartition {
 }
 
 /**
+ * Claims a partition's task and reads its changelogs meanwhile: a claim waits on the broker (the
+ * coordinator fences the earlier holders of the task's ids and writes their markers), a cold
+ * restore mostly on the processor's CPU. Reading before the claim is safe: a reader sees committed
+ * transactions only, and what an earlier writer commits until it is fenced lies past the ends
+ * read, where the catch-up after the claim finds it. Both steps finish (a failed claim must not
+ * leave a restoration running beside the next attempt's) before either error counts.
+ */
+export async function claimAndCatchUp(task: Pick<Task, 'claimed'>, state: Pick<PartitionState, 'catchUp'>, signal: AbortSignal): Promise<void> {
+  const [claim, ahead] = await Promise.allSettled([task.claimed(), state.catchUp(signal)]);
+  if (claim.status === 'rejected') throw claim.reason;
+  if (ahead.status === 'rejected') throw ahead.reason;
+  await state.catchUp(signal);
+}
+
+/**
  * The partitions one instance of a group owns (Kafka Streams' TaskManager): the group's local
  * store, one {@link PartitionState} per owned partition, one {@link Task} per run of consecutive
  * partitions owned, and their moves. On every assignment, partitions no longer owned are closed,
@@ -156,16 +171,15 @@ export class TaskManager {
   }
 
   /**
-   * (Re)starts bringing a partition's store up to its changelogs' ends, after whatever ran before
-   * and once its task has claimed it.
+   * (Re)starts bringing a partition's store up to its changelogs' ends, after whatever ran before:
+   * while its task claims it, then once more from where that read stopped.
    */
   catchUp(owned: OwnedPartition): void {
     owned.status.state = 'restoring';
     const signal = owned.abort.signal;
     owned.ready = owned.ready
       .catch(() => undefined)
-      .then(() => owned.task.claimed())
-      .then(() => owned.state.catchUp(signal))
+      .then(() => claimAndCatchUp(owned.task, owned.state, signal))
       .then(() => {
         owned.status.state = 'running';
       });
