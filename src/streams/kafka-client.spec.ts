@@ -31,7 +31,7 @@ describe(adminAndEnds.name, () => {
   const UNKNOWN_TOPIC_OR_PARTITION = Object.assign(new Error('This server does not host this topic-partition'), { type: 'UNKNOWN_TOPIC_OR_PARTITION', retriable: true });
 
   /** A client whose clusters are `cluster`: a topic of two partitions, ending at 7 and 9, and each offsets request kept. */
-  const clientOver = (fail?: Error) => {
+  const clientOver = (fail?: Error, answered: Promise<void> = Promise.resolve()) => {
     const cluster = {
       requests: [] as OffsetsRequest,
       refreshes: 0,
@@ -44,6 +44,7 @@ describe(adminAndEnds.name, () => {
       findTopicPartitionMetadata: () => [{ partitionId: 0 }, { partitionId: 1 }],
       async fetchTopicsOffset(topics: OffsetsRequest) {
         cluster.requests.push(...topics);
+        await answered;
         if (fail) throw fail;
         return topics.map(({ topic, fromBeginning, partitions }) => ({ topic, partitions: partitions.map(({ partition }) => ({ partition, offset: fromBeginning ? '0' : String(7 + 2 * partition) })) }));
       },
@@ -63,6 +64,25 @@ describe(adminAndEnds.name, () => {
     expect((await kafkajs.kafka.admin().fetchTopicOffsets('balance-table')).map(({ partition, high }) => [partition, Number(high)])).toEqual([[0, 7], [1, 9]]);
     expect(ours.cluster.requests.map(({ fromBeginning }) => fromBeginning)).toEqual([false]);
     expect(kafkajs.cluster.requests.map(({ fromBeginning }) => fromBeginning)).toEqual([false, true]);
+  });
+
+  it('asks once for a topic that several callers ask for in one turn, and never shares a request sent before a caller asked', async () => {
+    let answer!: () => void;
+    const { kafka, cluster } = clientOver(undefined, new Promise<void>((resolve) => (answer = resolve)));
+    const { ends } = adminAndEnds(kafka);
+
+    const partitions = [0, 1, 2, 3, 4, 5].map(() => endOffsets(ends, 'balance-table', 2));
+    const other = endOffsets(ends, 'balance-keys-table', 2);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(cluster.requests.map(({ topic }) => topic)).toEqual(['balance-table', 'balance-keys-table']);
+
+    // Asked while the first request is out: its ends must be measured after that.
+    const later = endOffsets(ends, 'balance-table', 2);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(cluster.requests.map(({ topic }) => topic)).toEqual(['balance-table', 'balance-keys-table', 'balance-table']);
+
+    answer();
+    for (const ends of await Promise.all([...partitions, other, later])) expect(ends).toEqual(new Map([[0, 7], [1, 9]]));
   });
 
   it('refreshes the metadata when Kafka does not know the topic there, as kafkajs does, and leaves the asking again to its caller', async () => {

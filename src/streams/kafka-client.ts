@@ -271,19 +271,35 @@ export function adminAndEnds(kafka: Kafka): { admin: Admin; ends: TopicEnds } {
   }
   if (!cluster) throw new Error('this kafkajs made its admin without a cluster of its own: install the version package.json names');
   const own: KafkaCluster = cluster;
+  const askEnds = async (topic: string) => {
+    await own.addMultipleTargetTopics([topic]);
+    const partitions = own.findTopicPartitionMetadata(topic).map(({ partitionId }) => ({ partition: partitionId }));
+    try {
+      const answer = await own.fetchTopicsOffset([{ topic, fromBeginning: false, partitions }]);
+      return answer.find((entry) => entry.topic === topic)?.partitions ?? [];
+    } catch (error) {
+      // As kafkajs's admin does: the metadata lost the topic (a concurrent refresh) or has not
+      // got it yet (a topic just created); the caller asks again.
+      if (causeType(error) === 'UNKNOWN_TOPIC_OR_PARTITION') await own.refreshMetadata();
+      throw error;
+    }
+  };
+  // A topic asked for several times in one turn of the event loop is asked once, at its end: each
+  // partition of a group asks for its changelogs' whole ends, all at once (as it starts restoring,
+  // and again once its task is claimed). A request already sent is never shared: whoever asks
+  // after it must get ends measured after asking.
+  const unsent = new Map<string, Promise<Array<{ partition: number; offset: string }>>>();
   const ends: TopicEnds = {
-    async endsOf(topic) {
-      await own.addMultipleTargetTopics([topic]);
-      const partitions = own.findTopicPartitionMetadata(topic).map(({ partitionId }) => ({ partition: partitionId }));
-      try {
-        const answer = await own.fetchTopicsOffset([{ topic, fromBeginning: false, partitions }]);
-        return answer.find((entry) => entry.topic === topic)?.partitions ?? [];
-      } catch (error) {
-        // As kafkajs's admin does: the metadata lost the topic (a concurrent refresh) or has not
-        // got it yet (a topic just created); the caller asks again.
-        if (causeType(error) === 'UNKNOWN_TOPIC_OR_PARTITION') await own.refreshMetadata();
-        throw error;
+    endsOf(topic) {
+      let answer = unsent.get(topic);
+      if (!answer) {
+        answer = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+          unsent.delete(topic);
+          return askEnds(topic);
+        });
+        unsent.set(topic, answer);
       }
+      return answer;
     },
   };
   return { admin, ends };
