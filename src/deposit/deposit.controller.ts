@@ -38,7 +38,10 @@ export class DepositController {
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
-    description: '1-128 printable characters. A retry with the same key and body gets the original answer and is counted once, across restarts; the same key with another body is 409.',
+    description:
+      '1-128 printable characters. A retry with the same key and body is counted once, across restarts and instances. It gets the original answer, ' +
+      'and the same key with another body 409, from an instance whose replicas hold the first attempt (~0.1 s after its 202) or from the instance ' +
+      'that answered it; sooner, through another instance, it is answered as a new acceptance (README, Semantics).',
   })
   @ApiAcceptedResponse({ type: DepositResponseDto })
   @ApiBadRequestResponse({ type: ErrorDto, description: 'Malformed or empty JSON, a __proto__ or constructor.prototype key, or an invalid Idempotency-Key' })

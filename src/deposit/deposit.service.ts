@@ -46,7 +46,9 @@ interface Pending {
  * Accepts deposits: builds the event, emits it (acks=all) and answers once Kafka has it.
  * With an Idempotency-Key, a retry gets the original answer and is counted once: from the
  * views when the deposit is already counted, from memory while it is in flight here, and in
- * any case by the balance processor, which counts a deposit id once.
+ * any case by the balance processor, which counts a deposit id once. A retry that finds neither
+ * (another instance, before its views hold the first attempt) is emitted and answered anew; the
+ * balance processor still counts the first attempt only (README, Semantics).
  */
 @Injectable()
 export class DepositService implements OnModuleInit {
