@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { type Socket, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -254,6 +254,32 @@ describe('streams core on a real broker', () => {
     } finally {
       await reader.stop();
     }
+  }, 60_000);
+
+  it('stops without waiting out the fetch the broker holds for an idle changelog, and closes its connection once that is answered', async () => {
+    const topic = `${uniquePrefix('stop')}log`;
+    await createTopics(admin, [{ topic, numPartitions: 1, replicationFactor: 1 }]);
+    const sockets: Socket[] = [];
+    const watched = new Kafka({
+      brokers: brokers(),
+      clientId: 'e2e',
+      logLevel: logLevel.NOTHING,
+      socketFactory: ({ host, port, onConnect }) => {
+        const socket = connect({ host, port }, onConnect);
+        sockets.push(socket);
+        return socket;
+      },
+    });
+    const reader = new ChangelogReader(watched);
+    await reader.follow([{ topic, partition: 0, from: 0 }], async () => undefined, () => undefined);
+    // Nothing to read: from now on the reader always has a fetch that the broker holds.
+    await sleep(300);
+    await reader.stop();
+
+    // kafkajs ends a connection once its requests are answered; the answer to the fetch held is
+    // I/O, which cannot come between the stop and its resolving.
+    expect(sockets.some((socket) => !socket.writableEnded)).toBe(true);
+    await eventually('its connections ended', () => sockets.every((socket) => socket.writableEnded), 10_000);
   }, 60_000);
 
   it('reads to an end without asking again for a partition it has fetched to its end', async () => {

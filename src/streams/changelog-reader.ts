@@ -104,8 +104,11 @@ const key = (topic: string, partition: number) => `${topic}/${partition}`;
 const MAX_BYTES_PER_PARTITION = 2 * 1024 * 1024;
 /** A fetch is held in memory twice (the response and its decoded records), for every view and restoring partition at once. */
 const MAX_BYTES = 8 * 1024 * 1024;
-/** How long the broker holds a fetch that finds nothing new. */
-const MAX_WAIT_MS = 250;
+/**
+ * How long the broker holds a fetch that finds nothing new (it answers as soon as a record
+ * comes): how often an idle view asks. A stop does not wait for a fetch held ({@link ChangelogReader.stop}).
+ */
+const MAX_WAIT_MS = 500;
 /** Failures in a row after which reading to an end gives up (a follower keeps trying). */
 const ATTEMPTS = 8;
 
@@ -196,13 +199,18 @@ export class ChangelogReader {
     await this.start(from, onBatch, (error, failures) => failures % ATTEMPTS === 0 && onCrash(error), onSkip);
   }
 
+  /**
+   * Resolves once nothing more is applied: after the batch being applied, not after a fetch in
+   * flight. Its connection closes once that fetch is answered (kafkajs waits for the requests
+   * in flight before it closes one).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.halt.abort();
     await this.running;
     const cluster = this.cluster;
     this.cluster = undefined;
-    await cluster?.disconnect().catch(() => undefined);
+    void cluster?.disconnect().catch(() => undefined);
   }
 
   /** Connects (a failure here is thrown), then reads in the background until stopped. */
@@ -240,7 +248,7 @@ export class ChangelogReader {
     let fetching: Promise<FetchedBatch[]> | undefined;
     while (!this.stopped) {
       try {
-        const batches = await (fetching ?? this.fetch(cluster, partitions, fetchAt, until));
+        const batches = await this.unlessHalted(fetching ?? this.fetch(cluster, partitions, fetchAt, until));
         fetching = undefined;
         for (const batch of batches) fetchAt.set(key(batch.topic, batch.partition), batch.next);
         if (this.stopped) break;
@@ -268,7 +276,22 @@ export class ChangelogReader {
         await sleep(Math.min(100 * 2 ** failures, 2000), undefined, { signal: this.halt.signal }).catch(() => undefined);
       }
     }
-    await fetching?.catch(() => undefined);
+  }
+
+  /**
+   * What `fetching` brings, or nothing once the reader halts: a stop does not wait out a fetch
+   * the broker holds for new records (up to `MAX_WAIT_MS`). A fetch left so is answered to a
+   * reader that applies nothing more, and its connection closes after it.
+   */
+  private unlessHalted(fetching: Promise<FetchedBatch[]>): Promise<FetchedBatch[]> {
+    fetching.catch(() => undefined);
+    const { signal } = this.halt;
+    if (signal.aborted) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      const halted = () => resolve([]);
+      signal.addEventListener('abort', halted, { once: true });
+      fetching.then(resolve, reject).finally(() => signal.removeEventListener('abort', halted));
+    });
   }
 
   /**

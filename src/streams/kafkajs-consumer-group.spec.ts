@@ -113,7 +113,7 @@ describe(rejoiningConsumerGroup.name, () => {
       expect(group.sent).toEqual([1, 1, 512 * 1024, 512 * 1024, 512 * 1024, 1]);
     });
 
-    it('wait the whole commit interval while idle, and then the share of it that the last fetch earned, the shortest wait at least', async () => {
+    it('are held 250 ms while idle, and then wait the share of the commit interval that the last fetch earned, the shortest wait at least', async () => {
       const group = withWaits(100, 20);
       group.answer = [batch(0)];
       await group.fetch();
@@ -127,10 +127,10 @@ describe(rejoiningConsumerGroup.name, () => {
       await group.fetch();
 
       expect(group.sent).toEqual([1, 1, 1, 512 * 1024, 512 * 1024, 512 * 1024]);
-      expect(group.waits).toEqual([100, 100, 100, 20, 60, 100]);
+      expect(group.waits).toEqual([250, 250, 250, 20, 60, 100]);
     });
 
-    it('wait as long as the busiest broker earned, and the whole interval again after a join', async () => {
+    it('wait as long as the busiest broker earned, and are held 250 ms again after a join', async () => {
       const group = withWaits(100, 20);
       group.answer = [batch(400)];
       await group.fetch('1');
@@ -141,7 +141,7 @@ describe(rejoiningConsumerGroup.name, () => {
       await group.joinAndSync();
       await group.fetch('2');
 
-      expect(group.waits).toEqual([100, 100, 80, 80, 100]);
+      expect(group.waits).toEqual([250, 250, 80, 80, 250]);
     });
 
     it('wait the whole commit interval without a shortest wait, or with one longer than the interval', async () => {
@@ -151,8 +151,17 @@ describe(rejoiningConsumerGroup.name, () => {
         await group.fetch();
         await group.fetch();
 
-        expect(group.waits).toEqual([100, 100, 100]);
+        expect(group.waits).toEqual([250, 250, 100]);
       }
+    });
+
+    it('are held the commit interval while idle, where that is longer than 250 ms', async () => {
+      const group = withWaits(400, 20);
+      group.answer = [batch(0)];
+      await group.fetch();
+      await group.fetch();
+
+      expect(group.waits).toEqual([400, 400]);
     });
   });
 });
