@@ -1,4 +1,5 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { jest } from '@jest/globals';
 import { type GroupSource, RemoteGroups, serveGroups } from './group-port.js';
 import { LatencyTally, RECORD_LATENCY_BOUNDS } from './latency-tally.js';
 import { NotStartedError } from './not-started.js';
@@ -12,6 +13,27 @@ const started: GroupSource = {
   lookup: async (table, key) => ({ group: 'sum', partition: 0, value: `${table}/${key}` }),
   storeSizes: async () => [{ group: 'sum', partition: 0, bytes: 4096 }],
 };
+
+describe(serveGroups.name, () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('pushes the statuses at once, then only when they changed', () => {
+    jest.useFakeTimers();
+    let processed = 7;
+    const source: GroupSource = { ...started, statuses: () => started.statuses().map((status) => ({ ...status, processed })) };
+    const pushed: number[] = [];
+    const port = { postMessage: (message: unknown) => pushed.push((message as { statuses: Array<{ processed: number }> }).statuses[0].processed), on: () => undefined };
+    const stop = serveGroups(source, port, 50);
+
+    jest.advanceTimersByTime(500);
+    expect(pushed).toEqual([7]);
+
+    processed = 9;
+    jest.advanceTimersByTime(500);
+    stop();
+    expect(pushed).toEqual([7, 9]);
+  });
+});
 
 describe(RemoteGroups.name, () => {
   let ports: MessagePort[] = [];
