@@ -214,16 +214,18 @@ describe('streams core on a real broker', () => {
     }
   }, 60_000);
 
-  /** A client that counts the Fetch and Metadata requests it sends. */
+  /** A client that counts the Fetch and Metadata requests it sends, and keeps its sockets. */
   const countingClient = () => {
     // kafkajs writes each request in one piece: its API key follows the 4-byte length (Fetch 1, Metadata 3).
     const requests = { fetch: 0, metadata: 0 };
+    const sockets: Socket[] = [];
     const counting = new Kafka({
       brokers: brokers(),
       clientId: 'e2e',
       logLevel: logLevel.NOTHING,
       socketFactory: ({ host, port, onConnect }) => {
         const socket = connect({ host, port }, onConnect);
+        sockets.push(socket);
         const write = socket.write.bind(socket) as (bytes: Buffer, ...rest: unknown[]) => boolean;
         socket.write = ((bytes: Buffer, ...rest: unknown[]) => {
           const apiKey = bytes.length >= 6 ? bytes.readInt16BE(4) : -1;
@@ -234,7 +236,7 @@ describe('streams core on a real broker', () => {
         return socket;
       },
     });
-    return { requests, counting };
+    return { requests, counting, sockets };
   };
 
   it('follows an idle changelog without asking for metadata before every fetch', async () => {
@@ -259,18 +261,8 @@ describe('streams core on a real broker', () => {
   it('stops without waiting out the fetch the broker holds for an idle changelog, and closes its connection once that is answered', async () => {
     const topic = `${uniquePrefix('stop')}log`;
     await createTopics(admin, [{ topic, numPartitions: 1, replicationFactor: 1 }]);
-    const sockets: Socket[] = [];
-    const watched = new Kafka({
-      brokers: brokers(),
-      clientId: 'e2e',
-      logLevel: logLevel.NOTHING,
-      socketFactory: ({ host, port, onConnect }) => {
-        const socket = connect({ host, port }, onConnect);
-        sockets.push(socket);
-        return socket;
-      },
-    });
-    const reader = new ChangelogReader(watched);
+    const { counting, sockets } = countingClient();
+    const reader = new ChangelogReader(counting);
     await reader.follow([{ topic, partition: 0, from: 0 }], async () => undefined, () => undefined);
     // Nothing to read: from now on the reader always has a fetch that the broker holds.
     await sleep(300);

@@ -222,7 +222,9 @@ export interface KafkaCluster {
 
 /**
  * A cluster of `kafka`'s own, made as kafkajs makes one for each consumer and producer, for
- * reading partitions by offset without a consumer group (kafkajs has no assign()). Reads are
+ * requests its clients do not make as the core needs them: reading partitions by offset without
+ * a consumer group (kafkajs has no assign()), fencing transactional ids (kafkajs-transactions.ts),
+ * asking whether Kafka answers without asking for every topic (kafka-probe.ts). Reads are
  * read_committed. The factory is private to kafkajs: the version checkPatchesInstalled accepts
  * has it.
  *
