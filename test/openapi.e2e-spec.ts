@@ -10,6 +10,7 @@ interface Operation {
   requestBody?: { required?: boolean; content: Record<string, { schema: { $ref?: string } }> };
   responses: Record<string, unknown>;
   security?: unknown[];
+  operationId?: string;
 }
 
 interface Probe {
@@ -75,6 +76,16 @@ describe('the OpenAPI document', () => {
     }
     return list;
   }
+
+  it('names its schemas and operations as the code does', () => {
+    const operationIds = Object.values(document.paths).flatMap((operations) => Object.values(operations).map((operation) => operation.operationId));
+
+    // The bundles rename a class that refers to itself (`_DepositRequestDto`); a client generated
+    // from the document would carry that name.
+    expect(Object.keys(document.components.schemas).filter((name) => !/^[A-Z][A-Za-z]*Dto$/.test(name))).toEqual([]);
+    expect(document.components.schemas).toHaveProperty('DepositRequestDto');
+    expect(operationIds.filter((id) => !/^[A-Z][A-Za-z]*Controller_[a-z][A-Za-z]*$/.test(id ?? ''))).toEqual([]);
+  });
 
   it('lists every status each route answers, and the bodies it takes', async () => {
     const undocumented: string[] = [];
