@@ -75,7 +75,9 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
   // not wait for it.
   await app.get(StreamsRuntime).emitter.prepared;
   app.get(StartUp).done = true;
-  logger.log(`started in ${process.uptime().toFixed(1)} s; /health/ready answers 200 once every view has caught up`, 'StartUp');
+  // What readiness waits for in this process (HealthController): a process without the API has no views.
+  const waits = [options.api ? 'every view has caught up' : '', options.processors.length > 0 ? 'every group has joined' : ''].filter(Boolean);
+  logger.log(`started in ${process.uptime().toFixed(1)} s; /health/ready answers 200 once ${waits.join(' and ') || 'Kafka answers'}`, 'StartUp');
   return app;
 }
 
