@@ -41,7 +41,7 @@ export function processUsage(pid: number): { peakRssMb: number; cpuSeconds: numb
 }
 
 /** CPU time of one thread of a live process (its main thread when `tid` is the pid), from /proc. */
-export function threadCpuSeconds(pid: number, tid: number): number {
+function threadCpuSeconds(pid: number, tid: number): number {
   const fields = procStatFields(`/proc/${pid}/task/${tid}/stat`);
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }

@@ -13,7 +13,7 @@ import type { ChangelogEntry } from '../../src/streams/changelog-reader';
 import { locateFetched } from '../../src/streams/kafkajs-records';
 
 /** The service's groups and the topics each consumes (SPEC §3). */
-export const GROUP_INPUTS: GroupInputs = [
+const GROUP_INPUTS: GroupInputs = [
   ['balance', ['deposit']],
   ['threshold', ['deposit', 'flag_wallet']],
   ['flagger', ['flag_wallet']],

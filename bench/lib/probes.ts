@@ -51,7 +51,7 @@ export async function waitUntilRestored(service: ServiceProcess, groups = 3, par
 }
 
 /** Records each group of the process has processed (and committed) since it started, from its monitor summary. */
-export async function processedByGroup(service: ServiceProcess): Promise<Record<string, number>> {
+async function processedByGroup(service: ServiceProcess): Promise<Record<string, number>> {
   const summary = await service.json<Summary>('/monitor/api/summary');
   return Object.fromEntries(summary.groups.map((group) => [group.group, group.processed]));
 }

@@ -28,7 +28,7 @@ export interface HotSpots {
 }
 
 /** Where a script belongs: a package, a file of the service, Node.js itself, or V8's own work. */
-export function areaOf(url: string, functionName: string): string {
+function areaOf(url: string, functionName: string): string {
   if (!url) return functionName.startsWith('(') ? functionName : '(native)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1];

@@ -38,7 +38,7 @@ export function describeMachine(rootDir: string, kafka: string, node?: string): 
 }
 
 /** What `node --version` says, or why it says nothing. */
-export function nodeVersion(node: string): string {
+function nodeVersion(node: string): string {
   const run = spawnSync(node, ['--version'], { encoding: 'utf8' });
   if (run.error || run.status !== 0) throw new Error(`--node ${node}: cannot run it (${run.error?.message ?? run.stderr.trim()})`);
   return run.stdout.trim();
@@ -46,7 +46,7 @@ export function nodeVersion(node: string): string {
 
 const n0 = (value: number) => Math.round(value).toLocaleString('en');
 
-export function formatValue(value: number, unit: string): string {
+function formatValue(value: number, unit: string): string {
   if (!Number.isFinite(value)) return '—';
   switch (unit) {
     case 'rec/s':

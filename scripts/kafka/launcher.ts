@@ -116,7 +116,7 @@ function nodesOf(options: LocalKafkaOptions): NodeInfo[] {
 
 const instanceDir = (options: LocalKafkaOptions) => join(resolve(options.rootDir), '.kafka', options.instance);
 const libDir = (options: LocalKafkaOptions) => join(resolve(options.rootDir), '.kafka', 'lib', options.version);
-export const brokersOf = (options: LocalKafkaOptions) =>
+const brokersOf = (options: LocalKafkaOptions) =>
   nodesOf(options)
     .map((node) => `${HOST}:${node.clientPort}`)
     .join(',');

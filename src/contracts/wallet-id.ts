@@ -1,5 +1,5 @@
 /** A wallet id: 1–128 characters of [A-Za-z0-9._:-], case-sensitive, stored as given (SPEC §1). */
-export const WALLET_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+const WALLET_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export const WALLET_ID_RULE = 'wallet_id must be 1-128 characters of A-Z a-z 0-9 . _ : -';
 

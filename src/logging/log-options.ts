@@ -79,7 +79,7 @@ let lastTime = '';
  * pino's ISO time field (`stdTimeFunctions.isoTime`), written once per millisecond: under load
  * ~10 request lines share each one, and formatting a Date was ~2 % of a GET /check.
  */
-export function isoTimeOncePerMs(): string {
+function isoTimeOncePerMs(): string {
   const now = Date.now();
   if (now !== lastMs) {
     lastMs = now;

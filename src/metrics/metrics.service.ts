@@ -4,10 +4,10 @@ import { type GroupStatus, type PartitionStatus, RECORD_LATENCY_BOUNDS, StreamsR
 import { LatencyHistogram, type LatencySeries, TalliedHistogram } from './latency-histogram.js';
 
 /** The reasons `deposits_rejected_total` counts (set where HTTP responses are recorded). */
-export const DEPOSIT_REJECTION_REASONS = ['invalid', 'conflict', 'unavailable', 'error'] as const;
+const DEPOSIT_REJECTION_REASONS = ['invalid', 'conflict', 'unavailable', 'error'] as const;
 
 /** How far an owned partition's store is restored: 1 once it runs, or when there was nothing to read. */
-export function restoreRatio(partition: Pick<PartitionStatus, 'state' | 'restore'>): number {
+function restoreRatio(partition: Pick<PartitionStatus, 'state' | 'restore'>): number {
   if (partition.state === 'running') return 1;
   const restore = partition.restore;
   if (!restore) return 0;

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
  */
 
 /** Minor units per major unit: amounts carry at most two decimal places. */
-export const MINOR_PER_MAJOR = 100n;
+const MINOR_PER_MAJOR = 100n;
 
 /** The largest accepted amount: 1,000,000,000,000 major units. */
 export const MAX_AMOUNT_MINOR = 1_000_000_000_000n * MINOR_PER_MAJOR;

@@ -66,7 +66,7 @@ import { type KafkaEncoderClass, type VarLongEncoderClass, groupMessagesPerParti
 import { type KafkaDecoderClass, type KafkaLong, type RecordBatchDecoderDeps, batchInNumbers, recordBatchDecoder, recordDecoder } from './kafkajs-records.js';
 
 /** The kafkajs release whose internals the replacements below stand in for. */
-export const PATCHED_VERSION = '2.2.4';
+const PATCHED_VERSION = '2.2.4';
 
 /** The modules replaced, by path, with what they export now. */
 const installed = new Map<string, unknown>();

@@ -12,7 +12,7 @@
 /** A zigzag-encoded safe integer, as a number (kafkajs goes through 64-bit objects). */
 export const zigzag = (value: number) => (value >= 0 ? value * 2 : -value * 2 - 1);
 
-export function sizeOfUnsignedVarInt(value: number): number {
+function sizeOfUnsignedVarInt(value: number): number {
   let bytes = 1;
   while (value >= 0x80) {
     value = Math.floor(value / 0x80);
@@ -21,7 +21,7 @@ export function sizeOfUnsignedVarInt(value: number): number {
   return bytes;
 }
 
-export function writeUnsignedVarInt(buffer: Buffer, at: number, value: number): number {
+function writeUnsignedVarInt(buffer: Buffer, at: number, value: number): number {
   while (value >= 0x80) {
     buffer[at++] = (value % 0x80) | 0x80;
     value = Math.floor(value / 0x80);
@@ -32,15 +32,15 @@ export function writeUnsignedVarInt(buffer: Buffer, at: number, value: number): 
 
 /** A varint-length-prefixed field as kafkajs writes it: null as length -1, text as UTF-8. */
 export type Bytes = Buffer | string | null | undefined;
-export const asBytes = (value: unknown): Bytes => (value == null || Buffer.isBuffer(value) ? (value as Buffer | null | undefined) : String(value));
+const asBytes = (value: unknown): Bytes => (value == null || Buffer.isBuffer(value) ? (value as Buffer | null | undefined) : String(value));
 const byteLengthOf = (value: Bytes) => (value == null ? -1 : typeof value === 'string' ? Buffer.byteLength(value) : value.length);
 
-export function sizeOfBytes(value: Bytes): number {
+function sizeOfBytes(value: Bytes): number {
   const length = byteLengthOf(value);
   return sizeOfUnsignedVarInt(zigzag(length)) + Math.max(length, 0);
 }
 
-export function writeBytes(buffer: Buffer, at: number, value: Bytes): number {
+function writeBytes(buffer: Buffer, at: number, value: Bytes): number {
   const length = byteLengthOf(value);
   at = writeUnsignedVarInt(buffer, at, zigzag(length));
   if (value == null) return at;

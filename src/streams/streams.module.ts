@@ -5,7 +5,7 @@ import { STREAMS_OPTIONS, type StreamsOptions, StreamsRuntime } from './streams-
 import type { AnyTableTopic, TableTopic, Topic } from './topics.js';
 import { StreamsServer } from './transport.js';
 
-export const viewToken = (table: TableTopic<unknown>) => `streams:view:${table.name}`;
+const viewToken = (table: TableTopic<unknown>) => `streams:view:${table.name}`;
 
 /** Injects the {@link View} of a table provided with `StreamsModule.forView(table)`. */
 export const InjectView = (table: AnyTableTopic) => Inject(viewToken(table));
