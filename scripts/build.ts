@@ -91,8 +91,11 @@ export async function buildService(root = process.cwd(), signal?: AbortSignal): 
     target: 'node20',
     // No keepNames: it wraps every named function and class in a call that redefines its name, on
     // every creation, closures on the request path included (GET /check ~25 % fewer requests/s).
-    // Names survive anyway, but where two modules' names collide in one bundle (rxjs's and
-    // class-validator's helpers, not the service's classes), one of them gains a number.
+    // Names survive anyway, with two exceptions: where two modules' names collide in one bundle
+    // (rxjs's and class-validator's helpers), one of them gains a number; and a class that refers
+    // to itself is named after esbuild's inner binding (`X = class _X`: Nest's InstanceLoader, the
+    // service's DepositRequestDto). Log contexts read such a name as the class's (log-options.ts);
+    // a schema of the OpenAPI document is named by hand (@ApiSchema), which test/openapi checks.
     // Chained through tsc's maps: --enable-source-maps shows src/*.ts in stack traces.
     sourcemap: true,
     sourcesContent: false,
