@@ -19,8 +19,13 @@ export function describeStartupFailure(error: unknown): string {
   return `start-up failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
 }
 
-/** Ends the process with {@link describeStartupFailure}. */
+/**
+ * Ends the process with {@link describeStartupFailure}, said last: the log lines a start buffers
+ * (Nest's, then its own report of the same error) are written as the process exits, and a reason
+ * written before them ended up above them.
+ */
 export function exitOnStartupFailure(error: unknown): never {
-  process.stderr.write(`depositaja: ${describeStartupFailure(error)}\n`);
+  const reason = `depositaja: ${describeStartupFailure(error)}\n`;
+  process.once('exit', () => process.stderr.write(reason));
   process.exit(1);
 }

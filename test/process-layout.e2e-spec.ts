@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { createTopics, eventually, testKafka, uniquePrefix } from './support/kafka.js';
@@ -132,6 +132,28 @@ describe('the default process layout', () => {
 
     expect(exited.code).toBe(1);
     expect(service.output).toEqual(['depositaja: invalid configuration: ADMIN_TOKEN must be at least 16 characters']);
+  }, 60_000);
+
+  it('says, as its last line, that its port is taken and what to do', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      // stdout and stderr through one pipe, so that the lines keep the order they were written in.
+      const env = { ...process.env, KAFKA_BROKERS: brokers().join(','), DATA_DIR: join(data, 'port-taken'), HOST: '127.0.0.1', PORT: String(port), LOG_FORMAT: 'json' };
+      const service = spawn('sh', ['-c', 'exec "$0" dist/main.js 2>&1', process.execPath], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      let output = '';
+      service.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => service.on('close', resolve));
+      const lines = output.trim().split('\n');
+
+      // Nest reports the failure in its own log line first; the reason and the remedy come last.
+      expect(code).toBe(1);
+      expect(lines.at(-1)).toBe(`depositaja: cannot listen: listen EADDRINUSE: address already in use 127.0.0.1:${port} (another process has the port; set PORT)`);
+      expect(lines.filter((line) => /^\s+at /.test(line))).toEqual([]);
+    } finally {
+      taken.close();
+    }
   }, 60_000);
 
   it('listens while it connects to Kafka: probes answered, requests refused with 503 and Retry-After, then stops when Kafka cannot be reached', async () => {
