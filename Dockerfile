@@ -11,7 +11,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json nest-cli.json ./
 COPY scripts/build.ts ./scripts/
-COPY scripts/lib/build-inputs.ts ./scripts/lib/
+COPY scripts/lib/build-inputs.ts scripts/lib/class-names.ts ./scripts/lib/
 COPY src ./src
 RUN npm run build
 

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { type SourceMapSegment, decode, encode } from '@jridgewell/sourcemap-codec';
 import { type Plugin, build as bundle } from 'esbuild';
 import { forgetBuild, inputsDigest, isBuildOfInputs, recordBuild } from './lib/build-inputs';
+import { namingSelfReferringClasses } from './lib/class-names';
 
 /**
  * What starts a process or a thread, as paths in dist/tsc/ and dist/ (a processor thread starts
@@ -91,11 +92,10 @@ export async function buildService(root = process.cwd(), signal?: AbortSignal): 
     target: 'node20',
     // No keepNames: it wraps every named function and class in a call that redefines its name, on
     // every creation, closures on the request path included (GET /check ~25 % fewer requests/s).
-    // Names survive anyway, with two exceptions: where two modules' names collide in one bundle
-    // (rxjs's and class-validator's helpers), one of them gains a number; and a class that refers
-    // to itself is named after esbuild's inner binding (`X = class _X`: Nest's InstanceLoader, the
-    // service's DepositRequestDto). Log contexts read such a name as the class's (log-options.ts);
-    // a schema of the OpenAPI document is named by hand (@ApiSchema), which test/openapi checks.
+    // Names survive anyway, but where two modules' names collide in one bundle (rxjs's and
+    // class-validator's helpers), one of them gains a number; a class that refers to itself, which
+    // esbuild names after its inner binding (`X = class _X`), is named again below
+    // (namingSelfReferringClasses: Nest's loggers and the OpenAPI document read class names).
     // Chained through tsc's maps: --enable-source-maps shows src/*.ts in stack traces.
     sourcemap: true,
     sourcesContent: false,
@@ -112,6 +112,8 @@ export async function buildService(root = process.cwd(), signal?: AbortSignal): 
   for (const entry of ENTRIES) {
     const path = join(root, 'dist', `${entry}.js`);
     const shifts = latin1Only(path);
+    // After the escapes: it only appends to the ends of lines, which no source map column points past.
+    writeFileSync(path, namingSelfReferringClasses(readFileSync(path, 'utf8')).source);
     ownSourcesOnly(`${path}.map`, shifts);
   }
   recordBuild(root, digest);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
  * (its tests apart), the compiler's settings and the build script. The Dockerfile's build stage
  * copies these (the spec checks it).
  */
-export const BUILD_INPUTS = ['src', 'tsconfig.json', 'nest-cli.json', 'package.json', 'package-lock.json', 'scripts/build.ts', 'scripts/lib/build-inputs.ts'];
+export const BUILD_INPUTS = ['src', 'tsconfig.json', 'nest-cli.json', 'package.json', 'package-lock.json', 'scripts/build.ts', 'scripts/lib/build-inputs.ts', 'scripts/lib/class-names.ts'];
 
 /** The digest of the inputs of the build that wrote dist/, written once that build succeeded. */
 const STAMP = join('dist', '.build-inputs');

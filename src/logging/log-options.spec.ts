@@ -129,21 +129,6 @@ describe(loggerOptions.name, () => {
     expect(atInfo.map((line) => JSON.parse(line).msg)).toEqual(['something that matters']);
     expect(JSON.parse(atDebug[0])).toMatchObject({ level: 'debug', context: 'RouterExplorer' });
   });
-
-  it("names a Nest class as its code does, not as the bundles rename it (`_InstanceLoader`), and still files its wiring report under debug", () => {
-    const atInfo: string[] = [];
-    const atDebug: string[] = [];
-    logger(atInfo, 'info').info({ context: '_InstanceLoader' }, 'AppModule dependencies initialized');
-    logger(atInfo, 'info').info({ context: '_NestApplication' }, 'Nest application successfully started');
-    logger(atInfo, 'info').info({ context: '_private-looking context' }, 'left as it is');
-    logger(atDebug, 'debug').info({ context: '_RouterExplorer' }, 'Mapped {/deposit, POST} route');
-
-    expect(atInfo.map((line) => [JSON.parse(line).context, JSON.parse(line).msg])).toEqual([
-      ['NestApplication', 'Nest application successfully started'],
-      ['_private-looking context', 'left as it is'],
-    ]);
-    expect(JSON.parse(atDebug[0])).toMatchObject({ level: 'debug', context: 'RouterExplorer' });
-  });
 });
 
 describe(logRequestLine.name, () => {

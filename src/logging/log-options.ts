@@ -10,13 +10,6 @@ const POLLED = /^\/(health\/(live|ready)|metrics|monitor(\/api\/[A-Za-z0-9/_-]*)
 /** Nest's start-up wiring report (one line per module and route): debug, not news. */
 const WIRING_CONTEXTS = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer']);
 
-/**
- * A class's name as the bundles give it when the class refers to itself (`X = class _X { … }`:
- * esbuild's inner binding, whose name `X.name` returns since names are not kept, scripts/build.ts).
- * Nest's loggers take their context from their class's name: `_InstanceLoader` is `InstanceLoader`.
- */
-const BUNDLED_CLASS_NAME = /^_([A-Z][A-Za-z0-9]*)$/;
-
 /** Field paths that may hold a credential wherever they turn up in a log record. */
 const REDACTED_PATHS = [
   'req.headers.authorization',
@@ -99,12 +92,7 @@ export function loggerOptions(config: AppConfigShape): LoggerOptions {
     hooks: {
       logMethod(args, method, level) {
         const first = args[0] as unknown;
-        let context = typeof first === 'object' && first !== null ? (first as { context?: unknown }).context : undefined;
-        const className = typeof context === 'string' ? BUNDLED_CLASS_NAME.exec(context)?.[1] : undefined;
-        if (className !== undefined) {
-          context = className;
-          args[0] = { ...(first as object), context };
-        }
+        const context = typeof first === 'object' && first !== null ? (first as { context?: unknown }).context : undefined;
         if (level === 30 && typeof context === 'string' && WIRING_CONTEXTS.has(context)) {
           if (this.isLevelEnabled('debug')) this.debug(...(args as [object, string]));
           return;

@@ -1,11 +1,8 @@
-import { ApiProperty, ApiSchema } from '@nestjs/swagger';
+import { ApiProperty } from '@nestjs/swagger';
 import { WALLET_ID_RULE, isWalletId } from '../../contracts/wallet-id.js';
 import { refuseIfAny, unknownFields } from '../../http/validation.js';
 import { InvalidAmountError, parseAmount } from '../../money/money.js';
 
-// Named here: the bundles call a class that refers to itself `_DepositRequestDto` (esbuild's inner
-// binding; names are not kept, scripts/build.ts), and the OpenAPI document takes a schema's name from its class.
-@ApiSchema({ name: 'DepositRequestDto' })
 export class DepositRequestDto {
   @ApiProperty({ description: 'The wallet: 1-128 characters of A-Z a-z 0-9 . _ : -, case-sensitive', example: '0x1a35ab' })
   wallet_id!: string;
