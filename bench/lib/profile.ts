@@ -1,7 +1,7 @@
 /** Hot spots of a V8 CPU profile (node --cpu-prof): self time by function and by area. */
 import { existsSync, readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 interface ProfileNode {
@@ -49,20 +49,65 @@ function fileOf(url: string): string {
   return url.replace(/^file:\/\//, '');
 }
 
+type CallFrame = ProfileNode['callFrame'] & {
+  /** Where a frame of a bundled package lies in its bundle (`dist/bootstrap.js:73840`): its file's own lines are not known. */
+  inBundle?: string;
+};
+
+/** What a bundle's source map and its module comments say of its lines. */
+interface Bundle {
+  map?: SourceMap;
+  /** The first line (0-based) of each module in the bundle and the module's path, in order. */
+  modules: Array<{ line: number; path: string }>;
+}
+
+/** esbuild's comment before each module it bundles: `// node_modules/fastify/lib/route.js`, `// dist/tsc/streams/batch.js`. */
+const MODULE_COMMENT = /^\/\/ ((?:node_modules|dist|src)\/\S+)$/;
+
+function readBundle(path: string): Bundle {
+  const mapPath = `${path}.map`;
+  const map = existsSync(mapPath) ? new SourceMap(JSON.parse(readFileSync(mapPath, 'utf8'))) : undefined;
+  const modules: Bundle['modules'] = [];
+  if (path.includes('/dist/')) {
+    readFileSync(path, 'utf8')
+      .split('\n')
+      .forEach((text, line) => {
+        const comment = MODULE_COMMENT.exec(text);
+        if (comment) modules.push({ line, path: comment[1]! });
+      });
+  }
+  return { map, modules };
+}
+
+/** A frame's file and line (`src/streams/batch.ts:116`), or its file and where it lies in its bundle. */
+function whereOf(frame: CallFrame): string {
+  return frame.inBundle ? `${fileOf(frame.url)} (${frame.inBundle})` : `${fileOf(frame.url)}:${frame.lineNumber + 1}`;
+}
+
 /**
  * The frame where its code was written: dist/'s bundles (scripts/build.ts) hold the service and
- * its packages in one file each, which their source maps take apart again.
+ * its packages in one file each, which their source maps take apart again. The maps keep the
+ * service's own sources only, so a package's frame is named after the module comment esbuild
+ * wrote above it (its file, not its line); without that, every bundled package's time would be
+ * counted for the bundle's entry file (`src/bootstrap.ts`).
  */
-function original(frame: ProfileNode['callFrame'], maps: Map<string, SourceMap | undefined>): ProfileNode['callFrame'] {
+function original(frame: CallFrame, bundles: Map<string, Bundle>): CallFrame {
   if (!frame.url.startsWith('file://')) return frame;
-  if (!maps.has(frame.url)) {
-    const mapPath = `${fileURLToPath(frame.url)}.map`;
-    maps.set(frame.url, existsSync(mapPath) ? new SourceMap(JSON.parse(readFileSync(mapPath, 'utf8'))) : undefined);
+  const path = fileURLToPath(frame.url);
+  let bundle = bundles.get(path);
+  if (!bundle) bundles.set(path, (bundle = readBundle(path)));
+  // A map's entry is the nearest mapped position at or before the frame's, in whichever module.
+  const module = bundle.modules.findLast((candidate) => candidate.line <= frame.lineNumber);
+  const entry = bundle.map?.findEntry(frame.lineNumber, frame.columnNumber) as
+    | { generatedLine?: number; originalSource?: string; originalLine?: number }
+    | undefined;
+  if (entry?.originalSource && (!module || (entry.generatedLine ?? -1) >= module.line)) {
+    const source = resolve(dirname(path), entry.originalSource);
+    return { ...frame, url: `file://${source}`, lineNumber: entry.originalLine ?? frame.lineNumber };
   }
-  const entry = maps.get(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber) as { originalSource?: string; originalLine?: number } | undefined;
-  if (!entry?.originalSource) return frame;
-  const source = resolve(dirname(fileURLToPath(frame.url)), entry.originalSource);
-  return { ...frame, url: `file://${source}`, lineNumber: entry.originalLine ?? frame.lineNumber };
+  if (!module) return frame;
+  const root = resolve(dirname(path), '..');
+  return { ...frame, url: `file://${resolve(root, module.path)}`, inBundle: `${relative(root, path)}:${frame.lineNumber + 1}` };
 }
 
 /** Functions esbuild's bundles wrap modules in (scripts/build.ts). */
@@ -77,8 +122,8 @@ export interface ProfileWindow {
 /** Hot spots of the profile at `path`, of all its samples or of those in `window`. */
 export function hotSpots(path: string, top = 15, window?: ProfileWindow): HotSpots {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
-  const maps = new Map<string, SourceMap | undefined>();
-  const byId = new Map(profile.nodes.map((node) => [node.id, { ...node, callFrame: original(node.callFrame, maps) }]));
+  const bundles = new Map<string, Bundle>();
+  const byId = new Map(profile.nodes.map((node) => [node.id, { ...node, callFrame: original(node.callFrame, bundles) }]));
   const selfUs = new Map<number, number>();
   let at = profile.startTime;
   for (let index = 0; index < profile.samples.length; index++) {
@@ -92,13 +137,14 @@ export function hotSpots(path: string, top = 15, window?: ProfileWindow): HotSpo
   const functions = new Map<string, { name: string; where: string; us: number }>();
   const areas = new Map<string, number>();
   for (const [id, us] of selfUs) {
-    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    const frame = byId.get(id)!.callFrame;
+    const { functionName, url, lineNumber } = frame;
     if (functionName === '(idle)') continue;
     total += us;
     const area = areaOf(url, functionName);
     areas.set(area, (areas.get(area) ?? 0) + us);
     const key = `${functionName}@${url}:${lineNumber}`;
-    const entry = functions.get(key) ?? { name: functionName || '(anonymous)', where: url ? `${fileOf(url)}:${lineNumber + 1}` : area, us: 0 };
+    const entry = functions.get(key) ?? { name: functionName || '(anonymous)', where: url ? whereOf(frame) : area, us: 0 };
     entry.us += us;
     functions.set(key, entry);
   }
@@ -111,14 +157,15 @@ export function hotSpots(path: string, top = 15, window?: ProfileWindow): HotSpo
     if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
     const seen = new Set<string>();
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-      const { functionName, url, lineNumber } = byId.get(at)!.callFrame;
+      const frame = byId.get(at)!.callFrame;
+      const { functionName, url, lineNumber } = frame;
       // The service's functions; not its modules' top-level code (loading, at start-up), nor the
       // bundle's wrappers of it (`__require`, `__init`, one named after each module's path).
       if (url.includes('/node_modules/') || !/\/(dist|src)\//.test(url) || (lineNumber === 0 && !functionName) || BUNDLE_WRAPPER.test(functionName)) continue;
       const key = `${functionName}@${url}:${lineNumber}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      const entry = ownTotals.get(key) ?? { name: functionName || '(anonymous)', where: `${fileOf(url)}:${lineNumber + 1}`, us: 0 };
+      const entry = ownTotals.get(key) ?? { name: functionName || '(anonymous)', where: whereOf(frame), us: 0 };
       entry.us += us;
       ownTotals.set(key, entry);
     }
