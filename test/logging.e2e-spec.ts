@@ -53,8 +53,9 @@ describe('the logs', () => {
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(line).toEqual(expect.objectContaining({ level: expect.any(String), time: expect.any(String), msg: expect.any(String) }));
     expect(lines.filter((line) => !['debug', 'info'].includes(line.level))).toEqual([]);
-    // Nest's wiring report, under whatever name the bundles give its classes (`_InstanceLoader`).
-    expect(lines.filter((line) => /InstanceLoader|RoutesResolver|RouterExplorer/.test(line.context ?? ''))).toEqual([]);
+    // Nest's start-up report, under whatever name the bundles give its classes (`_InstanceLoader`).
+    expect(lines.filter((line) => /NestFactory|InstanceLoader|RoutesResolver|RouterExplorer|NestApplication/.test(line.context ?? ''))).toEqual([]);
+    expect(lines.filter((line) => /Nest application/.test(line.msg))).toEqual([]);
     expect(lines.filter((line) => line.context?.startsWith('_'))).toEqual([]);
   }, 60_000);
 

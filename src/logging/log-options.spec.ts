@@ -119,14 +119,18 @@ describe(loggerOptions.name, () => {
     }
   });
 
-  it("logs Nest's start-up wiring report at debug, not info", () => {
+  it("logs Nest's start-up report at debug, not info, and its errors as they are", () => {
     const atInfo: string[] = [];
     const atDebug: string[] = [];
+    logger(atInfo, 'info').info({ context: 'NestFactory' }, 'Starting Nest application...');
     logger(atInfo, 'info').info({ context: 'InstanceLoader' }, 'AppModule dependencies initialized');
+    logger(atInfo, 'info').info({ context: 'NestApplication' }, 'Nest application successfully started');
     logger(atInfo, 'info').info({ context: 'Streams' }, 'something that matters');
+    logger(atInfo, 'info').error({ context: 'NestApplication' }, 'Error: listen EADDRINUSE');
     logger(atDebug, 'debug').info({ context: 'RouterExplorer' }, 'Mapped {/deposit, POST} route');
 
-    expect(atInfo.map((line) => JSON.parse(line).msg)).toEqual(['something that matters']);
+    expect(atInfo.map((line) => JSON.parse(line).msg)).toEqual(['something that matters', 'Error: listen EADDRINUSE']);
+    expect(JSON.parse(atInfo[1])).toMatchObject({ level: 'error', context: 'NestApplication' });
     expect(JSON.parse(atDebug[0])).toMatchObject({ level: 'debug', context: 'RouterExplorer' });
   });
 });

@@ -7,8 +7,12 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 /** Routes that load balancers, Prometheus and the monitor page poll: their successes are debug. */
 const POLLED = /^\/(health\/(live|ready)|metrics|monitor(\/api\/[A-Za-z0-9/_-]*)?)\/?$/;
 
-/** Nest's start-up wiring report (one line per module and route): debug, not news. */
-const WIRING_CONTEXTS = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer']);
+/**
+ * Nest's own start-up report at info (its factory starting, one line per module and route, the
+ * application started, once per thread): debug, not news. The service says when it listens and
+ * when it has started; Nest's errors keep their level.
+ */
+const NEST_START_UP_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestApplication']);
 
 /** Field paths that may hold a credential wherever they turn up in a log record. */
 const REDACTED_PATHS = [
@@ -93,7 +97,7 @@ export function loggerOptions(config: AppConfigShape): LoggerOptions {
       logMethod(args, method, level) {
         const first = args[0] as unknown;
         const context = typeof first === 'object' && first !== null ? (first as { context?: unknown }).context : undefined;
-        if (level === 30 && typeof context === 'string' && WIRING_CONTEXTS.has(context)) {
+        if (level === 30 && typeof context === 'string' && NEST_START_UP_CONTEXTS.has(context)) {
           if (this.isLevelEnabled('debug')) this.debug(...(args as [object, string]));
           return;
         }
