@@ -73,4 +73,15 @@ describe('hotSpots', () => {
     // The service's own functions only.
     expect(spots.ownTotals.map(({ name }) => name)).toEqual(['process', 'helper']);
   });
+
+  it("leaves a package's own build as it is, comments and all", () => {
+    const path = join(root, 'node_modules', 'built-package', 'dist', 'index.js');
+    mkdirSync(join(root, 'node_modules', 'built-package', 'dist'), { recursive: true });
+    writeFileSync(path, ['// src/inner.ts', 'function inner() {}'].join('\n'));
+
+    const spots = hotSpots(profileOf(path, [['inner', 1, 1]]));
+
+    expect(spots.areas).toEqual([{ area: 'built-package', share: 1 }]);
+    expect(spots.functions.map(({ name, where }) => `${name} ${where}`)).toEqual(['inner built-package/dist/index.js:2']);
+  });
 });

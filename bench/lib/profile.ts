@@ -68,7 +68,8 @@ function readBundle(path: string): Bundle {
   const mapPath = `${path}.map`;
   const map = existsSync(mapPath) ? new SourceMap(JSON.parse(readFileSync(mapPath, 'utf8'))) : undefined;
   const modules: Bundle['modules'] = [];
-  if (path.includes('/dist/')) {
+  // The service's bundles only: a package's own dist/ may hold comments of its own build.
+  if (path.includes('/dist/') && !path.includes('/node_modules/')) {
     readFileSync(path, 'utf8')
       .split('\n')
       .forEach((text, line) => {
