@@ -25,7 +25,10 @@ ENV NODE_ENV=production \
     DATA_DIR=/data
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# The image's own Node runs the service: the copy of Node that npm ci installs for npm scripts
+# (package.json's node-linux-* packages) is removed, 200 MB the image does not need.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force \
+ && rm -rf node_modules/node-linux-* node_modules/.bin/node
 COPY --from=build /app/dist ./dist
 # A named volume mounted on /data starts with this folder's owner, so the service can write it;
 # dist/.code-cache is where a start leaves V8's compiled code for the next (src/code-cache.ts).

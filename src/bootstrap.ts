@@ -77,7 +77,7 @@ export async function runService(options: ServiceOptions, config: AppConfigShape
   app.get(StartUp).done = true;
   // What readiness waits for in this process (HealthController): a process without the API has no views.
   const waits = [options.api ? 'every view has caught up' : '', options.processors.length > 0 ? 'every group has joined' : ''].filter(Boolean);
-  logger.log(`started in ${process.uptime().toFixed(1)} s; /health/ready answers 200 once ${waits.join(' and ') || 'Kafka answers'}`, 'StartUp');
+  logger.log(`started in ${process.uptime().toFixed(1)} s (Node ${process.versions.node}); /health/ready answers 200 once ${waits.join(' and ') || 'Kafka answers'}`, 'StartUp');
   return app;
 }
 

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
@@ -64,7 +64,8 @@ describe('the default process layout', () => {
       expect([...niceness.values()].filter((nice) => nice !== 0)).toEqual([10]);
       // Where it answers, said once it does, and when all of it is up.
       expect(sut.process.lines(new RegExp(`"msg":"listening on ${sut.url.replaceAll('.', '\\.')} \\(Swagger UI at /docs\\)"`))).toHaveLength(1);
-      expect(sut.process.lines(/"msg":"started in \d+\.\d s;/)).toHaveLength(1);
+      // With the Node it runs on: the tests' own, as for npm start (node_modules/.bin/node).
+      expect(sut.process.lines(new RegExp(`"msg":"started in \\d+\\.\\d s \\(Node ${process.versions.node.replaceAll('.', '\\.')}\\);`))).toHaveLength(1);
       expect(sut.process.lines(/^preloaded on thread/).sort()).toEqual(['preloaded on thread 0', 'preloaded on thread 1']);
       // The thread's own lines come out of the same stream.
       expect(sut.process.lines(/"context":"Group:balance".*joined/)).toHaveLength(1);
@@ -95,6 +96,11 @@ describe('the default process layout', () => {
       });
     try {
       await eventually('the service started by npm start to answer', live, 90_000);
+      // On the project's Node where npm ci installed one (README, Quickstart), whatever Node runs npm.
+      await eventually('its start-up line', () => /started in \d+\.\d s \(Node /.test(output), 30_000);
+      const projectNode = existsSync('node_modules/.bin/node') ? 'node_modules/.bin/node' : 'node';
+      const expected = execFileSync(projectNode, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
+      expect(/started in \d+\.\d s \(Node ([\d.]+)\)/.exec(output)?.[1]).toBe(expected);
       npm.kill('SIGTERM');
 
       await eventually('the service to stop', async () => !(await live()), 30_000);
